@@ -1,0 +1,36 @@
+"""Settings. ``Config`` is the embedded default (SQLite file under instance/); ``TestConfig`` is used by the
+tests; ``ProductionConfig`` reads everything from environment variables."""
+import os
+
+BASE_DIR = os.path.abspath(os.path.dirname(__file__))
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", "sqlite:///" + os.path.join(BASE_DIR, "instance", "supervision.db"))
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    BPMN_DIR = os.path.join(BASE_DIR, "workflows", "bpmn")
+    DEMO_ORG_FILE = os.path.join(BASE_DIR, "web", "demo", "langfang.yaml")
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh", "en")
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 8 * 3600
+    TESTING = False
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+
+
+class ProductionConfig(Config):
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SESSION_COOKIE_SECURE = True
+
+
+CONFIGS = {"default": Config, "testing": TestConfig, "production": ProductionConfig}

@@ -1,0 +1,1 @@
+"""Workflow runtime services (no Flask here): repository, runtime, tasks, org, calendar, scripting, history."""

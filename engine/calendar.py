@@ -1,0 +1,103 @@
+"""Working-day arithmetic over the holiday table (DOMAIN §6).
+
+Working days are Monday-Friday, minus the State Council's public holidays, plus its make-up working days
+(调休). The table is seeded from ``chinesecalendar`` and editable; a date in a year the table does not
+cover raises :class:`CalendarError` — never a silent weekend-only guess. The start day is not counted."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .errors import N_, CalendarError
+from .models import CalendarYear, Holiday
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_date(value: date | datetime | str) -> date:
+    """The Asia/Shanghai calendar day of a date, an aware datetime or an ISO string."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise CalendarError(N_("A time without time zone cannot be placed on the calendar: %(value)s"),
+                                value=value.isoformat())
+        return value.astimezone(LOCAL_TZ).date()
+    return value
+
+
+class WorkCalendar:
+    """Reads the holiday table once per year asked for; create one per unit of work."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._years: dict[int, dict[date, bool]] = {}
+
+    def _year(self, year: int) -> dict[date, bool]:
+        if year not in self._years:
+            if self.session.get(CalendarYear, year) is None:
+                raise CalendarError(N_("The working-day calendar does not cover the year %(year)s; "
+                                       "an administrator must enter that year's holidays first."), year=year)
+            rows = self.session.execute(select(Holiday.day, Holiday.is_workday).where(
+                Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))).all()
+            self._years[year] = {d: w for d, w in rows}
+        return self._years[year]
+
+    def is_workday(self, day: date) -> bool:
+        override = self._year(day.year).get(day)
+        return override if override is not None else day.weekday() < 5
+
+    def add_working_days(self, start: date | datetime | str, n: int) -> date:
+        """The day on which a limit of ``n`` working days starting on ``start`` ends."""
+        day = local_date(start)
+        step = 1 if n >= 0 else -1
+        remaining = abs(n)
+        while remaining:
+            day += timedelta(days=step)
+            if self.is_workday(day):
+                remaining -= 1
+        return day
+
+    def working_days_between(self, a: date | datetime | str, b: date | datetime | str) -> int:
+        """Working days after ``a`` up to and including ``b`` (negative when ``b`` is before ``a``)."""
+        start, end = local_date(a), local_date(b)
+        sign = 1
+        if end < start:
+            start, end, sign = end, start, -1
+        count, day = 0, start
+        while day < end:
+            day += timedelta(days=1)
+            if self.is_workday(day):
+                count += 1
+        return sign * count
+
+    def covered_years(self) -> list[int]:
+        return sorted(self.session.scalars(select(CalendarYear.year)))
+
+
+def seed_from_chinesecalendar(session: Session) -> int:
+    """Load every year ``chinesecalendar`` knows into the table. Idempotent; rows an administrator entered
+    (source ≠ chinesecalendar) are kept. Returns the number of years covered."""
+    import chinese_calendar
+
+    known = sorted({d.year for d in chinese_calendar.holidays} | {d.year for d in chinese_calendar.workdays})
+    existing = {h.day: h for h in session.scalars(select(Holiday))}
+    for year in known:
+        day = date(year, 1, 1)
+        while day.year == year:
+            on_holiday, name = chinese_calendar.get_holiday_detail(day)
+            is_workday = not on_holiday
+            if is_workday != (day.weekday() < 5):
+                row = existing.get(day)
+                if row is None:
+                    session.add(Holiday(day=day, is_workday=is_workday, name=name, source="chinesecalendar"))
+                elif row.source == "chinesecalendar":
+                    row.is_workday, row.name = is_workday, name
+            day += timedelta(days=1)
+        if session.get(CalendarYear, year) is None:
+            session.add(CalendarYear(year=year, source="chinesecalendar"))
+    session.flush()
+    return len(known)

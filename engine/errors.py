@@ -1,0 +1,80 @@
+"""Exceptions raised by engine services; the web layer maps them to HTTP status codes.
+
+Messages are English message ids with ``%(name)s`` parameters, marked with :func:`N_` so Babel extracts
+them; the web layer translates them (Simplified Chinese by default) with :meth:`EngineError.render`."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+def N_(msgid: str) -> str:
+    """Mark a message id for extraction; translation happens where the message is shown."""
+    return msgid
+
+
+def problem(msgid: str, *, file: str | None = None, element_id: str | None = None, line: int | None = None,
+            **params: Any) -> dict:
+    """One entry of an error list: where, and what (a message id with its parameters)."""
+    return {"file": file, "element_id": element_id, "line": line, "msgid": msgid, "params": params,
+            "message": msgid % params if params else msgid}
+
+
+class EngineError(Exception):
+    """Base class. ``status`` is the HTTP status the API answers with."""
+
+    status = 400
+
+    def __init__(self, msgid: str, errors: list[dict] | None = None, **params: Any):
+        self.msgid = msgid
+        self.params = params
+        self.errors = errors or []
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return self.msgid % self.params if self.params else self.msgid
+
+    def render(self, gettext: Callable[[str], str]) -> dict:
+        """The error as a JSON-able dict with messages translated by ``gettext``."""
+        def tr(msgid, params):
+            text = gettext(msgid)
+            return text % params if params else text
+        return {"message": tr(self.msgid, self.params),
+                "errors": [{**{k: v for k, v in e.items() if k not in ("msgid", "params")},
+                            "message": tr(e["msgid"], e["params"])} for e in self.errors]}
+
+
+class NotFound(EngineError):
+    status = 404
+
+
+class Forbidden(EngineError):
+    status = 403
+
+
+class Conflict(EngineError):
+    """A stale or concurrent update lost the race; nothing was changed."""
+
+    status = 409
+
+
+class InvalidInput(EngineError):
+    status = 422
+
+
+class DeploymentError(EngineError):
+    """The uploaded BPMN/DMN was refused; ``errors`` lists each problem with file, element id and line."""
+
+    status = 422
+
+
+class ScriptError(EngineError):
+    """A script or expression was refused by the guard or failed while running."""
+
+    status = 422
+
+
+class CalendarError(EngineError):
+    """A date outside the holiday calendar's known years."""
+
+    status = 422

@@ -1,0 +1,232 @@
+"""Organisation: tiers, units, roles, users; and routing — which unit and which users get a task.
+
+Units are referred to by their ``code`` in case data and in BPMN unit expressions, e.g.
+``justice_bureau_above(case_unit)`` where ``case_unit`` holds ``"lf.gax.gaz"``."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .errors import N_, InvalidInput, NotFound
+from .models import ApiToken, OrgUnit, Role, RoleAssignment, User
+
+TIERS = ("city", "county", "township")
+GOVERNMENT = "government"
+JUSTICE_BUREAU = "justice_bureau"
+
+
+class Directory:
+    """Read access to the organisation with the routing helpers BPMN expressions call."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._by_code: dict[str, OrgUnit] = {}
+        self._children: dict[int, list[OrgUnit]] | None = None
+        self._roles: dict[str, str] | None = None
+
+    # -- units --------------------------------------------------------------------------------------
+    def unit(self, code: str) -> OrgUnit:
+        if code not in self._by_code:
+            unit = self.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+            if unit is None:
+                raise NotFound(N_("Unknown unit: %(code)s"), code=code)
+            self._by_code[code] = unit
+        return self._by_code[code]
+
+    def _kids(self, unit: OrgUnit) -> list[OrgUnit]:
+        if self._children is None:
+            self._children = {}
+            for u in self.session.scalars(select(OrgUnit)):
+                if u.parent_id is not None:
+                    self._children.setdefault(u.parent_id, []).append(u)
+        return self._children.get(unit.id, [])
+
+    def ancestors(self, unit: OrgUnit, include_self: bool = True) -> list[OrgUnit]:
+        chain, u = [], unit if include_self else unit.parent
+        while u is not None:
+            chain.append(u)
+            u = u.parent
+        return chain
+
+    def government_of(self, unit: OrgUnit) -> OrgUnit:
+        """The people's government whose area the unit belongs to (the unit itself if it is one)."""
+        for u in self.ancestors(unit):
+            if u.kind == GOVERNMENT:
+                return u
+        raise NotFound(N_("Unit %(code)s is not under any government"), code=unit.code)
+
+    def child_of_kind(self, government: OrgUnit, kind: str) -> OrgUnit:
+        for child in self._kids(government):
+            if child.kind == kind:
+                return child
+        raise NotFound(N_("%(unit)s has no unit of kind %(kind)s"), unit=government.name, kind=kind)
+
+    def justice_bureau_above(self, unit: OrgUnit) -> OrgUnit:
+        """The justice bureau that supervises ``unit``: its county's bureau for a township-level unit,
+        its own government's bureau for a department or a 司法所, the next tier's bureau for a justice bureau."""
+        gov = self.government_of(unit)
+        if gov.tier == "township":
+            gov = self.government_of(gov.parent)
+        bureau = self.child_of_kind(gov, JUSTICE_BUREAU)
+        if bureau.id == unit.id:
+            if gov.parent is None:
+                raise NotFound(N_("No justice bureau above %(unit)s"), unit=unit.name)
+            bureau = self.child_of_kind(self.government_of(gov.parent), JUSTICE_BUREAU)
+        return bureau
+
+    def common_superior(self, a: OrgUnit, b: OrgUnit) -> OrgUnit:
+        """The lowest government whose area covers both units."""
+        govs_b = {u.id for u in self.ancestors(b) if u.kind == GOVERNMENT}
+        for u in self.ancestors(a):
+            if u.kind == GOVERNMENT and u.id in govs_b:
+                return u
+        raise NotFound(N_("Units %(a)s and %(b)s have no common superior"), a=a.name, b=b.name)
+
+    def is_within(self, unit: OrgUnit, area: OrgUnit) -> bool:
+        """True when ``unit`` is ``area`` or lies below it."""
+        return any(u.id == area.id for u in self.ancestors(unit))
+
+    def helpers(self) -> dict[str, Callable[..., Any]]:
+        """Functions for BPMN expressions: they take and return unit codes."""
+        return {
+            "justice_bureau_above": lambda code: self.justice_bureau_above(self.unit(code)).code,
+            "justice_bureau_of": lambda code: self.child_of_kind(self.county_or_city(code), JUSTICE_BUREAU).code,
+            "common_superior": lambda a, b: self.common_superior(self.unit(a), self.unit(b)).code,
+            "government_of": lambda code: self.government_of(self.unit(code)).code,
+            "parent_unit": lambda code: (self.unit(code).parent.code if self.unit(code).parent else None),
+            "unit_tier": lambda code: self.unit(code).tier,
+            "unit_kind": lambda code: self.unit(code).kind,
+            "unit_name": lambda code: self.unit(code).name,
+            "unit_of_kind": lambda code, kind: self.child_of_kind(self.government_of(self.unit(code)), kind).code,
+        }
+
+    def county_or_city(self, code: str) -> OrgUnit:
+        """The county- or city-level government a unit belongs to (a township's county)."""
+        gov = self.government_of(self.unit(code))
+        return self.government_of(gov.parent) if gov.tier == "township" else gov
+
+    # -- roles and users ----------------------------------------------------------------------------
+    def role_code(self, lane: str | None) -> str | None:
+        """A lane names a role by code or by its Chinese name."""
+        if lane is None:
+            return None
+        if self._roles is None:
+            self._roles = {}
+            for r in self.session.scalars(select(Role)):
+                self._roles[r.code] = r.code
+                self._roles[r.name] = r.code
+        return self._roles.get(lane.strip())
+
+    def candidates(self, role_code: str, unit_id: int) -> list[User]:
+        return list(self.session.scalars(
+            select(User).join(RoleAssignment).where(RoleAssignment.role_code == role_code,
+                                                    RoleAssignment.unit_id == unit_id, User.active.is_(True))))
+
+
+def user_holds(user: User, role_code: str | None, unit_id: int | None) -> bool:
+    return any(ra.role_code == role_code and ra.unit_id == unit_id for ra in user.roles)
+
+
+# --- tokens and passwords -------------------------------------------------------------------------
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, now: datetime) -> str:
+    """Create an API token for ``user``; only its hash is stored, the token is shown once."""
+    token = secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=_token_digest(token), created_at=now))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token)))
+    return row.user if row is not None and row.user.active else None
+
+
+def check_password(user: User, password: str) -> bool:
+    return bool(user.password_hash) and check_password_hash(user.password_hash, password)
+
+
+# --- loading an organisation file -----------------------------------------------------------------
+
+def load_file(session: Session, path: str, password_method: str | None = None) -> dict[str, int]:
+    with open(path, encoding="utf-8") as fh:
+        return load(session, yaml.safe_load(fh), password_method)
+
+
+def load(session: Session, doc: dict, password_method: str | None = None) -> dict[str, int]:
+    """Create or update roles, units and users from an organisation document. Idempotent: loading the
+    same document twice changes nothing. A user's ``password`` is the initial password: it is set when the
+    user is created and never overwritten by a later load (users change their own passwords).
+    Returns counts of what the document holds."""
+    if not isinstance(doc, dict) or "units" not in doc:
+        raise InvalidInput(N_("An organisation file needs a 'units' list"))
+    for r in doc.get("roles", []):
+        role = session.get(Role, r["code"])
+        if role is None:
+            session.add(Role(code=r["code"], name=r["name"]))
+        else:
+            role.name = r["name"]
+    session.flush()
+
+    units: dict[str, OrgUnit] = {u.code: u for u in session.scalars(select(OrgUnit))}
+    count_units = 0
+
+    def walk(items: Iterable[dict], parent: OrgUnit | None) -> None:
+        nonlocal count_units
+        for item in items:
+            tier = item.get("tier") or (parent.tier if parent else None)
+            if tier not in TIERS:
+                raise InvalidInput(N_("Unit %(code)s has no valid tier"), code=item.get("code"))
+            unit = units.get(item["code"])
+            if unit is None:
+                unit = OrgUnit(code=item["code"])
+                session.add(unit)
+                units[item["code"]] = unit
+            unit.name, unit.tier, unit.kind = item["name"], tier, item.get("kind", "department")
+            unit.parent = parent
+            count_units += 1
+            session.flush()
+            walk(item.get("children", []), unit)
+
+    walk(doc["units"], None)
+
+    known_roles = {r.code for r in session.scalars(select(Role))}
+    count_users = 0
+    for u in doc.get("users", []):
+        unit = units.get(u["unit"])
+        if unit is None:
+            raise InvalidInput(N_("User %(user)s names an unknown unit %(unit)s"), user=u["username"], unit=u["unit"])
+        user = session.scalar(select(User).where(User.username == u["username"]))
+        if user is None:
+            user = User(username=u["username"])
+            session.add(user)
+        user.display_name, user.unit, user.active = u.get("name", u["username"]), unit, u.get("active", True)
+        if u.get("password") and not user.password_hash:
+            user.password_hash = (generate_password_hash(u["password"], method=password_method)
+                                  if password_method else generate_password_hash(u["password"]))
+        wanted = set()
+        for role in u.get("roles", []):
+            if role not in known_roles:
+                raise InvalidInput(N_("User %(user)s has an unknown role %(role)s"), user=u["username"], role=role)
+            wanted.add(role)
+        session.flush()
+        have = {ra.role_code: ra for ra in user.roles if ra.unit_id == unit.id}
+        for ra in list(user.roles):
+            if ra.role_code not in wanted or ra.unit_id != unit.id:
+                user.roles.remove(ra)
+        for role in wanted - set(have):
+            user.roles.append(RoleAssignment(role_code=role, unit_id=unit.id))
+        count_users += 1
+    session.flush()
+    return {"roles": len(doc.get("roles", [])), "units": count_units, "users": count_users}

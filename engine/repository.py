@@ -1,0 +1,391 @@
+"""Deployment of BPMN/DMN files: hardened parsing, XSD and reference checks, script guard, versioning.
+
+A deployment is one or several files; every executable process in them becomes a new version of its key
+unless its content is identical to the latest version. Instances keep the version they started on."""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import history
+from .errors import N_, DeploymentError, NotFound, ScriptError, problem
+from .models import Deployment, DeploymentFile, ProcessDefinition
+from .scripting import check_snippet, expression_mode
+from .serialization import spec_from_json, spec_to_json
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+DMN_NAMESPACES = ("https://www.omg.org/spec/DMN/20191111/MODEL/", "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
+                  "https://www.omg.org/spec/DMN/20230324/MODEL/", "http://www.omg.org/spec/DMN/20180521/MODEL/")
+NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
+_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+# Elements whose text is Python that the engine runs, and how to read it.
+_BPMN_SNIPPETS = [
+    (".//bpmn:script", "exec"),
+    (".//bpmn:conditionExpression", "eval"),
+    (".//spiffworkflow:preScript", "exec"),
+    (".//spiffworkflow:postScript", "exec"),
+    (".//spiffworkflow:messagePayload", "eval"),
+    (".//spiffworkflow:processVariableCorrelation/spiffworkflow:expression", "eval"),
+    (".//bpmn:correlationPropertyRetrievalExpression/bpmn:formalExpression", "eval"),
+    (".//bpmn:timerEventDefinition/*", "eval"),
+    (".//bpmn:loopCardinality", "eval"),
+    (".//bpmn:completionCondition", "eval"),
+]
+# Extension properties holding expressions (the unit a task is routed to).
+EXPRESSION_PROPERTIES = ("unit",)
+
+
+def make_parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                           huge_tree=False, remove_comments=False)
+
+
+@dataclass
+class SourceFile:
+    filename: str
+    content: bytes
+    tree: object = None
+    kind: str = ""        # bpmn / dmn
+
+
+@dataclass
+class DeployResult:
+    deployment_id: int | None
+    created: list[ProcessDefinition] = field(default_factory=list)
+    unchanged: list[ProcessDefinition] = field(default_factory=list)
+
+
+def _element_id(node) -> str | None:
+    while node is not None:
+        if node.get("id"):
+            return node.get("id")
+        node = node.getparent()
+    return None
+
+
+def parse_file(filename: str, content: bytes) -> SourceFile:
+    """Parse one upload safely, or raise DeploymentError."""
+    if len(content) > MAX_FILE_BYTES:
+        raise DeploymentError(N_("File %(file)s is larger than %(limit)s bytes"), file=filename, limit=MAX_FILE_BYTES,
+                              errors=[problem(N_("File is too large"), file=filename)])
+    if _DOCTYPE.search(content):
+        raise DeploymentError(N_("File %(file)s declares a DOCTYPE or entities, which is not allowed"), file=filename,
+                              errors=[problem(N_("DOCTYPE and entity declarations are not allowed"), file=filename)])
+    try:
+        tree = etree.fromstring(content, make_parser()).getroottree()
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno if hasattr(exc, "lineno") else None
+        raise DeploymentError(N_("File %(file)s is not well-formed XML"), file=filename,
+                              errors=[problem(N_("Malformed XML: %(detail)s"), file=filename, line=line,
+                                              detail=str(exc))]) from None
+    if tree.docinfo.doctype:
+        raise DeploymentError(N_("File %(file)s declares a DOCTYPE or entities, which is not allowed"), file=filename,
+                              errors=[problem(N_("DOCTYPE and entity declarations are not allowed"), file=filename)])
+    ns = etree.QName(tree.getroot()).namespace
+    if ns == BPMN_NS:
+        kind = "bpmn"
+    elif ns in DMN_NAMESPACES:
+        kind = "dmn"
+    else:
+        raise DeploymentError(N_("File %(file)s is neither BPMN nor DMN"), file=filename,
+                              errors=[problem(N_("Unknown document type %(ns)s"), file=filename, ns=ns or "-")])
+    return SourceFile(filename, content, tree, kind)
+
+
+def _check_bpmn(src: SourceFile) -> list[dict]:
+    """XSD, references and scripts of one BPMN file; returns problems (empty when clean)."""
+    errors: list[dict] = []
+    tree = src.tree
+    schema = VALIDATOR.validator
+    VALIDATOR.preprocess(tree)
+    if not schema.validate(tree):
+        for entry in schema.error_log:
+            node = tree.xpath(entry.path)[0] if entry.path else None
+            errors.append(problem(N_("Not valid BPMN: %(detail)s"), file=src.filename, line=entry.line,
+                                  element_id=_element_id(node), detail=entry.message))
+        return errors
+    xp = lambda expr, node=tree: node.xpath(expr, namespaces=NS)  # noqa: E731
+    messages = {m.get("id") for m in xp(".//bpmn:message")}
+    for node in xp(".//*[@messageRef]"):
+        if node.get("messageRef") not in messages:
+            errors.append(problem(N_("Message %(ref)s is not defined"), file=src.filename, line=node.sourceline,
+                                  element_id=_element_id(node), ref=node.get("messageRef")))
+    for process in xp(".//bpmn:process"):
+        ids = {n.get("id") for n in process.iter() if isinstance(n.tag, str) and n.get("id")}
+        for flow in xp(".//bpmn:sequenceFlow", process):
+            for attr in ("sourceRef", "targetRef"):
+                if flow.get(attr) not in ids:
+                    errors.append(problem(N_("Sequence flow %(flow)s points to a missing element %(ref)s"),
+                                          file=src.filename, line=flow.sourceline, element_id=flow.get("id"),
+                                          flow=flow.get("id"), ref=flow.get(attr)))
+    for expr, mode in _BPMN_SNIPPETS:
+        for node in xp(expr):
+            _check_text(errors, src, node, node.text, mode)
+    for prop in xp(".//spiffworkflow:property"):
+        if prop.get("name") in EXPRESSION_PROPERTIES and prop.get("value"):
+            _check_text(errors, src, prop, prop.get("value"), "eval")
+    return errors
+
+
+def _check_dmn(src: SourceFile) -> list[dict]:
+    errors: list[dict] = []
+    for node in src.tree.iter():
+        if not isinstance(node.tag, str):
+            continue
+        local = etree.QName(node).localname
+        if local == "text" and node.text and node.text.strip() and node.text.strip() != "-":
+            parent = etree.QName(node.getparent()).localname
+            text = node.text.strip()
+            if parent == "inputEntry":
+                text = re.sub(r"\?", "dmninputexpr", text)
+                if expression_mode(text) == "exec":
+                    text = f"dmninputexpr {text}"
+            _check_text(errors, src, node, text, "eval")
+    return errors
+
+
+def _check_text(errors: list, src: SourceFile, node, text: str | None, mode: str) -> None:
+    if not text or not text.strip():
+        return
+    text = text.strip()
+    if mode == "eval" and expression_mode(text) == "exec":
+        mode = "exec"
+    try:
+        check_snippet(text, mode)
+    except ScriptError as exc:
+        errors.append(problem(N_("Script or expression refused: %(detail)s"), file=src.filename,
+                              line=node.sourceline, element_id=_element_id(node), detail=exc.message))
+
+
+def _call_graph(files: list[SourceFile]) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for src in files:
+        if src.kind != "bpmn":
+            continue
+        for process in src.tree.xpath(".//bpmn:process", namespaces=NS):
+            calls = graph.setdefault(process.get("id"), set())
+            for call in process.xpath(".//bpmn:callActivity", namespaces=NS):
+                if call.get("calledElement"):
+                    calls.add(call.get("calledElement"))
+    return graph
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path + [node, nxt]
+            if state.get(nxt) is None and nxt in graph:
+                found = visit(nxt, path + [node])
+                if found:
+                    return found
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if state.get(start) is None:
+            found = visit(start, [])
+            if found:
+                return found
+    return None
+
+
+def _element_line(files: list[SourceFile], file_name: str | None, element_id: str | None) -> int | None:
+    for src in files:
+        if (file_name is None or src.filename == file_name) and element_id:
+            found = src.tree.xpath("//*[@id=$i]", i=element_id)
+            if found:
+                return found[0].sourceline
+    return None
+
+
+class Repository:
+    def __init__(self, session: Session, clock, known_roles: set[str] | None = None,
+                 known_forms: set[str] | None = None):
+        self.session = session
+        self.clock = clock
+        self.known_roles = known_roles
+        self.known_forms = known_forms
+
+    # -- checks ---------------------------------------------------------------------------------------
+    def check(self, uploads: list[tuple[str, bytes]]) -> tuple[SpiffBpmnParser, list[SourceFile]]:
+        """Run every deploy-time check; return the filled parser, or raise DeploymentError with all
+        problems found."""
+        if not uploads:
+            raise DeploymentError(N_("No files to deploy"))
+        files, errors = [], []
+        for name, content in uploads:
+            try:
+                files.append(parse_file(name, content))
+            except DeploymentError as exc:
+                errors.extend(exc.errors)
+        if errors:
+            raise DeploymentError(N_("The deployment was refused"), errors=errors)
+        for src in files:
+            errors.extend(_check_bpmn(src) if src.kind == "bpmn" else _check_dmn(src))
+        errors.extend(self._check_extensions(files))
+        graph = _call_graph(files)
+        context = self._context_files(files, graph, errors)
+        cycle = _find_cycle({**_call_graph(context), **graph})
+        if cycle:
+            errors.append(problem(N_("Call activities call each other in a cycle: %(path)s"),
+                                  element_id=cycle[-2], path=" → ".join(cycle)))
+        if errors:
+            raise DeploymentError(N_("The deployment was refused"), errors=errors)
+        parser = SpiffBpmnParser()
+        try:
+            for src in context + files:
+                if src.kind == "bpmn":
+                    parser.add_bpmn_xml(src.tree, src.filename)
+                else:
+                    parser.add_dmn_xml(src.tree, src.filename)
+            for key in self._process_ids(files):
+                parser.get_spec(key)
+                parser.get_subprocess_specs(key)
+        except ValidationException as exc:
+            raise DeploymentError(N_("The deployment was refused"), errors=[problem(
+                N_("Invalid model: %(detail)s"), file=exc.file_name, element_id=exc.id,
+                line=_element_line(files, exc.file_name, exc.id), detail=str(exc).split("\n")[0])]) from None
+        except Exception as exc:  # SpiffWorkflow raises assorted errors on models it cannot build
+            raise DeploymentError(N_("The deployment was refused"), errors=[problem(
+                N_("Invalid model: %(detail)s"), detail=str(exc))]) from None
+        return parser, files
+
+    def _check_extensions(self, files: list[SourceFile]) -> list[dict]:
+        errors = []
+        for src in files:
+            if src.kind != "bpmn":
+                continue
+            if self.known_roles is not None:
+                for lane in src.tree.xpath(".//bpmn:lane", namespaces=NS):
+                    if lane.get("name") and lane.get("name").strip() not in self.known_roles:
+                        errors.append(problem(N_("Lane %(lane)s names an unknown role"), file=src.filename,
+                                              line=lane.sourceline, element_id=lane.get("id"), lane=lane.get("name")))
+            if self.known_forms is not None:
+                for prop in src.tree.xpath(".//spiffworkflow:property[@name='formKey']", namespaces=NS):
+                    if prop.get("value") not in self.known_forms:
+                        errors.append(problem(N_("Form %(form)s does not exist"), file=src.filename,
+                                              line=prop.sourceline, element_id=_element_id(prop),
+                                              form=prop.get("value")))
+        return errors
+
+    def _context_files(self, files: list[SourceFile], graph: dict[str, set[str]], errors: list) -> list[SourceFile]:
+        """Already deployed files defining processes this deployment calls but does not contain."""
+        defined = set(graph)
+        context: list[SourceFile] = []
+        pending = sorted({c for calls in graph.values() for c in calls} - defined)
+        while pending:
+            key = pending.pop()
+            latest = self.latest(key, missing_ok=True)
+            if latest is None:
+                for src in files:
+                    for call in src.tree.xpath(".//bpmn:callActivity[@calledElement=$k]", namespaces=NS, k=key):
+                        errors.append(problem(N_("Call activity calls an unknown process %(key)s"),
+                                              file=src.filename, line=call.sourceline, element_id=call.get("id"),
+                                              key=key))
+                continue
+            for f in latest.deployment.files:
+                src = parse_file(f.filename, f.content.encode("utf-8"))
+                context.append(src)
+                sub = _call_graph([src])
+                defined |= set(sub)
+                pending.extend(sorted({c for calls in sub.values() for c in calls} - defined - set(pending)))
+        return context
+
+    @staticmethod
+    def _process_ids(files: list[SourceFile]) -> list[str]:
+        ids = []
+        for src in files:
+            if src.kind == "bpmn":
+                ids += [p.get("id") for p in src.tree.xpath(".//bpmn:process[@isExecutable='true']", namespaces=NS)]
+        return ids
+
+    # -- deploy ---------------------------------------------------------------------------------------
+    def deploy(self, uploads: list[tuple[str, bytes]], *, actor: str | None = None,
+               comment: str | None = None) -> DeployResult:
+        parser, files = self.check(uploads)
+        now = self.clock.now()
+        deployment = Deployment(sha256=hashlib.sha256(b"".join(sorted(f.content for f in files))).hexdigest(),
+                                deployed_at=now, deployed_by=actor, comment=comment,
+                                files=[DeploymentFile(filename=f.filename, content=f.content.decode("utf-8"),
+                                                      sha256=hashlib.sha256(f.content).hexdigest()) for f in files])
+        result = DeployResult(deployment_id=None)
+        pending = []
+        for src in files:
+            if src.kind != "bpmn":
+                continue
+            for proc in src.tree.xpath(".//bpmn:process[@isExecutable='true']", namespaces=NS):
+                key = proc.get("id")
+                spec_json = spec_to_json(parser.get_spec(key), parser.get_subprocess_specs(key))
+                sha = hashlib.sha256(spec_json.encode() + b"\0" + src.content).hexdigest()
+                latest = self.latest(key, missing_ok=True)
+                if latest is not None and latest.sha256 == sha:
+                    result.unchanged.append(latest)
+                    continue
+                starts = [m for m in proc.xpath("./bpmn:startEvent/bpmn:messageEventDefinition/@messageRef",
+                                                namespaces=NS)]
+                names = {m.get("id"): m.get("name") for m in src.tree.xpath(".//bpmn:message", namespaces=NS)}
+                pending.append(ProcessDefinition(
+                    key=key, version=(latest.version + 1) if latest else 1, name=proc.get("name"), sha256=sha,
+                    spec_json=spec_json, start_messages=[names.get(m, m) for m in starts], created_at=now))
+        if not pending:
+            return result
+        self.session.add(deployment)
+        self.session.flush()
+        for definition in pending:
+            definition.deployment_id = deployment.id
+            self.session.add(definition)
+        self.session.flush()
+        result.deployment_id = deployment.id
+        result.created = pending
+        history.record(self.session, now, "deployed", actor=actor, data={
+            "deployment_id": deployment.id, "comment": comment, "files": [f.filename for f in files],
+            "versions": {d.key: d.version for d in pending}})
+        return result
+
+    # -- queries --------------------------------------------------------------------------------------
+    def latest(self, key: str, missing_ok: bool = False) -> ProcessDefinition | None:
+        definition = self.session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == key)
+                                         .order_by(ProcessDefinition.version.desc()).limit(1))
+        if definition is None and not missing_ok:
+            raise NotFound(N_("No process %(key)s is deployed"), key=key)
+        return definition
+
+    def get(self, definition_id: int) -> ProcessDefinition:
+        definition = self.session.get(ProcessDefinition, definition_id)
+        if definition is None:
+            raise NotFound(N_("No process definition %(id)s"), id=definition_id)
+        return definition
+
+    def list_latest(self) -> list[ProcessDefinition]:
+        newest = (select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v"))
+                  .group_by(ProcessDefinition.key).subquery())
+        return list(self.session.scalars(select(ProcessDefinition).join(
+            newest, (ProcessDefinition.key == newest.c.key) & (ProcessDefinition.version == newest.c.v))
+            .order_by(ProcessDefinition.key)))
+
+    @staticmethod
+    def load_spec(definition: ProcessDefinition):
+        return spec_from_json(definition.id, definition.sha256, definition.spec_json)
+
+
+def deploy_paths(repo: Repository, paths: list[str], **kwargs) -> DeployResult:
+    uploads = []
+    for path in paths:
+        with open(path, "rb") as fh:
+            uploads.append((path.rsplit("/", 1)[-1], fh.read()))
+    return repo.deploy(uploads, **kwargs)

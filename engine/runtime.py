@@ -1,0 +1,352 @@
+"""Process instances: start, advance, persist, deliver messages between instances.
+
+Every public method works inside the caller's transaction and never commits: the caller (API request,
+CLI command, scheduler job) commits once, so workflow state, task rows, timers, subscriptions and audit
+rows land together or not at all. A concurrent update of the same instance fails on its ``version``
+column and surfaces as :class:`Conflict`."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any, Callable, Iterable
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import history
+from .calendar import WorkCalendar
+from .errors import N_, Conflict, EngineError, InvalidInput, NotFound, ScriptError
+from .models import (HumanTask, MessageSubscription, PendingMessage, ProcessDefinition, ProcessInstance, Timer,
+                     User)
+from .org import Directory
+from .repository import Repository
+from .scripting import evaluate, make_script_engine
+from .serialization import event_from_json, event_to_json, state_to_json, workflow_from_state
+
+MAX_DELIVERY_DEPTH = 20
+_DATA_KEY = re.compile(r"^[A-Za-z\u4e00-\u9fff][A-Za-z0-9_\u4e00-\u9fff]*$")
+
+
+def check_data(data: Any) -> dict:
+    """Task data must be a JSON object with plain keys; it is stored as JSON."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput(N_("Data must be an object"))
+    bad = [k for k in data if not isinstance(k, str) or not _DATA_KEY.match(k)]
+    if bad:
+        raise InvalidInput(N_("Invalid data field names: %(names)s"), names=", ".join(map(str, bad)))
+    try:
+        return json.loads(json.dumps(data))
+    except (TypeError, ValueError):
+        raise InvalidInput(N_("Data must be JSON")) from None
+
+
+def correlation_key(correlations: dict) -> str:
+    return json.dumps(correlations or {}, sort_keys=True, ensure_ascii=False)
+
+
+def _message_correlations(properties: Iterable, values: dict) -> dict:
+    """The part of a workflow's correlation values that a message's correlation properties use."""
+    out: dict = {}
+    for prop in properties or ():
+        for key in prop.correlation_keys:
+            if prop.name in values.get(key, {}):
+                out.setdefault(key, {})[prop.name] = values[key][prop.name]
+    return out
+
+
+class Runtime:
+    def __init__(self, session: Session, clock, extra_helpers: dict[str, Callable] | None = None):
+        self.session = session
+        self.clock = clock
+        self.directory = Directory(session)
+        self.calendar = WorkCalendar(session)
+        self.repository = Repository(session, clock)
+        helpers = self.directory.helpers()
+        helpers.update({
+            "add_working_days": lambda start, n: self.calendar.add_working_days(start, n).isoformat(),
+            "working_days_between": self.calendar.working_days_between,
+        })
+        helpers.update(extra_helpers or {})
+        self.helpers = helpers
+        self.script_engine = make_script_engine(helpers)
+
+    # -- loading and saving -----------------------------------------------------------------------
+    def get_instance(self, instance_id: int) -> ProcessInstance:
+        instance = self.session.get(ProcessInstance, instance_id)
+        if instance is None:
+            raise NotFound(N_("No process instance %(id)s"), id=instance_id)
+        return instance
+
+    def load(self, instance: ProcessInstance) -> BpmnWorkflow:
+        spec, subprocess_specs = self.repository.load_spec(instance.definition)
+        return workflow_from_state(instance.state, spec, subprocess_specs, self.script_engine)
+
+    def _save(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+        instance.state = state_to_json(workflow)
+        if workflow.is_completed() and instance.status == "running":
+            instance.status = "completed"
+            instance.ended_at = self.clock.now()
+            history.record(self.session, self.clock.now(), "instance_completed", instance_id=instance.id)
+        try:
+            self.session.flush()
+        except StaleDataError:
+            raise Conflict(N_("The case was changed by someone else at the same moment; reload and try again"))
+
+    # -- start --------------------------------------------------------------------------------------
+    def start(self, process_key: str, *, business_key: str | None = None, data: dict | None = None,
+              user: User | None = None, definition: ProcessDefinition | None = None) -> ProcessInstance:
+        definition = definition or self.repository.latest(process_key)
+        data = check_data(data)
+        if user is not None:
+            data.setdefault("initiator", user.username)
+            data.setdefault("initiator_unit", user.unit.code)
+            data.setdefault("case_unit", user.unit.code)
+        if business_key:
+            data.setdefault("business_key", business_key)
+        spec, subprocess_specs = self.repository.load_spec(definition)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        workflow.task_tree.data.update(data)
+        unit_id = None
+        if data.get("case_unit"):
+            unit_id = self.directory.unit(data["case_unit"]).id
+        now = self.clock.now()
+        instance = ProcessInstance(definition_id=definition.id, process_key=definition.key,
+                                   business_key=business_key, status="running", unit_id=unit_id,
+                                   started_by=user.username if user else None, started_at=now, state="{}")
+        instance.definition = definition
+        self.session.add(instance)
+        self.session.flush()
+        history.record(self.session, now, "instance_started", actor=instance.started_by, instance_id=instance.id,
+                       data={"process_key": definition.key, "version": definition.version,
+                             "business_key": business_key, "data": data})
+        self.advance(instance, workflow, actor=instance.started_by)
+        return instance
+
+    # -- advancing --------------------------------------------------------------------------------
+    def advance(self, instance: ProcessInstance, workflow: BpmnWorkflow, *, actor: str | None = None,
+                depth: int = 0, completed_task_id: str | None = None) -> None:
+        """Run engine steps, deliver what the instance threw, index tasks/timers/subscriptions, save."""
+        if depth > MAX_DELIVERY_DEPTH:
+            raise EngineError(N_("Messages between instances bounce back and forth too often"))
+        self._run_steps(workflow)
+        for _ in range(MAX_DELIVERY_DEPTH):
+            for event in workflow.get_events():
+                if type(event.event_definition).__name__.endswith("MessageEventDefinition"):
+                    self.deliver(event, from_instance=instance, actor=actor, depth=depth + 1)
+            if not self._sync_subscriptions(instance, workflow):
+                break
+            self._run_steps(workflow)
+        self._sync_tasks(instance, workflow, completed_task_id)
+        self._sync_timers(instance, workflow)
+        self._save(instance, workflow)
+
+    def _run_steps(self, workflow: BpmnWorkflow) -> None:
+        try:
+            workflow.refresh_timers()
+            workflow.do_engine_steps()
+        except ScriptError:
+            raise
+        except WorkflowException as exc:
+            raise ScriptError(N_("The process could not continue at %(element)s: %(detail)s"),
+                              element=getattr(getattr(exc, "task_spec", None), "name", "?"),
+                              detail=str(exc).split("\n")[0]) from None
+
+    # -- human tasks index ------------------------------------------------------------------------
+    def _sync_tasks(self, instance: ProcessInstance, workflow: BpmnWorkflow, completed_task_id: str | None) -> None:
+        now = self.clock.now()
+        ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+        open_rows = {row.id: row for row in self.session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open"))}
+        for task_id, row in open_rows.items():
+            if task_id not in ready and task_id != completed_task_id:
+                row.status = "cancelled"
+                row.completed_at = now
+                history.record(self.session, now, "task_cancelled", instance_id=instance.id, task_id=task_id,
+                               data={"element_id": row.element_id, "name": row.name})
+        for task_id, task in ready.items():
+            if task_id in open_rows:
+                continue
+            props = task.task_spec.extensions.get("properties", {})
+            unit_code = self._route_unit(props.get("unit"), task.data, instance)
+            unit = self.directory.unit(unit_code) if unit_code else instance.unit
+            row = HumanTask(id=task_id, instance_id=instance.id, element_id=task.task_spec.bpmn_id,
+                            name=task.task_spec.bpmn_name, role_code=self.directory.role_code(task.task_spec.lane),
+                            unit_id=unit.id if unit else None, form_key=props.get("formKey"), status="open",
+                            created_at=now)
+            self.session.add(row)
+            history.record(self.session, now, "task_created", instance_id=instance.id, task_id=task_id,
+                           data={"element_id": row.element_id, "name": row.name, "role": row.role_code,
+                                 "unit": unit.code if unit else None})
+
+    def _route_unit(self, expression: str | None, data: dict, instance: ProcessInstance) -> str | None:
+        if not expression:
+            return None
+        code = evaluate(expression, data, self.helpers)
+        if not isinstance(code, str) or not code:
+            raise ScriptError(N_("Unit expression %(expr)s did not give a unit"), expr=expression)
+        return code
+
+    # -- timers -----------------------------------------------------------------------------------
+    def _sync_timers(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+        waiting = {}
+        for task in workflow.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            value = task.internal_data.get("event_value")
+            if isinstance(definition, TimerEventDefinition) and value:
+                due = TimerEventDefinition.get_datetime(value) if "T" in value else None
+                if due is not None:
+                    waiting[str(task.id)] = (task.task_spec.bpmn_id, due)
+        rows = {r.task_id: r for r in self.session.scalars(
+            select(Timer).where(Timer.instance_id == instance.id, Timer.status == "waiting"))}
+        for task_id, row in rows.items():
+            if task_id not in waiting:
+                row.status = "fired" if row.due_at <= self.clock.now() else "cancelled"
+        for task_id, (element_id, due) in waiting.items():
+            if task_id in rows:
+                rows[task_id].due_at = due
+            else:
+                self.session.add(Timer(instance_id=instance.id, task_id=task_id, element_id=element_id,
+                                       due_at=due, status="waiting"))
+        instance.next_timer_at = min((d for _, d in waiting.values()), default=None)
+
+    # -- messages ---------------------------------------------------------------------------------
+    def _sync_subscriptions(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> bool:
+        """Index the messages the instance waits for; deliver buffered ones that match now. Returns True
+        when something was delivered into ``workflow``."""
+        wanted = {}
+        for pending in workflow.waiting_events():
+            if pending.event_type.endswith("MessageEventDefinition"):
+                corr = correlation_key(_message_correlations(pending.value, workflow.correlations))
+                wanted[(pending.name, corr)] = True
+        rows = list(self.session.scalars(select(MessageSubscription).where(
+            MessageSubscription.instance_id == instance.id)))
+        have = {(r.message_name, r.correlation): r for r in rows}
+        for key, row in have.items():
+            if key not in wanted:
+                self.session.delete(row)
+        delivered = False
+        for name, corr in wanted:
+            if (name, corr) not in have:
+                self.session.add(MessageSubscription(instance_id=instance.id, message_name=name, correlation=corr,
+                                                     created_at=self.clock.now()))
+            buffered = self.session.scalars(select(PendingMessage).where(
+                PendingMessage.message_name == name, PendingMessage.delivered_at.is_(None),
+                PendingMessage.correlation.in_([corr, correlation_key({})] if corr != correlation_key({}) else [corr]))
+                .order_by(PendingMessage.id).limit(1)).first()
+            if buffered is not None:
+                workflow.send_event(event_from_json(buffered.event_json))
+                buffered.delivered_to_id, buffered.delivered_at = instance.id, self.clock.now()
+                history.record(self.session, self.clock.now(), "message_received", instance_id=instance.id,
+                               data={"message": name, "correlation": json.loads(corr),
+                                     "from_instance": buffered.from_instance_id})
+                delivered = True
+        self.session.flush()
+        return delivered
+
+    def deliver(self, event, *, from_instance: ProcessInstance | None = None, actor: str | None = None,
+                depth: int = 0) -> ProcessInstance | None:
+        """Route a thrown message to the instance waiting for it (matching correlation), else to a process
+        started by it, else keep it until someone subscribes. Returns the receiving instance."""
+        name = event.event_definition.name
+        corr = correlation_key(event.correlations)
+        now = self.clock.now()
+        if from_instance is not None:
+            history.record(self.session, now, "message_sent", actor=actor, instance_id=from_instance.id,
+                           data={"message": name, "correlation": event.correlations, "payload": event.payload})
+        candidates = [corr] if corr == correlation_key({}) else [corr, correlation_key({})]
+        target = None
+        for c in candidates:
+            sub = self.session.scalars(select(MessageSubscription).join(ProcessInstance).where(
+                MessageSubscription.message_name == name, MessageSubscription.correlation == c,
+                ProcessInstance.status == "running",
+                MessageSubscription.instance_id != (from_instance.id if from_instance else -1))
+                .order_by(MessageSubscription.id).limit(1)).first()
+            if sub is not None:
+                target = self.get_instance(sub.instance_id)
+                break
+        if target is not None:
+            workflow = self.load(target)
+            try:
+                workflow.send_event(event)
+            except WorkflowException:
+                target = None
+            else:
+                history.record(self.session, now, "message_received", actor=actor, instance_id=target.id,
+                               data={"message": name, "correlation": event.correlations,
+                                     "from_instance": from_instance.id if from_instance else None})
+                self.advance(target, workflow, actor=actor, depth=depth)
+                return target
+        starter = next((d for d in self.repository.list_latest() if name in (d.start_messages or [])), None)
+        if starter is not None:
+            return self._start_by_message(starter, event, actor=actor, depth=depth)
+        self.session.add(PendingMessage(message_name=name, correlation=corr, event_json=event_to_json(event),
+                                        from_instance_id=from_instance.id if from_instance else None,
+                                        created_at=now))
+        self.session.flush()
+        return None
+
+    def _start_by_message(self, definition: ProcessDefinition, event, *, actor, depth) -> ProcessInstance:
+        spec, subprocess_specs = self.repository.load_spec(definition)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        workflow.task_tree.data.update(check_data({k: v for k, v in payload.items() if _DATA_KEY.match(str(k))}))
+        self._run_steps(workflow)
+        workflow.send_event(event)
+        unit_code = payload.get("case_unit")
+        now = self.clock.now()
+        instance = ProcessInstance(definition_id=definition.id, process_key=definition.key,
+                                   business_key=payload.get("business_key") or payload.get("case_number"),
+                                   status="running", unit_id=self.directory.unit(unit_code).id if unit_code else None,
+                                   started_by=actor, started_at=now, state="{}")
+        instance.definition = definition
+        self.session.add(instance)
+        self.session.flush()
+        history.record(self.session, now, "instance_started", actor=actor, instance_id=instance.id,
+                       data={"process_key": definition.key, "version": definition.version,
+                             "message": event.event_definition.name, "payload": event.payload})
+        self.advance(instance, workflow, actor=actor, depth=depth)
+        return instance
+
+    # -- running a human task ---------------------------------------------------------------------
+    def run_task(self, instance: ProcessInstance, task_id: str, data: dict, *, actor: str) -> None:
+        workflow = self.load(instance)
+        task = workflow.get_task_from_id(UUID(task_id))
+        if task is None or task.state != TaskState.READY:
+            raise Conflict(N_("This task has already been completed or withdrawn"))
+        task.data.update(data)
+        try:
+            task.run()
+        except ScriptError:
+            raise
+        except WorkflowException as exc:
+            raise ScriptError(N_("The process could not continue at %(element)s: %(detail)s"),
+                              element=task.task_spec.bpmn_id, detail=str(exc).split("\n")[0]) from None
+        self.advance(instance, workflow, actor=actor, completed_task_id=task_id)
+
+    def terminate(self, instance: ProcessInstance, *, actor: str, reason: str | None = None) -> None:
+        if instance.status != "running":
+            raise Conflict(N_("The case is no longer running"))
+        workflow = self.load(instance)
+        workflow.cancel()
+        instance.status = "terminated"
+        instance.ended_at = self.clock.now()
+        history.record(self.session, self.clock.now(), "instance_terminated", actor=actor, instance_id=instance.id,
+                       data={"reason": reason})
+        self._sync_tasks(instance, workflow, None)
+        self._sync_timers(instance, workflow)
+        self._save(instance, workflow)
+
+    def data_of(self, instance: ProcessInstance) -> dict:
+        """The case data as the latest finished task left it."""
+        workflow = self.load(instance)
+        last = workflow.last_task or workflow.task_tree
+        return dict(last.data)

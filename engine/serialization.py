@@ -1,0 +1,82 @@
+"""SpiffWorkflow state <-> JSON. The spec is stored once per deployed version; an instance's state holds
+only its tasks and data. Restored specs are cached in-process by (definition id, sha256)."""
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from copy import deepcopy
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+
+class _StateOnlyConverter(BpmnWorkflowConverter):
+    """Like SpiffWorkflow's converter but leaves the spec out; on restore the caller supplies the (cached)
+    spec objects in ``dct['spec']``/``dct['subprocess_specs']``, which the registry passes through as-is."""
+
+    def to_dict(self, workflow):
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+
+_config = deepcopy(SPIFF_CONFIG)
+_config[BpmnWorkflow] = _StateOnlyConverter
+_state_serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_config))
+_spec_serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+_VERSION = _state_serializer.VERSION
+
+_spec_cache: "OrderedDict[tuple[int, str], tuple[Any, dict]]" = OrderedDict()
+_SPEC_CACHE_SIZE = 256
+
+
+def spec_to_json(spec, subprocess_specs: dict) -> str:
+    reg = _spec_serializer.registry
+    return json.dumps({"spec": reg.convert(spec),
+                       "subprocess_specs": {k: reg.convert(v) for k, v in subprocess_specs.items()}},
+                      ensure_ascii=False, sort_keys=True)
+
+
+def spec_from_json(definition_id: int, sha256: str, text: str):
+    key = (definition_id, sha256)
+    hit = _spec_cache.get(key)
+    if hit is not None:
+        _spec_cache.move_to_end(key)
+        return hit
+    dct = json.loads(text)
+    reg = _spec_serializer.registry
+    result = (reg.restore(dct["spec"]), {k: reg.restore(v) for k, v in dct["subprocess_specs"].items()})
+    _spec_cache[key] = result
+    if len(_spec_cache) > _SPEC_CACHE_SIZE:
+        _spec_cache.popitem(last=False)
+    return result
+
+
+def state_to_json(workflow: BpmnWorkflow) -> str:
+    reg = _state_serializer.registry
+    reg._encoder_mode = False
+    dct = _state_serializer.to_dict(workflow)
+    dct[_state_serializer.VERSION_KEY] = _VERSION
+    return json.dumps(dct, ensure_ascii=False, separators=(",", ":"))
+
+
+def workflow_from_state(text: str, spec, subprocess_specs: dict, script_engine) -> BpmnWorkflow:
+    dct = json.loads(text)
+    _state_serializer.migrate(dct)
+    dct["spec"] = spec
+    dct["subprocess_specs"] = dict(subprocess_specs)
+    workflow = _state_serializer.from_dict(dct)
+    workflow.script_engine = script_engine
+    return workflow
+
+
+def event_to_json(event) -> str:
+    return json.dumps(_spec_serializer.registry.convert(event), ensure_ascii=False)
+
+
+def event_from_json(text: str):
+    return _spec_serializer.registry.restore(json.loads(text))

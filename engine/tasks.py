@@ -1,0 +1,151 @@
+"""The human-task index: who may see a task, claim, unclaim, delegate, complete.
+
+A task is offered to the users holding its role (the lane) at its unit (the unit expression). Users who
+are not candidates do not learn that the task exists (NotFound)."""
+from __future__ import annotations
+
+from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy.orm import Session
+
+from . import history
+from .errors import N_, Conflict, Forbidden, NotFound
+from .models import HumanTask, ProcessInstance, User
+from .org import user_holds
+from .runtime import Runtime, check_data
+
+
+class TaskService:
+    def __init__(self, session: Session, clock, runtime: Runtime | None = None):
+        self.session = session
+        self.clock = clock
+        self.runtime = runtime or Runtime(session, clock)
+
+    # -- visibility -------------------------------------------------------------------------------
+    @staticmethod
+    def _candidate_clause(user: User):
+        pairs = [and_(HumanTask.role_code == ra.role_code, HumanTask.unit_id == ra.unit_id) for ra in user.roles]
+        return or_(*pairs) if pairs else false()
+
+    def query(self, user: User, scope: str = "all", status: str = "open"):
+        """Tasks the user may see. ``mine`` = claimed by the user; ``group`` = unclaimed tasks offered to
+        the user's roles at their unit; ``all`` = both."""
+        stmt = select(HumanTask)
+        if status != "any":
+            stmt = stmt.where(HumanTask.status == status)
+        mine = HumanTask.claimed_by_id == user.id
+        group = and_(HumanTask.claimed_by_id.is_(None), self._candidate_clause(user))
+        if scope == "mine":
+            stmt = stmt.where(mine)
+        elif scope == "group":
+            stmt = stmt.where(group)
+        else:
+            stmt = stmt.where(or_(mine, self._candidate_clause(user), HumanTask.completed_by_id == user.id))
+        return stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+
+    def list(self, user: User, scope: str = "all", status: str = "open") -> list[HumanTask]:
+        return list(self.session.scalars(self.query(user, scope, status)))
+
+    def is_candidate(self, user: User, task: HumanTask) -> bool:
+        return user_holds(user, task.role_code, task.unit_id)
+
+    def get_for(self, user: User, task_id: str) -> HumanTask:
+        task = self.session.get(HumanTask, task_id)
+        if task is None or not (self.is_candidate(user, task) or task.claimed_by_id == user.id
+                                or task.completed_by_id == user.id):
+            raise NotFound(N_("No such task"))
+        return task
+
+    def instance_for(self, user: User, instance_id: int) -> ProcessInstance:
+        """An instance the user may read: one they started, one of their unit, one with a task offered to
+        or done by them, or — for supervision officers and admins — one of a unit in their area."""
+        instance = self.session.get(ProcessInstance, instance_id)
+        if instance is None:
+            raise NotFound(N_("No such case"))
+        if instance.started_by == user.username or instance.unit_id == user.unit_id:
+            return instance
+        roles = {ra.role_code for ra in user.roles}
+        if "admin" in roles:
+            return instance
+        if "supervision_officer" in roles and instance.unit is not None:
+            directory = self.runtime.directory
+            area = directory.county_or_city(user.unit.code)
+            if directory.is_within(instance.unit, area):
+                return instance
+        related = self.session.scalars(select(HumanTask).where(
+            HumanTask.instance_id == instance.id,
+            or_(self._candidate_clause(user), HumanTask.claimed_by_id == user.id,
+                HumanTask.completed_by_id == user.id)).limit(1)).first()
+        if related is None:
+            raise NotFound(N_("No such case"))
+        return instance
+
+    def open_tasks(self, instance_id: int) -> list[HumanTask]:
+        return list(self.session.scalars(select(HumanTask).where(
+            HumanTask.instance_id == instance_id, HumanTask.status == "open").order_by(HumanTask.created_at)))
+
+    # -- actions ----------------------------------------------------------------------------------
+    def _open_for(self, user: User, task_id: str) -> HumanTask:
+        task = self.get_for(user, task_id)
+        if task.status != "open":
+            raise Conflict(N_("This task has already been completed or withdrawn"))
+        return task
+
+    def claim(self, user: User, task_id: str) -> HumanTask:
+        task = self._open_for(user, task_id)
+        if task.claimed_by_id == user.id:
+            return task
+        if not self.is_candidate(user, task):
+            raise Forbidden(N_("You do not hold the role this task needs"))
+        done = self.session.execute(update(HumanTask).where(
+            HumanTask.id == task.id, HumanTask.status == "open", HumanTask.claimed_by_id.is_(None))
+            .values(claimed_by_id=user.id).execution_options(synchronize_session=False)).rowcount
+        if done != 1:
+            raise Conflict(N_("Someone else has already claimed this task"))
+        self.session.refresh(task)
+        history.record(self.session, self.clock.now(), "task_claimed", actor=user.username,
+                       instance_id=task.instance_id, task_id=task.id)
+        return task
+
+    def unclaim(self, user: User, task_id: str) -> HumanTask:
+        task = self._open_for(user, task_id)
+        if task.claimed_by_id != user.id:
+            raise Forbidden(N_("Only the person who claimed this task can give it back"))
+        task.claimed_by_id = None
+        self.session.flush()
+        history.record(self.session, self.clock.now(), "task_unclaimed", actor=user.username,
+                       instance_id=task.instance_id, task_id=task.id)
+        return task
+
+    def delegate(self, user: User, task_id: str, to_username: str) -> HumanTask:
+        task = self._open_for(user, task_id)
+        if task.claimed_by_id not in (None, user.id):
+            raise Forbidden(N_("This task is claimed by someone else"))
+        target = self.session.scalar(select(User).where(User.username == to_username, User.active.is_(True)))
+        if target is None:
+            raise NotFound(N_("No user %(user)s"), user=to_username)
+        if target.unit_id != task.unit_id or not self.is_candidate(target, task):
+            raise Forbidden(N_("%(user)s does not hold this task's role at this unit"), user=target.display_name)
+        task.claimed_by_id = target.id
+        self.session.flush()
+        history.record(self.session, self.clock.now(), "task_delegated", actor=user.username,
+                       instance_id=task.instance_id, task_id=task.id, data={"to": target.username})
+        return task
+
+    def complete(self, user: User, task_id: str, data: dict | None = None) -> HumanTask:
+        """Complete the task with form data. The first completion wins; a second one — also a concurrent
+        one in another transaction — raises Conflict and changes nothing."""
+        task = self._open_for(user, task_id)
+        if task.claimed_by_id not in (None, user.id):
+            raise Forbidden(N_("This task is claimed by someone else"))
+        if task.claimed_by_id is None and not self.is_candidate(user, task):
+            raise Forbidden(N_("You do not hold the role this task needs"))
+        data = check_data(data)
+        instance: ProcessInstance = task.instance
+        if instance.status != "running":
+            raise Conflict(N_("The case is no longer running"))
+        now = self.clock.now()
+        task.status, task.completed_at, task.completed_by_id, task.claimed_by_id = "completed", now, user.id, user.id
+        history.record(self.session, now, "task_completed", actor=user.username, instance_id=instance.id,
+                       task_id=task.id, data={"element_id": task.element_id, "name": task.name, "data": data})
+        self.runtime.run_task(instance, task.id, data, actor=user.username)
+        return task

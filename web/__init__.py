@@ -1,0 +1,71 @@
+"""The Flask application factory."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask, request
+from sqlalchemy import event
+
+from config import CONFIGS
+from engine.clock import Clock
+
+from .extensions import babel, db, login_manager, migrate
+
+
+def _select_locale():
+    from flask import current_app, session
+    wanted = request.args.get("lang") or session.get("lang")
+    if wanted in current_app.config["LANGUAGES"]:
+        return wanted
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "zh"
+
+
+def _tune_sqlite(engine) -> None:
+    """SQLite: every transaction takes the write lock at BEGIN (BEGIN IMMEDIATE) and waits for it, so two
+    concurrent actions serialize instead of failing with 'database is locked'; WAL lets readers go on."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute("PRAGMA foreign_keys = ON")
+        if engine.url.database and engine.url.database != ":memory:":
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_app(config: str | type = "default", **overrides) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(CONFIGS[config] if isinstance(config, str) else config)
+    app.config.update(overrides)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///"):]) or ".",
+                    exist_ok=True)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                                                   "connect_args": {"timeout": 30, "check_same_thread": False}}
+    app.extensions["clock"] = Clock()
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"),
+                     render_as_batch=True)
+    babel.init_app(app, locale_selector=_select_locale,
+                   default_translation_directories=os.path.join(os.path.dirname(__file__), "translations"))
+    login_manager.init_app(app)
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _tune_sqlite(db.engine)
+
+    from . import auth
+    from .api import bp as api_bp
+    from .cli import register as register_cli
+
+    auth.init_app(app)
+    app.register_blueprint(api_bp)
+    register_cli(app)
+    return app

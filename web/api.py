@@ -1,0 +1,172 @@
+"""The JSON API. Status codes: 201 created, 400/422 invalid input (with field or element errors),
+401 not signed in, 403 not allowed, 404 not found (or not yours to see), 409 conflict."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask_babel import gettext
+from flask_login import login_required, login_user, logout_user
+from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError
+
+from engine import history
+from engine.errors import N_, EngineError, Forbidden
+from engine.models import User
+from engine.org import check_password
+
+from . import services
+from .auth import SessionUser, csrf_ok, csrf_token, current
+from .extensions import db
+from .schemas import (AuditSchema, CompleteSchema, DelegateSchema, InstanceSchema, LoginSchema, ProcessSchema,
+                      StartInstanceSchema, TaskSchema, UserSchema)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+DESIGN_ROLES = {"process_designer", "admin"}
+
+
+@bp.errorhandler(EngineError)
+def _engine_error(exc: EngineError):
+    db.session.rollback()
+    return jsonify(exc.render(gettext)), exc.status
+
+
+@bp.errorhandler(ValidationError)
+def _invalid(exc: ValidationError):
+    db.session.rollback()
+    return jsonify(message=gettext("Invalid input"), fields=exc.messages), 422
+
+
+@bp.errorhandler(OperationalError)
+def _db_busy(exc):
+    db.session.rollback()
+    return jsonify(message=gettext("The database is busy; please try again")), 503
+
+
+@bp.before_request
+def _csrf():
+    if not csrf_ok():
+        return jsonify(message=gettext("Missing or wrong CSRF token")), 400
+
+
+def _json() -> dict:
+    if not request.content_length:
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError({"_body": [gettext("The request body must be a JSON object")]})
+    return body
+
+
+def _require_roles(roles: set[str]) -> User:
+    user = current()
+    if not roles & {ra.role_code for ra in user.roles}:
+        raise Forbidden(N_("Your roles do not allow this"))
+    return user
+
+
+# -- session --------------------------------------------------------------------------------------------
+@bp.post("/session")
+def login():
+    creds = LoginSchema().load(_json())
+    user = db.session.query(User).filter_by(username=creds["username"], active=True).first()
+    if user is None or not check_password(user, creds["password"]):
+        return jsonify(message=gettext("Wrong user name or password")), 401
+    login_user(SessionUser(user))
+    return jsonify(user=UserSchema().dump(user), csrf_token=csrf_token())
+
+
+@bp.delete("/session")
+@login_required
+def logout():
+    logout_user()
+    return "", 204
+
+
+@bp.get("/me")
+@login_required
+def me():
+    return jsonify(user=UserSchema().dump(current()), csrf_token=csrf_token())
+
+
+# -- repository -----------------------------------------------------------------------------------------
+@bp.post("/deployments")
+@login_required
+def deploy():
+    user = _require_roles(DESIGN_ROLES)
+    uploads = [(f.filename or "upload.bpmn", f.read()) for f in request.files.getlist("files")]
+    result = services.repository().deploy(uploads, actor=user.username, comment=request.form.get("comment"))
+    db.session.commit()
+    body = {"deployment_id": result.deployment_id,
+            "created": [{"key": d.key, "version": d.version} for d in result.created],
+            "unchanged": [{"key": d.key, "version": d.version} for d in result.unchanged]}
+    return jsonify(body), (201 if result.created else 200)
+
+
+@bp.get("/processes")
+@login_required
+def processes():
+    return jsonify(processes=ProcessSchema(many=True).dump(services.repository().list_latest()))
+
+
+# -- instances ------------------------------------------------------------------------------------------
+@bp.post("/instances")
+@login_required
+def start_instance():
+    user = current()
+    body = StartInstanceSchema().load(_json())
+    data = body["data"]
+    if data.get("case_unit") not in (None, user.unit.code) and "admin" not in {r.role_code for r in user.roles}:
+        raise Forbidden(N_("You can only start a case for your own unit"))
+    instance = services.runtime().start(body["process_key"], business_key=body["business_key"], data=data,
+                                        user=user)
+    db.session.commit()
+    return jsonify(_instance_body(instance)), 201
+
+
+@bp.get("/instances/<int:instance_id>")
+@login_required
+def get_instance(instance_id: int):
+    instance = services.tasks().instance_for(current(), instance_id)
+    return jsonify(_instance_body(instance))
+
+
+def _instance_body(instance) -> dict:
+    body = InstanceSchema().dump(instance)
+    body["open_tasks"] = TaskSchema(many=True).dump(services.tasks().open_tasks(instance.id))
+    body["history"] = AuditSchema(many=True).dump(history.for_instance(db.session, instance.id))
+    return body
+
+
+# -- tasks ----------------------------------------------------------------------------------------------
+@bp.get("/tasks")
+@login_required
+def list_tasks():
+    scope = request.args.get("scope", "all")
+    status = request.args.get("status", "open")
+    if scope not in ("mine", "group", "all") or status not in ("open", "completed", "cancelled", "any"):
+        raise ValidationError({"scope": [gettext("Unknown value")]})
+    return jsonify(tasks=TaskSchema(many=True).dump(services.tasks().list(current(), scope, status)))
+
+
+@bp.get("/tasks/<task_id>")
+@login_required
+def get_task(task_id: str):
+    return jsonify(TaskSchema().dump(services.tasks().get_for(current(), task_id)))
+
+
+@bp.post("/tasks/<task_id>/<action>")
+@login_required
+def task_action(task_id: str, action: str):
+    svc = services.tasks()
+    user = current()
+    if action == "claim":
+        task = svc.claim(user, task_id)
+    elif action == "unclaim":
+        task = svc.unclaim(user, task_id)
+    elif action == "delegate":
+        task = svc.delegate(user, task_id, DelegateSchema().load(_json())["username"])
+    elif action == "complete":
+        task = svc.complete(user, task_id, CompleteSchema().load(_json())["data"])
+    else:
+        return jsonify(message=gettext("Unknown action")), 404
+    db.session.commit()
+    return jsonify(TaskSchema().dump(task))

@@ -1,0 +1,66 @@
+"""Who is calling: a Flask-Login session or an ``Authorization: Bearer <token>`` header.
+
+Session-authenticated API calls that change something must carry the ``X-CSRF-Token`` header issued at
+sign-in; token-authenticated calls need none (a browser never sends the header by itself)."""
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, g, jsonify, request, session
+from flask_babel import gettext as _
+from flask_login import UserMixin, current_user
+
+from engine.models import User
+from engine.org import user_for_token
+
+from .extensions import db, login_manager
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class SessionUser(UserMixin):
+    """Flask-Login wrapper around an engine User row."""
+
+    def __init__(self, user: User):
+        self.row = user
+
+    def get_id(self) -> str:
+        return str(self.row.id)
+
+
+def init_app(app: Flask) -> None:
+    @login_manager.user_loader
+    def _load(user_id: str):
+        user = db.session.get(User, int(user_id))
+        return SessionUser(user) if user is not None and user.active else None
+
+    @login_manager.request_loader
+    def _from_header(req):
+        header = req.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            user = user_for_token(db.session, header[7:].strip())
+            if user is not None:
+                g.token_auth = True
+                return SessionUser(user)
+        return None
+
+    @login_manager.unauthorized_handler
+    def _unauthorized():
+        return jsonify(message=_("Please sign in")), 401
+
+
+def current() -> User | None:
+    return current_user.row if current_user.is_authenticated else None
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def csrf_ok() -> bool:
+    if request.method in SAFE_METHODS or g.get("token_auth"):
+        return True
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
+    return bool(sent) and secrets.compare_digest(sent, session.get("csrf", ""))

@@ -1,0 +1,129 @@
+"""``flask`` commands: deploy, org load, users token, audit verify, calendar seed, demo load."""
+from __future__ import annotations
+
+import glob
+import os
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from flask_babel import gettext
+from sqlalchemy import select
+
+from engine import history
+from engine.calendar import seed_from_chinesecalendar
+from engine.errors import EngineError
+from engine.models import User
+from engine.org import issue_token, load_file
+from engine.repository import deploy_paths
+
+from . import services
+from .extensions import db
+
+
+def _fail(exc: EngineError) -> None:
+    db.session.rollback()
+    rendered = exc.render(gettext)
+    click.echo(rendered["message"], err=True)
+    for e in rendered["errors"]:
+        where = ":".join(str(x) for x in (e.get("file"), e.get("line")) if x)
+        click.echo(f"  {where} [{e.get('element_id') or '-'}] {e['message']}", err=True)
+    sys.exit(1)
+
+
+def _deploy(paths: list[str], actor: str, comment: str | None) -> None:
+    result = deploy_paths(services.repository(), paths, actor=actor, comment=comment)
+    db.session.commit()
+    for d in result.created:
+        click.echo(f"deployed {d.key} v{d.version}")
+    for d in result.unchanged:
+        click.echo(f"unchanged {d.key} v{d.version}")
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("deploy")
+    @click.argument("paths", nargs=-1, required=True)
+    @click.option("--comment", default=None, help="Why this version is deployed")
+    def deploy_cmd(paths, comment):
+        """Deploy BPMN/DMN files (together, as one deployment)."""
+        try:
+            _deploy(list(paths), "cli", comment)
+        except EngineError as exc:
+            _fail(exc)
+
+    org = AppGroup("org", help="Organisation: units, roles, users.")
+
+    @org.command("load")
+    @click.argument("path")
+    def org_load(path):
+        """Load an organisation YAML file (idempotent)."""
+        try:
+            counts = load_file(db.session, path)
+            db.session.commit()
+        except EngineError as exc:
+            _fail(exc)
+        click.echo(f"loaded {counts['units']} units, {counts['users']} users, {counts['roles']} roles")
+
+    app.cli.add_command(org)
+
+    users = AppGroup("users", help="User accounts.")
+
+    @users.command("token")
+    @click.argument("username")
+    def users_token(username):
+        """Issue an API token (shown once)."""
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            click.echo(f"no user {username}", err=True)
+            sys.exit(1)
+        token = issue_token(db.session, user, services.clock().now())
+        db.session.commit()
+        click.echo(token)
+
+    app.cli.add_command(users)
+
+    audit = AppGroup("audit", help="Audit trail.")
+
+    @audit.command("verify")
+    def audit_verify():
+        """Check every hash chain; report the first broken row."""
+        checked, broken = history.verify(db.session)
+        if broken is None:
+            click.echo(f"OK: {checked} audit rows, every chain intact")
+            return
+        click.echo(f"BROKEN: audit row id={broken.event_id} (stream {broken.stream}, seq {broken.seq}): "
+                   f"{broken.reason}", err=True)
+        sys.exit(1)
+
+    app.cli.add_command(audit)
+
+    cal = AppGroup("calendar", help="Working-day calendar.")
+
+    @cal.command("seed")
+    def calendar_seed():
+        """Load the holidays chinesecalendar knows (keeps administrator overrides)."""
+        years = seed_from_chinesecalendar(db.session)
+        db.session.commit()
+        click.echo(f"calendar covers {years} years")
+
+    app.cli.add_command(cal)
+
+    demo = AppGroup("demo", help="Demo data for `make run`.")
+
+    @demo.command("load")
+    def demo_load():
+        """Seed the calendar, load the demo organisation and deploy every file in workflows/bpmn/."""
+        try:
+            seed_from_chinesecalendar(db.session)
+            load_file(db.session, current_app.config["DEMO_ORG_FILE"])
+            db.session.commit()
+            paths = sorted(glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.bpmn"))
+                           + glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.dmn")))
+            if paths:
+                _deploy(paths, "demo", "demo load")
+        except EngineError as exc:
+            _fail(exc)
+        click.echo("demo data loaded")
+
+    app.cli.add_command(demo)

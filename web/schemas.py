@@ -1,0 +1,88 @@
+"""marshmallow schemas of the JSON API: what comes in is loaded (validated), what goes out is dumped."""
+from marshmallow import Schema, fields, validate
+
+
+class LoginSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class StartInstanceSchema(Schema):
+    process_key = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    business_key = fields.String(load_default=None, validate=validate.Length(max=128))
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class CompleteSchema(Schema):
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class DelegateSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class UnitSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    tier = fields.String()
+    kind = fields.String()
+
+
+class UserSchema(Schema):
+    username = fields.String()
+    display_name = fields.String()
+    unit = fields.Nested(UnitSchema)
+    roles = fields.Method("_roles")
+
+    def _roles(self, user):
+        return sorted(ra.role_code for ra in user.roles)
+
+
+class ProcessSchema(Schema):
+    id = fields.Integer()
+    key = fields.String()
+    version = fields.Integer()
+    name = fields.String()
+    sha256 = fields.String()
+    created_at = fields.DateTime()
+    deployed_by = fields.String(attribute="deployment.deployed_by")
+
+
+class TaskSchema(Schema):
+    id = fields.String()
+    instance_id = fields.Integer()
+    business_key = fields.String(attribute="instance.business_key")
+    process_key = fields.String(attribute="instance.process_key")
+    element_id = fields.String()
+    name = fields.String()
+    role = fields.String(attribute="role_code")
+    unit = fields.Nested(UnitSchema)
+    form_key = fields.String()
+    status = fields.String()
+    claimed_by = fields.String(attribute="claimed_by.username", allow_none=True)
+    created_at = fields.DateTime()
+    due_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+
+
+class AuditSchema(Schema):
+    id = fields.Integer()
+    seq = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String(allow_none=True)
+    action = fields.String()
+    task_id = fields.String(allow_none=True)
+    data = fields.Raw()
+
+
+class InstanceSchema(Schema):
+    id = fields.Integer()
+    process_key = fields.String()
+    version = fields.Integer(attribute="definition.version")
+    business_key = fields.String(allow_none=True)
+    status = fields.String()
+    unit = fields.Nested(UnitSchema, allow_none=True)
+    started_by = fields.String(allow_none=True)
+    started_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    next_timer_at = fields.DateTime(allow_none=True)
