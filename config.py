@@ -20,12 +20,15 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 8 * 3600
     TESTING = False
+    # werkzeug password-hash method for users created from an organisation file (None = werkzeug default)
+    ORG_PASSWORD_METHOD = None
 
 
 class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    ORG_PASSWORD_METHOD = "pbkdf2:sha256:1000"   # fast hashing for the demo users the tests load
 
 
 class ProductionConfig(Config):

@@ -7,9 +7,10 @@ from flask_babel import gettext
 from flask_login import login_required, login_user, logout_user
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from engine import history
-from engine.errors import N_, EngineError, Forbidden
+from engine.errors import N_, Conflict, EngineError, Forbidden
 from engine.models import User
 from engine.org import check_password
 
@@ -33,6 +34,11 @@ def _engine_error(exc: EngineError):
 def _invalid(exc: ValidationError):
     db.session.rollback()
     return jsonify(message=gettext("Invalid input"), fields=exc.messages), 422
+
+
+@bp.errorhandler(StaleDataError)
+def _stale(exc):
+    return _engine_error(Conflict(N_("The case was changed by someone else at the same moment; reload and try again")))
 
 
 @bp.errorhandler(OperationalError)

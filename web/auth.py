@@ -29,6 +29,13 @@ class SessionUser(UserMixin):
 
 
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def _forget_previous_user():
+        # g lives as long as the app context; when a caller (a test, a CLI command) keeps one app context
+        # across several requests, each request must still authenticate on its own.
+        g.pop("_login_user", None)
+        g.pop("token_auth", None)
+
     @login_manager.user_loader
     def _load(user_id: str):
         user = db.session.get(User, int(user_id))
@@ -60,7 +67,7 @@ def csrf_token() -> str:
 
 
 def csrf_ok() -> bool:
-    if request.method in SAFE_METHODS or g.get("token_auth"):
+    if request.method in SAFE_METHODS or not current_user.is_authenticated or g.get("token_auth"):
         return True
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
     return bool(sent) and secrets.compare_digest(sent, session.get("csrf", ""))

@@ -59,7 +59,7 @@ def register(app: Flask) -> None:
     def org_load(path):
         """Load an organisation YAML file (idempotent)."""
         try:
-            counts = load_file(db.session, path)
+            counts = load_file(db.session, path, current_app.config["ORG_PASSWORD_METHOD"])
             db.session.commit()
         except EngineError as exc:
             _fail(exc)
@@ -116,7 +116,7 @@ def register(app: Flask) -> None:
         """Seed the calendar, load the demo organisation and deploy every file in workflows/bpmn/."""
         try:
             seed_from_chinesecalendar(db.session)
-            load_file(db.session, current_app.config["DEMO_ORG_FILE"])
+            load_file(db.session, current_app.config["DEMO_ORG_FILE"], current_app.config["ORG_PASSWORD_METHOD"])
             db.session.commit()
             paths = sorted(glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.bpmn"))
                            + glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.dmn")))

@@ -59,7 +59,7 @@ class TaskSchema(Schema):
     unit = fields.Nested(UnitSchema)
     form_key = fields.String()
     status = fields.String()
-    claimed_by = fields.String(attribute="claimed_by.username", allow_none=True)
+    claimed_by = fields.Function(lambda t: t.claimed_by.username if t.claimed_by else None)
     created_at = fields.DateTime()
     due_at = fields.DateTime(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)

@@ -1,0 +1,94 @@
+"""Fixtures: a real database (a SQLite file, or PostgreSQL when TEST_DATABASE_URL is set) migrated with
+Alembic, the demo organisation, the holiday calendar and the test processes in tests/bpmn deployed."""
+from __future__ import annotations
+
+import glob
+import os
+from datetime import datetime, timezone
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import delete, text
+
+from engine.calendar import seed_from_chinesecalendar
+from engine.clock import Clock
+from engine.models import (AuditEvent, HumanTask, MessageSubscription, PendingMessage, ProcessInstance, Timer,
+                           User)
+from engine.org import issue_token, load_file
+from engine.repository import deploy_paths
+from web import create_app
+from web.extensions import db
+from web.services import repository
+
+HERE = os.path.dirname(__file__)
+TEST_BPMN = sorted(glob.glob(os.path.join(HERE, "bpmn", "*.bpmn")))
+
+
+def database_url(tmp_path_factory) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
+
+
+def _reset_postgres() -> None:
+    db.session.execute(text("DROP SCHEMA public CASCADE"))
+    db.session.execute(text("CREATE SCHEMA public"))
+    db.session.commit()
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory) -> str:
+    return database_url(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def app(db_url):
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=db_url)
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            _reset_postgres()
+        upgrade()
+        seed_from_chinesecalendar(db.session)
+        load_file(db.session, app.config["DEMO_ORG_FILE"], app.config["ORG_PASSWORD_METHOD"])
+        db.session.commit()
+        deploy_paths(repository(), TEST_BPMN, actor="tests")
+        db.session.commit()
+    return app
+
+
+@pytest.fixture
+def ctx(app):
+    """An app context with a clean runtime (no instances, tasks, timers, messages or audit rows)."""
+    with app.app_context():
+        yield app
+        db.session.rollback()
+        for model in (HumanTask, Timer, MessageSubscription, PendingMessage, AuditEvent):
+            db.session.execute(delete(model))
+        db.session.execute(delete(ProcessInstance))
+        db.session.commit()
+        app.extensions["clock"] = Clock()
+
+
+@pytest.fixture
+def client(ctx):
+    return ctx.test_client()
+
+
+@pytest.fixture
+def token(ctx):
+    """token('username') -> a Bearer header for that demo user."""
+    cache: dict[str, dict] = {}
+
+    def make(username: str) -> dict:
+        if username not in cache:
+            user = db.session.query(User).filter_by(username=username).one()
+            cache[username] = {"Authorization": "Bearer " + issue_token(db.session, user,
+                                                                        datetime.now(timezone.utc))}
+            db.session.commit()
+        return cache[username]
+    return make
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With REQUIRE_NO_SKIPS=1 (the PostgreSQL run of CI) a skipped test fails the run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if os.environ.get("REQUIRE_NO_SKIPS") and reporter and reporter.stats.get("skipped"):
+        session.exitstatus = 1
