@@ -126,4 +126,20 @@ def register(app: Flask) -> None:
             _fail(exc)
         click.echo("demo data loaded")
 
+    @demo.command("logins")
+    def demo_logins():
+        """Print the URL and the demo sign-ins (every demo password is demo1234)."""
+        shown = ["guan_guanzhen_handler", "guan_scjg_handler", "guan_scjg_review", "guan_scjg_head", "guan_review",
+                 "guan_sup", "sanhe_review", "guan_scjg_revisit", "city_sup", "city_observer", "designer", "admin"]
+        click.echo("")
+        click.echo("  http://127.0.0.1:5000/")
+        click.echo("")
+        click.echo(f"  {'user name':<24} {'password':<10} unit / roles")
+        for username in shown:
+            user = db.session.scalar(select(User).where(User.username == username))
+            if user is not None:
+                roles = ", ".join(sorted(ra.role_code for ra in user.roles))
+                click.echo(f"  {username:<24} {'demo1234':<10} {user.unit.name} / {roles}")
+        click.echo("")
+
     app.cli.add_command(demo)

@@ -1,0 +1,46 @@
+# Two commands do all set-up: `make run` (demo on SQLite) and `make test` (every test).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export FLASK_APP := web
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test test-db install install-test translations bench clean-db
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(BIN)/pip install -q -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+translations: install
+	$(BIN)/pybabel compile -q -d web/translations
+
+run: install translations
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo load
+	$(BIN)/flask demo logins
+	$(BIN)/flask run --host 127.0.0.1 --port 5000 --with-threads
+
+test: install-test translations
+	$(BIN)/python -m pytest
+
+# The database tests again, against the database in TEST_DATABASE_URL (CI points it at PostgreSQL).
+test-db: install-test translations
+	@test -n "$$TEST_DATABASE_URL" || (echo "set TEST_DATABASE_URL" && exit 1)
+	REQUIRE_NO_SKIPS=1 $(BIN)/python -m pytest -m "not nodb"
+
+bench: install-test
+	$(BIN)/python bench/engine_throughput.py
+
+clean-db:
+	rm -f instance/supervision.db*

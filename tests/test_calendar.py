@@ -1,0 +1,73 @@
+"""Working days over the holiday table (DOMAIN §6), including 调休 make-up days."""
+from datetime import date, datetime, timezone
+
+import pytest
+
+from engine.calendar import WorkCalendar
+from engine.errors import CalendarError
+from engine.models import CalendarYear, Holiday
+from web.extensions import db
+
+
+@pytest.fixture
+def cal(ctx):
+    return WorkCalendar(db.session)
+
+
+def test_seven_working_days_over_national_day_2022(cal):
+    # Saturday 10-08 and Sunday 10-09 were make-up working days; 10-01..07 off.
+    assert cal.add_working_days(date(2022, 9, 29), 7) == date(2022, 10, 13)
+
+
+def test_five_working_days_after_2025_09_30(cal):
+    # National Day + Mid-Autumn 2025: 10-01..08 off, Saturday 10-11 a make-up working day.
+    assert cal.add_working_days(date(2025, 9, 30), 5) == date(2025, 10, 14)
+
+
+def test_start_day_is_not_counted_and_between_is_the_inverse(cal):
+    assert cal.add_working_days(date(2026, 11, 23), 1) == date(2026, 11, 24)
+    assert cal.working_days_between(date(2022, 9, 29), date(2022, 10, 13)) == 7
+    assert cal.working_days_between(date(2022, 10, 13), date(2022, 9, 29)) == -7
+    assert cal.add_working_days(date(2022, 10, 13), -7) == date(2022, 9, 29)
+
+
+def test_aware_datetimes_use_the_shanghai_day(cal):
+    # 2022-09-29 17:00 UTC is already 09-30 01:00 in Shanghai
+    late = datetime(2022, 9, 29, 17, 0, tzinfo=timezone.utc)
+    assert cal.add_working_days(late, 1) == date(2022, 10, 8)
+    with pytest.raises(CalendarError):
+        cal.add_working_days(datetime(2022, 9, 29, 10, 0), 1)
+
+
+def test_year_outside_the_table_is_an_explicit_error(cal):
+    with pytest.raises(CalendarError) as err:
+        cal.add_working_days(date(2026, 12, 28), 5)
+    assert "2027" in err.value.message
+
+
+def test_administrator_override_is_used(ctx):
+    db.session.add(Holiday(day=date(2026, 11, 30), is_workday=False, name="local", source="admin"))
+    db.session.flush()
+    try:
+        # Friday 11-27 + 1 working day skips the weekend and the local holiday Monday 11-30
+        assert WorkCalendar(db.session).add_working_days(date(2026, 11, 27), 1) == date(2026, 12, 1)
+    finally:
+        db.session.rollback()
+
+
+def test_a_newly_entered_year_is_accepted(ctx):
+    db.session.add(CalendarYear(year=2027, source="admin"))
+    db.session.flush()
+    try:
+        # declared with no holidays entered yet, so Friday 2027-01-01 counts as a working day
+    assert WorkCalendar(db.session).add_working_days(date(2026, 12, 31), 1) == date(2027, 1, 1)
+    finally:
+        db.session.rollback()
+
+
+def test_helpers_are_callable_from_bpmn_expressions(ctx):
+    from engine.runtime import Runtime
+    from engine.scripting import evaluate
+    rt = Runtime(db.session, ctx.extensions["clock"])
+    assert evaluate('add_working_days("2022-09-29", 7)', {}, rt.helpers) == "2022-10-13"
+    assert evaluate('working_days_between(a, b)', {"a": "2022-09-29", "b": "2022-10-13"}, rt.helpers) == 7
