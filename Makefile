@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export FLASK_APP := web
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-db install install-test translations bench clean-db
+.PHONY: run test test-db install install-test translations messages bench clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,8 @@ bench: install-test
 
 clean-db:
 	rm -f instance/supervision.db*
+
+# After adding user-facing strings: extract them and merge into the catalogs, then translate the new entries.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k lazy_gettext -o web/translations/messages.pot .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching

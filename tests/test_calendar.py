@@ -60,7 +60,7 @@ def test_a_newly_entered_year_is_accepted(ctx):
     db.session.flush()
     try:
         # declared with no holidays entered yet, so Friday 2027-01-01 counts as a working day
-    assert WorkCalendar(db.session).add_working_days(date(2026, 12, 31), 1) == date(2027, 1, 1)
+        assert WorkCalendar(db.session).add_working_days(date(2026, 12, 31), 1) == date(2027, 1, 1)
     finally:
         db.session.rollback()
 

@@ -14,10 +14,13 @@ from .extensions import babel, db, login_manager, migrate
 
 def _select_locale():
     from flask import current_app, session
-    wanted = request.args.get("lang") or session.get("lang")
+    wanted = request.args.get("lang")
     if wanted in current_app.config["LANGUAGES"]:
+        session["lang"] = wanted
         return wanted
-    return request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "zh"
+    if session.get("lang") in current_app.config["LANGUAGES"]:
+        return session["lang"]
+    return current_app.config["BABEL_DEFAULT_LOCALE"]   # Simplified Chinese unless the user chose otherwise
 
 
 def _tune_sqlite(engine) -> None:
@@ -57,6 +60,9 @@ def create_app(config: str | type = "default", **overrides) -> Flask:
                    default_translation_directories=os.path.join(os.path.dirname(__file__), "translations"))
     login_manager.init_app(app)
 
+    from flask_babel import get_locale
+    app.jinja_env.globals["get_locale"] = get_locale
+
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
@@ -64,8 +70,10 @@ def create_app(config: str | type = "default", **overrides) -> Flask:
     from . import auth
     from .api import bp as api_bp
     from .cli import register as register_cli
+    from .pages import bp as pages_bp
 
     auth.init_app(app)
     app.register_blueprint(api_bp)
+    app.register_blueprint(pages_bp)
     register_cli(app)
     return app

@@ -32,9 +32,9 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _forget_previous_user():
         # g lives as long as the app context; when a caller (a test, a CLI command) keeps one app context
-        # across several requests, each request must still authenticate on its own.
-        g.pop("_login_user", None)
-        g.pop("token_auth", None)
+        # across several requests, each request must still authenticate and choose its language on its own.
+        for cached in ("_login_user", "token_auth", "_flask_babel"):
+            g.pop(cached, None)
 
     @login_manager.user_loader
     def _load(user_id: str):
