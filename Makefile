@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 translations: install
-	$(BIN)/pybabel compile -q -d web/translations
+	$(BIN)/pybabel compile -d web/translations
 
 run: install translations
 	$(BIN)/flask db upgrade

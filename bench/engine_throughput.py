@@ -253,6 +253,28 @@ def db_parked(app, user_id: int, n: int, created: list[int]) -> None:
         created.append(instance.id)
 
 
+@contextmanager
+def count_statements(engine) -> Iterator[list[int]]:
+    """Count the statements the engine sends (queries, DML, BEGIN; COMMIT counted separately)."""
+    from sqlalchemy import event
+
+    counter = [0]
+
+    def on_execute(*_args):
+        counter[0] += 1
+
+    def on_commit(*_args):
+        counter[0] += 1
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        event.remove(engine, "commit", on_commit)
+
+
 def check_statuses(ids: list[int], expected: str) -> None:
     from sqlalchemy import func, select
 
@@ -358,10 +380,13 @@ def database_notes() -> list[list[str]]:
 
 def machine_notes() -> list[list[str]]:
     u = platform.uname()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     return [
-        ["cpu", f"{platform.processor() or '-'} / {cpu_model() or '?'}"],
-        ["cpu count", f"{os.cpu_count()} (usable: {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'})"],
-        ["uname", f"{u.system} {u.release} {u.machine} ({u.node})"],
+        ["cpu", f"platform.processor()={platform.processor() or '-'!r}; /proc/cpuinfo: {cpu_model() or '?'}"],
+        ["cpu count", f"{os.cpu_count()} (usable by this process: {usable})"],
+        ["uname", f"{u.system} {u.release} {u.machine}"],
+        ["load average (1/5/15 min, at the end)", " / ".join(f"{x:.2f}" for x in os.getloadavg())
+         if hasattr(os, "getloadavg") else "?"],
         ["python", f"{platform.python_implementation()} {platform.python_version()}"],
         ["libraries", f"SpiffWorkflow {SpiffWorkflow.__version__}, SQLAlchemy {sqlalchemy.__version__}"],
     ]
@@ -415,8 +440,9 @@ def main(argv: list[str] | None = None) -> int:
         created: list[int] = []
         db_instances(app, user_id, args.warmup, created)
         created.clear()
-        results.append(best_of("c  services + DB commit per action", args.n_db, args.repeat,
-                               lambda n: db_instances(app, user_id, n, created)))
+        with count_statements(db.engine) as statements:
+            results.append(best_of("c  services + DB commit per action", args.n_db, args.repeat,
+                                   lambda n: db_instances(app, user_id, n, created)))
         check_statuses(created, "completed")
         # parked instances for the storage figures (timed as well: start only)
         parked: list[int] = []
@@ -437,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             ["c / b", f"{c.ms_per_instance / b.ms_per_instance:,.1f}x"],
             ["b / a", f"{b.ms_per_instance / a.ms_per_instance:,.1f}x"],
             ["c per action (4 commits per instance)", f"{c.ms_per_instance / 4:.2f} ms"],
+            ["c statements sent per instance (SQL + commits)", f"{statements[0] / len(created):.1f}"],
         ]))
         print()
         print(f"storage per waiting instance ({len(parked)} instances parked at the first user task)")
