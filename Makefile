@@ -29,7 +29,7 @@ run: install translations
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo load
 	$(BIN)/flask demo logins
-	$(BIN)/flask run --host 127.0.0.1 --port 5000 --with-threads
+	$(BIN)/flask serve --host 127.0.0.1 --port 5000
 
 test: install-test translations
 	$(BIN)/python -m pytest

@@ -20,6 +20,9 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 8 * 3600
     TESTING = False
+    SCHEDULER_POLL_SECONDS = int(os.environ.get("SCHEDULER_POLL_SECONDS", "5"))
+    SCHEDULER_BATCH_SIZE = int(os.environ.get("SCHEDULER_BATCH_SIZE", "100"))
+    SCHEDULER_SLA_BATCH_SIZE = int(os.environ.get("SCHEDULER_SLA_BATCH_SIZE", "500"))
     # werkzeug password-hash method for users created from an organisation file (None = werkzeug default)
     ORG_PASSWORD_METHOD = None
 

@@ -133,8 +133,6 @@ def raw_instance(spec, subprocess_specs, start_data: dict, serializer: BpmnWorkf
         wf.do_engine_steps()
         if serializer:
             saved = serializer.serialize_json(wf)
-    if serializer:
-        wf = serializer.deserialize_json(saved)
     if not wf.is_completed():
         raise RuntimeError("raw workflow did not complete")
     return wf
@@ -378,16 +376,31 @@ def database_notes() -> list[list[str]]:
     return rows
 
 
+def code_version() -> str:
+    """git HEAD of the checkout and whether engine/, web/ or migrations/ have uncommitted changes."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "engine", "web", "migrations"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return f"git {head}" + (f" + {len(dirty)} uncommitted file(s) in engine/ web/ migrations/" if dirty else "")
+
+
 def machine_notes() -> list[list[str]]:
     u = platform.uname()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     return [
-        ["cpu", f"platform.processor()={platform.processor() or '-'!r}; /proc/cpuinfo: {cpu_model() or '?'}"],
+        ["cpu", f"platform.processor()={platform.processor()!r}; /proc/cpuinfo: {cpu_model() or '?'}"],
         ["cpu count", f"{os.cpu_count()} (usable by this process: {usable})"],
         ["uname", f"{u.system} {u.release} {u.machine}"],
         ["load average (1/5/15 min, at the end)", " / ".join(f"{x:.2f}" for x in os.getloadavg())
          if hasattr(os, "getloadavg") else "?"],
         ["python", f"{platform.python_implementation()} {platform.python_version()}"],
+        ["code", code_version()],
         ["libraries", f"SpiffWorkflow {SpiffWorkflow.__version__}, SQLAlchemy {sqlalchemy.__version__}"],
     ]
 

@@ -101,3 +101,42 @@ def seed_from_chinesecalendar(session: Session) -> int:
             session.add(CalendarYear(year=year, source="chinesecalendar"))
     session.flush()
     return len(known)
+
+
+def set_day(session: Session, day: date, is_workday: bool, name: str | None) -> Holiday:
+    """Enter or override one day (a local holiday, a corrected make-up day). Its year must be known."""
+    if session.get(CalendarYear, day.year) is None:
+        raise CalendarError(N_("The working-day calendar does not cover the year %(year)s; "
+                               "an administrator must enter that year's holidays first."), year=day.year)
+    row = session.get(Holiday, day)
+    if row is None:
+        row = Holiday(day=day)
+        session.add(row)
+    row.is_workday, row.name, row.source = is_workday, name, "admin"
+    session.flush()
+    return row
+
+
+def set_year(session: Session, year: int, days: list[dict]) -> int:
+    """Enter a whole year (e.g. next year's State Council notice): its holidays and make-up working days
+    replace what the table held for that year, and the year counts as covered from now on."""
+    for d in days:
+        if d["day"].year != year:
+            raise CalendarError(N_("Day %(day)s is not in the year %(year)s"), day=d["day"].isoformat(), year=year)
+    for row in session.scalars(select(Holiday).where(Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))):
+        session.delete(row)
+    session.flush()
+    for d in days:
+        session.add(Holiday(day=d["day"], is_workday=d["is_workday"], name=d.get("name"), source="admin"))
+    covered = session.get(CalendarYear, year)
+    if covered is None:
+        session.add(CalendarYear(year=year, source="admin"))
+    else:
+        covered.source = "admin"
+    session.flush()
+    return len(days)
+
+
+def year_overrides(session: Session, year: int) -> list[Holiday]:
+    return list(session.scalars(select(Holiday).where(Holiday.day >= date(year, 1, 1),
+                                                      Holiday.day <= date(year, 12, 31)).order_by(Holiday.day)))

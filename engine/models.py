@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        String, Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+                        TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -181,12 +181,16 @@ class HumanTask(Base):
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla: Mapped[str | None] = mapped_column(String(64))                    # as written in the model
+    sla_state: Mapped[str] = mapped_column(String(16), default="on_time", server_default="on_time")  # on_time/due_soon/overdue/escalated
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     instance: Mapped[ProcessInstance] = relationship(lazy="joined")
     unit: Mapped[OrgUnit | None] = relationship(lazy="joined")
     claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id], lazy="joined")
-    __table_args__ = (Index("ix_human_tasks_inbox", "status", "role_code", "unit_id"),)
+    __table_args__ = (Index("ix_human_tasks_inbox", "status", "role_code", "unit_id"),
+                      Index("ix_human_tasks_sla", "status", "sla_state", "due_at"))
 
 
 class Timer(Base):
@@ -195,9 +199,12 @@ class Timer(Base):
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
     task_id: Mapped[str] = mapped_column(String(36))
     element_id: Mapped[str] = mapped_column(String(128))
+    human_task_id: Mapped[str | None] = mapped_column(String(36))   # the task a boundary timer is attached to
+    sla_event: Mapped[str | None] = mapped_column(String(16))       # "escalation" marks the attached task
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))     # waiting / fired / cancelled
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    instance: Mapped[ProcessInstance] = relationship(lazy="joined")
     __table_args__ = (Index("ix_timers_due", "status", "due_at"),)
 
 
@@ -226,6 +233,22 @@ class PendingMessage(Base):
     delivered_to_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (Index("ix_pending_messages_match", "message_name", "correlation", "delivered_at"),)
+
+
+class Notification(Base):
+    """A reminder, overdue or escalation notice for one user about one task; created once per kind."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("task_id", "kind", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))          # due_soon / overdue / escalated
+    task_id: Mapped[str] = mapped_column(String(36))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    audience: Mapped[str] = mapped_column(String(16))      # assignee / candidate / supervisor
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    task: Mapped[HumanTask] = relationship(primaryjoin="foreign(Notification.task_id) == HumanTask.id", lazy="joined")
 
 
 # --- history ------------------------------------------------------------------------------------

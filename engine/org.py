@@ -89,6 +89,25 @@ class Directory:
                 return u
         raise NotFound(N_("Units %(a)s and %(b)s have no common superior"), a=a.name, b=b.name)
 
+    def descendant_ids(self, area: OrgUnit) -> set[int]:
+        """The ids of ``area`` and every unit below it."""
+        ids, stack = set(), [area]
+        while stack:
+            unit = stack.pop()
+            ids.add(unit.id)
+            stack.extend(self._kids(unit))
+        return ids
+
+    def supervised_area(self, user: User) -> set[int] | None:
+        """Units whose cases a user may oversee: all (None) for an admin, the county or city below a
+        supervision officer's justice bureau, else nothing."""
+        roles = {ra.role_code for ra in user.roles}
+        if "admin" in roles:
+            return None
+        if "supervision_officer" in roles:
+            return self.descendant_ids(self.county_or_city(user.unit.code))
+        return set()
+
     def is_within(self, unit: OrgUnit, area: OrgUnit) -> bool:
         """True when ``unit`` is ``area`` or lies below it."""
         return any(u.id == area.id for u in self.ancestors(unit))

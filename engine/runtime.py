@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -27,7 +28,9 @@ from .models import (HumanTask, MessageSubscription, PendingMessage, ProcessDefi
                      User)
 from .org import Directory
 from .repository import Repository
+from .notifications import notify
 from .scripting import evaluate, make_script_engine
+from .sla import deadline, state_at, timer_helpers
 from .serialization import event_from_json, event_to_json, state_to_json, workflow_from_state
 
 MAX_DELIVERY_DEPTH = 20
@@ -47,6 +50,38 @@ def check_data(data: Any) -> dict:
         return json.loads(json.dumps(data))
     except (TypeError, ValueError):
         raise InvalidInput(N_("Data must be JSON")) from None
+
+
+def _timer_due(task) -> datetime | None:
+    """When a waiting timer task falls due (aware UTC), from the value SpiffWorkflow computed."""
+    value = task.internal_data.get("event_value")
+    if isinstance(value, dict):            # cycle timer
+        return TimerEventDefinition.get_datetime(value["next"]) if value.get("cycles", 0) != 0 else None
+    if isinstance(value, str) and value:
+        try:
+            parsed = TimerEventDefinition.parse_time_or_duration(value)
+        except Exception:
+            return None
+        return parsed.astimezone(timezone.utc) if isinstance(parsed, datetime) else None
+    return None
+
+
+def _timer_fired(workflow: BpmnWorkflow, task_id: str) -> bool:
+    """A timer task that stopped waiting fired if it went on (ready/completed), not if it was cancelled."""
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except Exception:
+        return False
+    return task is not None and task.state in (TaskState.READY, TaskState.STARTED, TaskState.COMPLETED)
+
+
+def _attached_task(task) -> str | None:
+    """For a boundary timer: the id of the task it is attached to (its sibling under the split)."""
+    if isinstance(task.task_spec, BoundaryEvent) and task.parent is not None:
+        for sibling in task.parent.children:
+            if not isinstance(sibling.task_spec, BoundaryEvent):
+                return str(sibling.id)
+    return None
 
 
 def correlation_key(correlations: dict) -> str:
@@ -75,6 +110,7 @@ class Runtime:
             "add_working_days": lambda start, n: self.calendar.add_working_days(start, n).isoformat(),
             "working_days_between": self.calendar.working_days_between,
         })
+        helpers.update(timer_helpers(self.calendar, clock))
         helpers.update(extra_helpers or {})
         self.helpers = helpers
         self.script_engine = make_script_engine(helpers)
@@ -133,11 +169,14 @@ class Runtime:
 
     # -- advancing --------------------------------------------------------------------------------
     def advance(self, instance: ProcessInstance, workflow: BpmnWorkflow, *, actor: str | None = None,
-                depth: int = 0, completed_task_id: str | None = None) -> None:
-        """Run engine steps, deliver what the instance threw, index tasks/timers/subscriptions, save."""
+                depth: int = 0, completed_task_id: str | None = None, fire_timers: bool = False) -> None:
+        """Run engine steps, deliver what the instance threw, index tasks/timers/subscriptions, save.
+
+        Only the timer job passes ``fire_timers``: a user's action never fires a timer that fell due but was
+        not fired yet, so whoever commits first — the user or the scheduler — wins cleanly."""
         if depth > MAX_DELIVERY_DEPTH:
             raise EngineError(N_("Messages between instances bounce back and forth too often"))
-        self._run_steps(workflow)
+        self._run_steps(workflow, fire_timers)
         for _ in range(MAX_DELIVERY_DEPTH):
             for event in workflow.get_events():
                 if type(event.event_definition).__name__.endswith("MessageEventDefinition"):
@@ -149,9 +188,10 @@ class Runtime:
         self._sync_timers(instance, workflow)
         self._save(instance, workflow)
 
-    def _run_steps(self, workflow: BpmnWorkflow) -> None:
+    def _run_steps(self, workflow: BpmnWorkflow, fire_timers: bool = False) -> None:
         try:
-            workflow.refresh_timers()
+            if fire_timers:
+                workflow.refresh_timers()
             workflow.do_engine_steps()
         except ScriptError:
             raise
@@ -178,14 +218,19 @@ class Runtime:
             props = task.task_spec.extensions.get("properties", {})
             unit_code = self._route_unit(props.get("unit"), task.data, instance)
             unit = self.directory.unit(unit_code) if unit_code else instance.unit
+            sla = props.get("sla")
             row = HumanTask(id=task_id, instance_id=instance.id, element_id=task.task_spec.bpmn_id,
                             name=task.task_spec.bpmn_name, role_code=self.directory.role_code(task.task_spec.lane),
                             unit_id=unit.id if unit else None, form_key=props.get("formKey"), status="open",
-                            created_at=now)
+                            created_at=now, sla=sla, sla_state="on_time",
+                            due_at=deadline(self.calendar, now, sla) if sla else None,
+                            remind_at=deadline(self.calendar, now, props["reminder"]) if props.get("reminder") else None)
+            row.sla_state = state_at(now, row.due_at, row.remind_at, "on_time")
             self.session.add(row)
             history.record(self.session, now, "task_created", instance_id=instance.id, task_id=task_id,
                            data={"element_id": row.element_id, "name": row.name, "role": row.role_code,
-                                 "unit": unit.code if unit else None})
+                                 "unit": unit.code if unit else None,
+                                 "due_at": row.due_at.isoformat() if row.due_at else None})
 
     def _route_unit(self, expression: str | None, data: dict, instance: ProcessInstance) -> str | None:
         if not expression:
@@ -197,26 +242,50 @@ class Runtime:
 
     # -- timers -----------------------------------------------------------------------------------
     def _sync_timers(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
-        waiting = {}
-        for task in workflow.get_tasks(state=TaskState.WAITING):
-            definition = getattr(task.task_spec, "event_definition", None)
-            value = task.internal_data.get("event_value")
-            if isinstance(definition, TimerEventDefinition) and value:
-                due = TimerEventDefinition.get_datetime(value) if "T" in value else None
-                if due is not None:
-                    waiting[str(task.id)] = (task.task_spec.bpmn_id, due)
+        """One row per waiting timer (also inside call activities); a row whose timer is no longer waiting
+        was fired (its time has come) or cancelled (its task finished first)."""
+        now = self.clock.now()
+        waiting = {str(t.id): t for t in workflow.get_tasks(state=TaskState.WAITING)
+                   if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
         rows = {r.task_id: r for r in self.session.scalars(
             select(Timer).where(Timer.instance_id == instance.id, Timer.status == "waiting"))}
         for task_id, row in rows.items():
-            if task_id not in waiting:
-                row.status = "fired" if row.due_at <= self.clock.now() else "cancelled"
-        for task_id, (element_id, due) in waiting.items():
-            if task_id in rows:
-                rows[task_id].due_at = due
+            if task_id in waiting:
+                continue
+            if instance.status == "running" and _timer_fired(workflow, task_id):
+                row.status, row.fired_at = "fired", now
+                history.record(self.session, now, "timer_fired", actor="timer", instance_id=instance.id,
+                               data={"element_id": row.element_id, "due_at": row.due_at.isoformat(),
+                                     "sla_event": row.sla_event})
+                if row.sla_event == "escalation" and row.human_task_id:
+                    self._escalate(row.human_task_id, now)
             else:
-                self.session.add(Timer(instance_id=instance.id, task_id=task_id, element_id=element_id,
-                                       due_at=due, status="waiting"))
-        instance.next_timer_at = min((d for _, d in waiting.values()), default=None)
+                row.status = "cancelled"
+        due_times = []
+        for task_id, task in waiting.items():
+            due = _timer_due(task)
+            if due is None:
+                continue
+            due_times.append(due)
+            row = rows.get(task_id)
+            if row is None:
+                attached = _attached_task(task)
+                props = task.task_spec.extensions.get("properties", {}) if hasattr(task.task_spec, "extensions") else {}
+                self.session.add(Timer(instance_id=instance.id, task_id=task_id, element_id=task.task_spec.bpmn_id,
+                                       human_task_id=attached, sla_event=props.get("slaEvent"), due_at=due,
+                                       status="waiting"))
+            elif row.due_at != due:
+                row.due_at = due
+        instance.next_timer_at = min(due_times, default=None)
+
+    def _escalate(self, human_task_id: str, now: datetime) -> None:
+        task = self.session.get(HumanTask, human_task_id)
+        if task is None or task.sla_state == "escalated":
+            return
+        task.sla_state = "escalated"
+        notify(self.session, self.directory, task, "escalated", now)
+        history.record(self.session, now, "task_escalated", actor="timer", instance_id=task.instance_id,
+                       task_id=task.id, data={"element_id": task.element_id, "name": task.name})
 
     # -- messages ---------------------------------------------------------------------------------
     def _sync_subscriptions(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> bool:

@@ -63,14 +63,9 @@ class TaskService:
             raise NotFound(N_("No such case"))
         if instance.started_by == user.username or instance.unit_id == user.unit_id:
             return instance
-        roles = {ra.role_code for ra in user.roles}
-        if "admin" in roles:
+        area = self.runtime.directory.supervised_area(user)
+        if area is None or instance.unit_id in area:
             return instance
-        if "supervision_officer" in roles and instance.unit is not None:
-            directory = self.runtime.directory
-            area = directory.county_or_city(user.unit.code)
-            if directory.is_within(instance.unit, area):
-                return instance
         related = self.session.scalars(select(HumanTask).where(
             HumanTask.instance_id == instance.id,
             or_(self._candidate_clause(user), HumanTask.claimed_by_id == user.id,

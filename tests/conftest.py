@@ -12,7 +12,8 @@ from sqlalchemy import delete, text
 
 from engine.calendar import seed_from_chinesecalendar
 from engine.clock import Clock
-from engine.models import (AuditEvent, HumanTask, MessageSubscription, PendingMessage, ProcessInstance, Timer,
+from engine.models import (AuditEvent, HumanTask, MessageSubscription, Notification, PendingMessage, ProcessInstance,
+                           Timer,
                            User)
 from engine.org import issue_token, load_file
 from engine.repository import deploy_paths
@@ -60,7 +61,7 @@ def ctx(app):
     with app.app_context():
         yield app
         db.session.rollback()
-        for model in (HumanTask, Timer, MessageSubscription, PendingMessage, AuditEvent):
+        for model in (Notification, HumanTask, Timer, MessageSubscription, PendingMessage, AuditEvent):
             db.session.execute(delete(model))
         db.session.execute(delete(ProcessInstance))
         db.session.commit()

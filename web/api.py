@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request
 from flask_babel import gettext
 from flask_login import login_required, login_user, logout_user
 from marshmallow import ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -137,7 +138,7 @@ def get_instance(instance_id: int):
 
 def _instance_body(instance) -> dict:
     body = InstanceSchema().dump(instance)
-    body["open_tasks"] = TaskSchema(many=True).dump(services.tasks().open_tasks(instance.id))
+    body["open_tasks"] = TaskSchema(many=True).dump(_annotate(services.tasks().open_tasks(instance.id)))
     body["history"] = AuditSchema(many=True).dump(history.for_instance(db.session, instance.id))
     return body
 
@@ -150,13 +151,13 @@ def list_tasks():
     status = request.args.get("status", "open")
     if scope not in ("mine", "group", "all") or status not in ("open", "completed", "cancelled", "any"):
         raise ValidationError({"scope": [gettext("Unknown value")]})
-    return jsonify(tasks=TaskSchema(many=True).dump(services.tasks().list(current(), scope, status)))
+    return jsonify(tasks=TaskSchema(many=True).dump(_annotate(services.tasks().list(current(), scope, status))))
 
 
 @bp.get("/tasks/<task_id>")
 @login_required
 def get_task(task_id: str):
-    return jsonify(TaskSchema().dump(services.tasks().get_for(current(), task_id)))
+    return jsonify(TaskSchema().dump(_annotate([services.tasks().get_for(current(), task_id)])[0]))
 
 
 @bp.post("/tasks/<task_id>/<action>")
@@ -175,4 +176,124 @@ def task_action(task_id: str, action: str):
     else:
         return jsonify(message=gettext("Unknown action")), 404
     db.session.commit()
-    return jsonify(TaskSchema().dump(task))
+    return jsonify(TaskSchema().dump(_annotate([task])[0]))
+
+
+# -- SLA: notifications, timers ------------------------------------------------------------------------
+def _annotate(tasks):
+    """Add the live SLA state and the working days left to task rows before dumping them."""
+    from engine.calendar import WorkCalendar, local_date
+    from engine.errors import CalendarError
+    from engine.sla import state_at
+    now = services.clock().now()
+    calendar = WorkCalendar(db.session)
+    for task in tasks:
+        if task is None:
+            continue
+        task.live_sla_state = (state_at(now, task.due_at, task.remind_at, task.sla_state)
+                               if task.status == "open" else task.sla_state)
+        task.working_days_left = None
+        if task.due_at is not None and task.status == "open":
+            try:
+                task.working_days_left = calendar.working_days_between(local_date(now), local_date(task.due_at))
+            except CalendarError:
+                task.working_days_left = None
+    return tasks
+
+
+@bp.get("/notifications")
+@login_required
+def notifications():
+    from engine import notifications as notes
+    from .schemas import NotificationSchema
+    rows = notes.for_user(db.session, current(), unread_only=request.args.get("unread") == "1")
+    _annotate([n.task for n in rows])
+    return jsonify(notifications=NotificationSchema(many=True).dump(rows),
+                   unread=sum(1 for n in rows if n.read_at is None))
+
+
+@bp.post("/notifications/<int:notification_id>/read")
+@login_required
+def notification_read(notification_id: int):
+    from engine import notifications as notes
+    from .schemas import NotificationSchema
+    note = notes.mark_read(db.session, current(), notification_id, services.clock().now())
+    db.session.commit()
+    _annotate([note.task])
+    return jsonify(NotificationSchema().dump(note))
+
+
+@bp.get("/timers")
+@login_required
+def timers():
+    """Waiting timers of the cases a supervisor oversees, soonest first."""
+    from datetime import datetime
+    from engine.models import ProcessInstance, Timer
+    from engine.org import Directory
+    from .schemas import TimerSchema
+    user = _require_roles({"supervision_officer", "admin"})
+    stmt = select(Timer).join(ProcessInstance).where(Timer.status == "waiting")
+    if request.args.get("due_before"):
+        try:
+            before = datetime.fromisoformat(request.args["due_before"])
+        except ValueError:
+            raise ValidationError({"due_before": [gettext("Not a date and time")]}) from None
+        if before.tzinfo is None:
+            raise ValidationError({"due_before": [gettext("Give a time zone, e.g. +08:00")]})
+        stmt = stmt.where(Timer.due_at <= before)
+    area = Directory(db.session).supervised_area(user)
+    if area is not None:
+        stmt = stmt.where(ProcessInstance.unit_id.in_(area))
+    rows = db.session.scalars(stmt.order_by(Timer.due_at).limit(1000)).all()
+    return jsonify(timers=TimerSchema(many=True).dump(rows))
+
+
+# -- calendar administration ----------------------------------------------------------------------------
+@bp.get("/calendar/<int:year>")
+@login_required
+def calendar_year(year: int):
+    from engine.calendar import year_overrides
+    from engine.models import CalendarYear
+    from .schemas import HolidaySchema
+    covered = db.session.get(CalendarYear, year)
+    return jsonify(year=year, covered=covered is not None, source=covered.source if covered else None,
+                   days=HolidaySchema(many=True).dump(year_overrides(db.session, year)))
+
+
+@bp.put("/calendar/days/<day>")
+@login_required
+def calendar_day(day: str):
+    from engine.calendar import set_day
+    from .schemas import HolidaySchema
+    user = _require_roles({"admin"})
+    body = HolidaySchema().load({**_json(), "day": day})
+    row = set_day(db.session, body["day"], body["is_workday"], body.get("name"))
+    history.record(db.session, services.clock().now(), "calendar_day_set", actor=user.username,
+                   data={"day": day, "is_workday": body["is_workday"], "name": body.get("name")})
+    db.session.commit()
+    return jsonify(HolidaySchema().dump(row))
+
+
+@bp.put("/calendar/years/<int:year>")
+@login_required
+def calendar_set_year(year: int):
+    from engine.calendar import set_year
+    from .schemas import CalendarYearSchema
+    user = _require_roles({"admin"})
+    body = CalendarYearSchema().load(_json())
+    count = set_year(db.session, year, body["days"])
+    history.record(db.session, services.clock().now(), "calendar_year_set", actor=user.username,
+                   data={"year": year, "days": count})
+    db.session.commit()
+    return jsonify(year=year, days=count)
+
+
+@bp.get("/health")
+def health():
+    """Liveness plus warnings an operator must act on (e.g. next year's holidays missing)."""
+    from engine.calendar import LOCAL_TZ
+    from engine.jobs import calendar_warning
+    db.session.execute(select(1))
+    warning = calendar_warning(db.session, services.clock().now().astimezone(LOCAL_TZ).date())
+    warnings = [gettext(warning[0]) % warning[1]] if warning else []
+    return jsonify(status="warning" if warnings else "ok", warnings=warnings)

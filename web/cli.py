@@ -52,6 +52,30 @@ def register(app: Flask) -> None:
         except EngineError as exc:
             _fail(exc)
 
+    @app.cli.command("serve")
+    @click.option("--host", default="127.0.0.1")
+    @click.option("--port", default=5000, type=int)
+    @click.option("--no-scheduler", is_flag=True, help="Do not fire timers in this process")
+    def serve_cmd(host, port, no_scheduler):
+        """Serve the web app with the embedded timer scheduler (the demo / single-node default)."""
+        from .scheduler import start_background
+        if not no_scheduler:
+            start_background(current_app._get_current_object())
+        current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+    @app.cli.command("scheduler")
+    @click.option("--drain", is_flag=True, help="Fire what is due now, then exit")
+    def scheduler_cmd(drain):
+        """Run the timer scheduler as its own process (several may share one PostgreSQL)."""
+        from .scheduler import run_blocking, tick
+        app_obj = current_app._get_current_object()
+        if drain:
+            report = tick(app_obj)
+            click.echo(f"fired {report.fired_instances} instances, {report.conflicts} conflicts, "
+                       f"{report.failures} failures, {report.sla_changes} SLA changes")
+            return
+        run_blocking(app_obj)
+
     org = AppGroup("org", help="Organisation: units, roles, users.")
 
     @org.command("load")

@@ -62,7 +62,42 @@ class TaskSchema(Schema):
     claimed_by = fields.Function(lambda t: t.claimed_by.username if t.claimed_by else None)
     created_at = fields.DateTime()
     due_at = fields.DateTime(allow_none=True)
+    remind_at = fields.DateTime(allow_none=True)
+    sla = fields.String(allow_none=True)
+    sla_state = fields.String(attribute="live_sla_state")
+    working_days_left = fields.Integer(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
+
+
+class NotificationSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    audience = fields.String()
+    created_at = fields.DateTime()
+    read_at = fields.DateTime(allow_none=True)
+    task = fields.Nested(TaskSchema)
+
+
+class TimerSchema(Schema):
+    id = fields.Integer()
+    instance_id = fields.Integer()
+    business_key = fields.String(attribute="instance.business_key")
+    process_key = fields.String(attribute="instance.process_key")
+    unit = fields.Nested(UnitSchema, attribute="instance.unit", allow_none=True)
+    element_id = fields.String()
+    due_at = fields.DateTime()
+    status = fields.String()
+
+
+class HolidaySchema(Schema):
+    day = fields.Date(required=True)
+    is_workday = fields.Boolean(required=True)
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    source = fields.String(dump_only=True)
+
+
+class CalendarYearSchema(Schema):
+    days = fields.List(fields.Nested(HolidaySchema), required=True)
 
 
 class AuditSchema(Schema):
