@@ -37,9 +37,10 @@ class RunReport:
     skipped: set = field(default_factory=set)
 
 
-def _locking(session: Session, stmt):
+def _locking(session: Session, stmt, model):
+    """Row locks that other schedulers skip (PostgreSQL); SQLite serializes writers by itself."""
     if session.get_bind().dialect.name == "postgresql":
-        return stmt.with_for_update(skip_locked=True)
+        return stmt.with_for_update(skip_locked=True, of=model)
     return stmt
 
 
@@ -47,10 +48,7 @@ def _claim_due_timer(session: Session, now: datetime, skip: set[int]) -> Timer |
     stmt = select(Timer).where(Timer.status == "waiting", Timer.due_at <= now)
     if skip:
         stmt = stmt.where(Timer.id.not_in(skip))
-    stmt = stmt.order_by(Timer.due_at, Timer.id).limit(1)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=Timer)
-    return session.scalars(stmt).first()
+    return session.scalars(_locking(session, stmt.order_by(Timer.due_at, Timer.id).limit(1), Timer)).first()
 
 
 def fire_one(session: Session, clock, report: RunReport) -> bool:
@@ -61,7 +59,7 @@ def fire_one(session: Session, clock, report: RunReport) -> bool:
         return False
     report.skipped.add(row.id)     # never claim the same row twice in one run, whatever happens below
     instance = session.scalars(_locking(session, select(ProcessInstance).where(
-        ProcessInstance.id == row.instance_id))).first()
+        ProcessInstance.id == row.instance_id), ProcessInstance)).first()
     if instance is None:           # another scheduler holds the instance right now; it fires this row too
         return True
     if instance.status != "running":
@@ -105,7 +103,7 @@ def sweep_sla(session: Session, clock, batch_size: int = 500) -> RunReport:
     stmt = select(HumanTask).where(HumanTask.status == "open", or_(
         and_(HumanTask.sla_state.in_(("on_time", "due_soon")), HumanTask.due_at < now),
         and_(HumanTask.sla_state == "on_time", HumanTask.remind_at <= now))).order_by(HumanTask.due_at)
-    for task in session.scalars(_locking(session, stmt.limit(batch_size))).all():
+    for task in session.scalars(_locking(session, stmt.limit(batch_size), HumanTask)).all():
         new = state_at(now, task.due_at, task.remind_at, task.sla_state)
         if new == task.sla_state:
             continue

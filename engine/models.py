@@ -50,7 +50,7 @@ class OrgUnit(Base):
     tier: Mapped[str] = mapped_column(String(16))           # city / county / township
     kind: Mapped[str] = mapped_column(String(32))           # justice_bureau, enforcement_dept, ...
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
-    parent: Mapped["OrgUnit | None"] = relationship(remote_side="OrgUnit.id", lazy="joined", join_depth=4)
+    parent: Mapped["OrgUnit | None"] = relationship(remote_side="OrgUnit.id", lazy="select")
 
 
 class Role(Base):
@@ -141,10 +141,10 @@ class ProcessDefinition(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64))
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
-    spec_json: Mapped[str] = mapped_column(Text)            # serialized spec + subprocess specs, once
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)   # serialized spec + subprocess specs, once
     start_messages: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    deployment: Mapped[Deployment] = relationship(lazy="joined")
+    deployment: Mapped[Deployment] = relationship(lazy="select")
 
 
 # --- runtime ------------------------------------------------------------------------------------
@@ -161,9 +161,9 @@ class ProcessInstance(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    state: Mapped[str] = mapped_column(Text)                  # SpiffWorkflow state without the spec
+    state: Mapped[str] = mapped_column(Text, deferred=True)   # SpiffWorkflow state without the spec
     version: Mapped[int] = mapped_column(Integer, nullable=False)
-    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+    definition: Mapped[ProcessDefinition] = relationship(lazy="select")
     unit: Mapped[OrgUnit | None] = relationship(lazy="joined")
     __mapper_args__ = {"version_id_col": version}
 
@@ -204,7 +204,7 @@ class Timer(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))     # waiting / fired / cancelled
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    instance: Mapped[ProcessInstance] = relationship(lazy="joined")
+    instance: Mapped[ProcessInstance] = relationship(lazy="select")
     __table_args__ = (Index("ix_timers_due", "status", "due_at"),)
 
 
