@@ -103,6 +103,18 @@ def parse_file(filename: str, content: bytes) -> SourceFile:
     return SourceFile(filename, content, tree, kind)
 
 
+def _node_at(tree, path: str | None):
+    """The element an XSD error points at. libxml2 writes the path with the document's own prefixes
+    (``/bpmn:definitions/bpmn:process[1]/...``), which XPath only resolves when they are passed in."""
+    if not path:
+        return None
+    try:
+        found = tree.xpath(path, namespaces={k: v for k, v in tree.getroot().nsmap.items() if k})
+    except etree.XPathError:
+        return None
+    return found[0] if found else None
+
+
 def _check_bpmn(src: SourceFile) -> list[dict]:
     """XSD, references and scripts of one BPMN file; returns problems (empty when clean)."""
     errors: list[dict] = []
@@ -111,7 +123,7 @@ def _check_bpmn(src: SourceFile) -> list[dict]:
     VALIDATOR.preprocess(tree)
     if not schema.validate(tree):
         for entry in schema.error_log:
-            node = tree.xpath(entry.path)[0] if entry.path else None
+            node = _node_at(tree, entry.path)
             errors.append(problem(N_("Not valid BPMN: %(detail)s"), file=src.filename, line=entry.line,
                                   element_id=_element_id(node), detail=entry.message))
         return errors
@@ -290,6 +302,8 @@ class Repository:
         pending = sorted({c for calls in graph.values() for c in calls} - defined)
         while pending:
             key = pending.pop()
+            if key in defined:  # came with a file of an earlier deployment already taken
+                continue
             latest = self.latest(key, missing_ok=True)
             if latest is None:
                 for src in files:
@@ -300,6 +314,13 @@ class Repository:
                 continue
             for f in latest.deployment.files:
                 src = parse_file(f.filename, f.content.encode("utf-8"))
+                # SpiffWorkflow refuses a process id seen twice: leave out processes defined already and
+                # those whose latest version is in another deployment (taken from there if called)
+                for proc in src.tree.xpath(".//bpmn:process", namespaces=NS):
+                    newest = self.latest(proc.get("id"), missing_ok=True)
+                    if proc.get("id") in defined or (newest is not None
+                                                     and newest.deployment_id != latest.deployment_id):
+                        proc.getparent().remove(proc)
                 context.append(src)
                 sub = _call_graph([src])
                 defined |= set(sub)

@@ -22,7 +22,15 @@ FORBIDDEN_NAMES = frozenset({
 
 FORBIDDEN_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
                    ast.ClassDef, ast.Global, ast.Nonlocal, ast.With, ast.AsyncWith, ast.Await, ast.Yield,
-                   ast.YieldFrom, ast.Try, ast.Raise, ast.Delete)
+                   ast.YieldFrom, ast.Try, ast.Raise, ast.Delete,
+                   # a class pattern (`case C(__class__=x)`) reads attributes named by bare identifiers
+                   ast.MatchClass, *(getattr(ast, n) for n in ("TryStar",) if hasattr(ast, n)))
+
+# Attributes without a leading underscore that still reach interpreter internals: the frames and code of
+# generators/coroutines/tracebacks (``g.gi_frame.f_back.f_globals`` leads to the real builtins),
+# str.format's own attribute lookup (``"{0._" + "_class_" + "_}".format(x)``) and the class hierarchy.
+FORBIDDEN_ATTRIBUTES = frozenset({"format", "format_map", "mro"})
+FORBIDDEN_ATTRIBUTE_PREFIXES = ("gi_", "cr_", "ag_", "tb_", "f_", "co_")
 
 SAFE_BUILTINS: dict[str, Any] = {
     name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)
@@ -45,6 +53,9 @@ def check_snippet(source: str, mode: str = "exec") -> None:
             raise ScriptError(N_("Statement not allowed in a script: %(what)s"), what=type(node).__name__)
         if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
             raise ScriptError(N_("Access to an attribute starting with an underscore is not allowed: %(what)s"), what=node.attr)
+        if isinstance(node, ast.Attribute) and (node.attr in FORBIDDEN_ATTRIBUTES
+                                                or node.attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)):
+            raise ScriptError(N_("Attribute not allowed in a script: %(what)s"), what=node.attr)
         if isinstance(node, ast.Name) and (node.id in FORBIDDEN_NAMES or node.id.startswith("__")):
             raise ScriptError(N_("Name not allowed in a script: %(what)s"), what=node.id)
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and "__" in node.value:

@@ -181,3 +181,53 @@ def test_sla_states_move_and_notify_once(ctx, client, token):
         resp = client.post(f"/api/notifications/{mine[0]['id']}/read", headers=token("guan_review"))
         assert resp.status_code == 200 and resp.get_json()["read_at"]
         assert client.post(f"/api/notifications/{mine[0]['id']}/read", headers=token("sanhe_review")).status_code == 404
+
+
+def test_timer_inside_a_call_activity_is_indexed_and_fires(ctx):
+    with freeze_time(at(2026, 3, 2, 9, 0)) as frozen:
+        instance = start(ctx, "call_wait", {"fire_at": at(2026, 3, 3, 9, 0).isoformat()})
+        [row] = db.session.scalars(select(Timer).where(Timer.instance_id == instance.id)).all()
+        assert (row.element_id, row.due_at) == ("w_wait", at(2026, 3, 3, 9, 0))
+        frozen.move_to(at(2026, 3, 3, 9, 0, 1))
+        run(ctx)
+        assert fired(instance.id) == ["w_wait"]
+        assert db.session.get(ProcessInstance, instance.id).status == "completed"
+
+
+def test_supervisor_lists_due_timers_of_own_area_only(ctx, client, token):
+    with freeze_time(at(2022, 9, 29, 10, 0)):
+        start(ctx, "timed_review")                                        # a 固安县 case
+        url = "/api/timers?due_before=2022-10-12T00:00:00%2B08:00"
+        listed = client.get(url, headers=token("guan_sup")).get_json()["timers"]
+        assert [(t["element_id"], t["unit"]["code"]) for t in listed] == [("remind", "lf.guan.scjg")]
+        assert client.get("/api/timers", headers=token("city_sup")).get_json()["timers"]   # the city sees all
+        assert client.get("/api/timers", headers=token("sanhe_sup")).get_json()["timers"] == []
+        assert client.get("/api/timers", headers=token("guan_review")).status_code == 403
+        assert client.get("/api/timers?due_before=2022-10-12", headers=token("guan_sup")).status_code == 422
+
+
+def test_calendar_administration_and_health_warning(ctx, client, token):
+    admin = token("admin")
+    with freeze_time(at(2026, 12, 2, 9, 0)):
+        health = client.get("/api/health").get_json()
+        assert health["status"] == "warning" and "2027" in health["warnings"][0]
+        body = {"days": [{"day": "2027-01-01", "is_workday": False, "name": "元旦"},
+                         {"day": "2027-02-06", "is_workday": True, "name": "春节调休"}]}
+        assert client.put("/api/calendar/years/2027", json=body, headers=token("guan_review")).status_code == 403
+        assert client.put("/api/calendar/years/2027", json=body, headers=admin).status_code == 200
+        assert client.get("/api/health").get_json()["status"] == "ok"
+        year = client.get("/api/calendar/2027", headers=admin).get_json()
+        assert year["covered"] and [d["day"] for d in year["days"]] == ["2027-01-01", "2027-02-06"]
+        resp = client.put("/api/calendar/days/2027-03-01", json={"is_workday": False, "name": "地方假日"}, headers=admin)
+        assert resp.status_code == 200
+        resp = client.put("/api/calendar/days/2031-03-01", json={"is_workday": False}, headers=admin)
+        assert resp.status_code == 422
+        resp = client.put("/api/calendar/days/2027-03-02", json={"name": "x"}, headers=admin)
+        assert resp.status_code == 422 and "is_workday" in resp.get_json()["fields"]
+        shown = ctx.test_cli_runner().invoke(args=["calendar", "show", "2027"])
+        assert shown.exit_code == 0 and "2027-02-06" in shown.output and "地方假日" in shown.output
+    # leave the shared database as the other tests expect it
+    from engine.models import CalendarYear, Holiday
+    db.session.query(Holiday).filter(Holiday.day >= datetime(2027, 1, 1).date()).delete()
+    db.session.query(CalendarYear).filter(CalendarYear.year == 2027).delete()
+    db.session.commit()

@@ -13,7 +13,9 @@ from .extensions import babel, db, login_manager, migrate
 
 
 def _select_locale():
-    from flask import current_app, session
+    from flask import current_app, has_request_context, session
+    if not has_request_context():      # CLI commands and scheduler jobs speak the default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     wanted = request.args.get("lang")
     if wanted in current_app.config["LANGUAGES"]:
         session["lang"] = wanted

@@ -131,6 +131,22 @@ def register(app: Flask) -> None:
         db.session.commit()
         click.echo(f"calendar covers {years} years")
 
+    @cal.command("show")
+    @click.argument("year", type=int)
+    def calendar_show(year):
+        """Print a year's public holidays and make-up working days."""
+        from engine.calendar import year_overrides
+        from engine.models import CalendarYear
+        covered = db.session.get(CalendarYear, year)
+        if covered is None:
+            click.echo(f"{year}: not in the calendar — enter that year's holidays (PUT /api/calendar/years/{year})",
+                       err=True)
+            sys.exit(1)
+        click.echo(f"{year} (source: {covered.source})")
+        for row in year_overrides(db.session, year):
+            kind = "working day (调休)" if row.is_workday else "holiday"
+            click.echo(f"  {row.day.isoformat()} {row.day.strftime('%a')}  {kind:<18} {row.name or ''}  [{row.source}]")
+
     app.cli.add_command(cal)
 
     demo = AppGroup("demo", help="Demo data for `make run`.")
