@@ -58,10 +58,13 @@ def register(app: Flask) -> None:
     @click.option("--no-scheduler", is_flag=True, help="Do not fire timers in this process")
     def serve_cmd(host, port, no_scheduler):
         """Serve the web app with the embedded timer scheduler (the demo / single-node default)."""
+        from werkzeug.serving import run_simple
+
         from .scheduler import start_background
+        app_obj = current_app._get_current_object()
         if not no_scheduler:
-            start_background(current_app._get_current_object())
-        current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+            start_background(app_obj)
+        run_simple(host, port, app_obj, threaded=True, use_reloader=False)
 
     @app.cli.command("scheduler")
     @click.option("--drain", is_flag=True, help="Fire what is due now, then exit")
