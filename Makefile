@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export FLASK_APP := web
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-db install install-test translations messages bench clean-db
+.PHONY: run test test-db install install-test translations messages bench bench-pg clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ test-db: install-test translations
 
 bench: install-test
 	$(BIN)/python bench/engine_throughput.py
+
+# The same against the local PostgreSQL (its own database `bench`, recreated on every run).
+bench-pg: install-test
+	psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bench'" | grep -q 1 \
+	  || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE bench"
+	DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench $(BIN)/python bench/engine_throughput.py --repeat 3
 
 clean-db:
 	rm -f instance/supervision.db*

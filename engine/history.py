@@ -37,9 +37,12 @@ def record(session: Session, at: datetime, action: str, *, actor: str | None = N
     the second one fail on the (stream, seq) unique key, so a chain never forks."""
     at = at.astimezone(timezone.utc)
     stream = stream_of(instance_id)
-    last = session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.stream == stream)
-                           .order_by(AuditEvent.seq.desc()).limit(1)).first()
-    seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+    heads = _heads(session)
+    if stream not in heads:
+        last = session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.stream == stream)
+                               .order_by(AuditEvent.seq.desc()).limit(1)).first()
+        heads[stream] = (last.seq, last.hash) if last else (0, GENESIS)
+    seq, prev = heads[stream][0] + 1, heads[stream][1]
     data = json.loads(json.dumps(data or {}, ensure_ascii=False, default=str))
     event = AuditEvent(stream=stream, seq=seq, at=at, actor=actor, action=action, instance_id=instance_id,
                        task_id=task_id, data=data, prev_hash=prev,
@@ -49,7 +52,20 @@ def record(session: Session, at: datetime, action: str, *, actor: str | None = N
         session.flush()
     except IntegrityError:
         raise Conflict(N_("The case was changed by someone else at the same moment; reload and try again")) from None
+    heads[stream] = (seq, event.hash)
     return event
+
+
+def _heads(session: Session) -> dict[str, tuple[int, str]]:
+    """The last (seq, hash) of each stream written in the current transaction, so appending several events
+    does not query the chain's end each time. Kept per transaction: a rollback forgets it."""
+    real = session.registry() if hasattr(session, "registry") else session    # unwrap a scoped_session
+    txn = real.get_transaction()
+    cached = real.info.get("audit_heads")
+    if cached is None or cached[0] is not txn:
+        cached = (txn, {})
+        real.info["audit_heads"] = cached
+    return cached[1]
 
 
 @dataclass
