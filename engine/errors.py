@@ -24,10 +24,12 @@ class EngineError(Exception):
 
     status = 400
 
-    def __init__(self, msgid: str, errors: list[dict] | None = None, **params: Any):
+    def __init__(self, msgid: str, errors: list[dict] | None = None, fields: dict[str, list[str]] | None = None,
+                 **params: Any):
         self.msgid = msgid
         self.params = params
         self.errors = errors or []
+        self.fields = fields or {}     # field name -> messages, already in the user's language
         super().__init__(self.message)
 
     @property
@@ -39,9 +41,12 @@ class EngineError(Exception):
         def tr(msgid, params):
             text = gettext(msgid)
             return text % params if params else text
-        return {"message": tr(self.msgid, self.params),
+        body = {"message": tr(self.msgid, self.params),
                 "errors": [{**{k: v for k, v in e.items() if k not in ("msgid", "params")},
                             "message": tr(e["msgid"], e["params"])} for e in self.errors]}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
 
 
 class NotFound(EngineError):

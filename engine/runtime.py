@@ -66,6 +66,19 @@ def _timer_due(task) -> datetime | None:
     return None
 
 
+def _aware(value, expression: str) -> datetime:
+    """A due time given by an expression: an aware datetime or ISO string with a time zone."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ScriptError(N_("Due date expression %(expr)s must give a date and time with a time zone"),
+                          expr=expression)
+    return value.astimezone(timezone.utc)
+
+
 def _timer_fired(workflow: BpmnWorkflow, task_id: str) -> bool:
     """A timer task that stopped waiting fired if it went on (ready/completed), not if it was cancelled."""
     try:
@@ -139,9 +152,15 @@ class Runtime:
 
     # -- start --------------------------------------------------------------------------------------
     def start(self, process_key: str, *, business_key: str | None = None, data: dict | None = None,
-              user: User | None = None, definition: ProcessDefinition | None = None) -> ProcessInstance:
+              user: User | None = None, definition: ProcessDefinition | None = None,
+              validate: Callable[[str, dict], dict] | None = None) -> ProcessInstance:
+        """Start the latest version of ``process_key``. ``validate(form_key, data)`` checks the data against
+        the start event's form, when it has one."""
         definition = definition or self.repository.latest(process_key)
         data = check_data(data)
+        form_key = self.start_form(definition)
+        if form_key and validate is not None:
+            data = validate(form_key, data)
         if user is not None:
             data.setdefault("initiator", user.username)
             data.setdefault("initiator_unit", user.unit.code)
@@ -219,11 +238,14 @@ class Runtime:
             unit_code = self._route_unit(props.get("unit"), task.data, instance)
             unit = self.directory.unit(unit_code) if unit_code else instance.unit
             sla = props.get("sla")
+            due_at = deadline(self.calendar, now, sla) if sla else None
+            if props.get("dueDate"):                       # an expression, e.g. a deadline kept in case data
+                due_at = _aware(evaluate(props["dueDate"], task.data, self.helpers), props["dueDate"])
+                sla = sla or props["dueDate"]
             row = HumanTask(id=task_id, instance_id=instance.id, element_id=task.task_spec.bpmn_id,
                             name=task.task_spec.bpmn_name, role_code=self.directory.role_code(task.task_spec.lane),
                             unit_id=unit.id if unit else None, form_key=props.get("formKey"), status="open",
-                            created_at=now, sla=sla, sla_state="on_time",
-                            due_at=deadline(self.calendar, now, sla) if sla else None,
+                            created_at=now, sla=sla, sla_state="on_time", due_at=due_at,
                             remind_at=deadline(self.calendar, now, props["reminder"]) if props.get("reminder") else None)
             row.sla_state = state_at(now, row.due_at, row.remind_at, "on_time")
             self.session.add(row)
@@ -386,11 +408,20 @@ class Runtime:
         return instance
 
     # -- running a human task ---------------------------------------------------------------------
-    def run_task(self, instance: ProcessInstance, task_id: str, data: dict, *, actor: str) -> None:
+    def run_task(self, instance: ProcessInstance, task_id: str, data: dict, *, actor: str,
+                 validate: Callable[[dict, dict], dict] | None = None,
+                 accepted: Callable[[dict], None] | None = None) -> None:
+        """Complete a READY user task with ``data``; ``validate(case_data, data)`` may check and clean the
+        submission against the task's form first (raising InvalidInput); ``accepted(data)`` is told the
+        data that will be applied, before the engine moves on."""
         workflow = self.load(instance)
         task = workflow.get_task_from_id(UUID(task_id))
         if task is None or task.state != TaskState.READY:
             raise Conflict(N_("This task has already been completed or withdrawn"))
+        if validate is not None:
+            data = validate(dict(task.data), data)
+        if accepted is not None:
+            accepted(data)
         task.data.update(data)
         try:
             task.run()
@@ -400,6 +431,16 @@ class Runtime:
             raise ScriptError(N_("The process could not continue at %(element)s: %(detail)s"),
                               element=task.task_spec.bpmn_id, detail=str(exc).split("\n")[0]) from None
         self.advance(instance, workflow, actor=actor, completed_task_id=task_id)
+
+    def start_form(self, definition: ProcessDefinition) -> str | None:
+        """The form key on the process's (none) start event, if any."""
+        spec, _ = self.repository.load_spec(definition)
+        for task_spec in spec.task_specs.values():
+            if type(task_spec).__name__ == "StartEvent" and getattr(task_spec, "extensions", None):
+                key = task_spec.extensions.get("properties", {}).get("formKey")
+                if key:
+                    return key
+        return None
 
     def terminate(self, instance: ProcessInstance, *, actor: str, reason: str | None = None) -> None:
         if instance.status != "running":

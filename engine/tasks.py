@@ -4,6 +4,8 @@ A task is offered to the users holding its role (the lane) at its unit (the unit
 are not candidates do not learn that the task exists (NotFound)."""
 from __future__ import annotations
 
+from typing import Callable
+
 from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -14,11 +16,16 @@ from .org import user_holds
 from .runtime import Runtime, check_data
 
 
+FormValidator = Callable[[str, dict, dict], dict]   # (form key, submitted data, case data) -> cleaned data
+
+
 class TaskService:
-    def __init__(self, session: Session, clock, runtime: Runtime | None = None):
+    def __init__(self, session: Session, clock, runtime: Runtime | None = None,
+                 validate_form: FormValidator | None = None):
         self.session = session
         self.clock = clock
         self.runtime = runtime or Runtime(session, clock)
+        self.validate_form = validate_form
 
     # -- visibility -------------------------------------------------------------------------------
     @staticmethod
@@ -140,7 +147,13 @@ class TaskService:
             raise Conflict(N_("The case is no longer running"))
         now = self.clock.now()
         task.status, task.completed_at, task.completed_by_id, task.claimed_by_id = "completed", now, user.id, user.id
-        history.record(self.session, now, "task_completed", actor=user.username, instance_id=instance.id,
-                       task_id=task.id, data={"element_id": task.element_id, "name": task.name, "data": data})
-        self.runtime.run_task(instance, task.id, data, actor=user.username)
+
+        def accepted(clean: dict) -> None:
+            history.record(self.session, now, "task_completed", actor=user.username, instance_id=instance.id,
+                           task_id=task.id, data={"element_id": task.element_id, "name": task.name, "data": clean})
+
+        validate = None
+        if task.form_key and self.validate_form is not None:
+            validate = lambda case_data, submitted: self.validate_form(task.form_key, submitted, case_data)  # noqa: E731
+        self.runtime.run_task(instance, task.id, data, actor=user.username, validate=validate, accepted=accepted)
         return task

@@ -124,7 +124,7 @@ def start_instance():
     if data.get("case_unit") not in (None, user.unit.code) and "admin" not in {r.role_code for r in user.roles}:
         raise Forbidden(N_("You can only start a case for your own unit"))
     instance = services.runtime().start(body["process_key"], business_key=body["business_key"], data=data,
-                                        user=user)
+                                        user=user, validate=services.validate_form)
     db.session.commit()
     return jsonify(_instance_body(instance)), 201
 

@@ -1,12 +1,18 @@
-"""Engine services bound to the current request's database session and the app's clock."""
+"""Engine services bound to the current request's database session, the app's clock and the forms."""
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import gettext
+from sqlalchemy import select
 
 from engine.clock import Clock
+from engine.errors import N_, InvalidInput
+from engine.models import OrgUnit, Role, User
 from engine.repository import Repository
 from engine.runtime import Runtime
 from engine.tasks import TaskService
+from forms import default_registry
+from forms import validate as validate_with
 
 from .extensions import db
 
@@ -20,12 +26,24 @@ def runtime() -> Runtime:
 
 
 def tasks() -> TaskService:
-    return TaskService(db.session, clock())
+    return TaskService(db.session, clock(), validate_form=validate_form)
 
 
 def repository() -> Repository:
-    from engine.models import Role
     roles = set()
-    for role in db.session.query(Role):
+    for role in db.session.scalars(select(Role)):
         roles.update((role.code, role.name))
-    return Repository(db.session, clock(), known_roles=roles or None)
+    return Repository(db.session, clock(), known_roles=roles or None, known_forms=default_registry().keys())
+
+
+def _lookups() -> dict:
+    return {"unit": lambda code: db.session.scalar(select(OrgUnit.id).where(OrgUnit.code == code)) is not None,
+            "user": lambda name: db.session.scalar(select(User.id).where(User.username == name)) is not None}
+
+
+def validate_form(form_key: str, data: dict, context: dict | None = None) -> dict:
+    """Check a submission against a form from forms/; messages in the user's language."""
+    form = default_registry().get(form_key)
+    if form is None:
+        raise InvalidInput(N_("Form %(form)s does not exist"), form=form_key)
+    return validate_with(form, data, gettext, _lookups(), context)

@@ -1,0 +1,150 @@
+"""What a form definition holds, read from YAML and checked when loaded."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+FIELD_TYPES = ("text", "long_text", "number", "integer", "money", "date", "choice", "multi_choice", "yes_no",
+               "unit", "user", "files")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class FormDefinitionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``field`` equals ``equals`` (or is one of ``in``)."""
+    field: str
+    values: tuple
+
+    def holds(self, data: dict) -> bool:
+        return data.get(self.field) in self.values
+
+    @staticmethod
+    def parse(raw, form_key: str, name: str) -> "Condition | None":
+        if raw is None:
+            return None
+        if not isinstance(raw, dict) or "field" not in raw or not ({"equals", "in"} & set(raw)):
+            raise FormDefinitionError(f"{form_key}.{name}: a condition needs field and equals/in")
+        values = tuple(raw["in"]) if "in" in raw else (raw["equals"],)
+        return Condition(raw["field"], values)
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: str
+    label_en: str | None = None
+    visible_if: Condition | None = None     # the option may only be chosen while this holds
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    label: str
+    label_en: str | None = None
+    help: str | None = None
+    help_en: str | None = None
+    required: bool = False
+    required_if: Condition | None = None
+    visible_if: Condition | None = None
+    options: tuple[Option, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    max_length: int | None = None
+    default: object = None
+    readonly: bool = False        # shown from case data, never taken from a submission
+
+
+@dataclass(frozen=True)
+class Form:
+    key: str
+    title: str
+    title_en: str | None = None
+    description: str | None = None
+    fields: tuple[Field, ...] = field(default_factory=tuple)
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+def _option(raw, where: str) -> Option:
+    if isinstance(raw, str):
+        return Option(raw, raw)
+    if isinstance(raw, dict) and "value" in raw:
+        return Option(str(raw["value"]), raw.get("label", str(raw["value"])), raw.get("label_en"),
+                      Condition.parse(raw.get("visible_if"), where, str(raw["value"])))
+    raise FormDefinitionError(f"{where}: an option is a string or {{value, label}}")
+
+
+def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None = None) -> Form:
+    """Parse one definition. ``include: [other_key, ...]`` puts another form's fields first (e.g. the case
+    basics every procedure shares). Conditions may name a field of the form or a case-data variable."""
+    if not isinstance(raw, dict) or not raw.get("key") or not raw.get("title"):
+        raise FormDefinitionError(f"{source}: a form needs key and title")
+    key = raw["key"]
+    fields, names = [], set()
+    for other in raw.get("include") or []:
+        if not included or other not in included:
+            raise FormDefinitionError(f"{source}: included form {other} is unknown")
+        for f in included[other].fields:
+            fields.append(f)
+            names.add(f.name)
+    for f in raw.get("fields") or []:
+        name = f.get("name", "")
+        where = f"{key}.{name or '?'}"
+        if not _NAME.match(name) or name in names:
+            raise FormDefinitionError(f"{where}: field names are unique snake_case identifiers")
+        if f.get("type") not in FIELD_TYPES:
+            raise FormDefinitionError(f"{where}: type must be one of {', '.join(FIELD_TYPES)}")
+        if not f.get("label"):
+            raise FormDefinitionError(f"{where}: a field needs a label")
+        options = tuple(_option(o, where) for o in f.get("options") or ())
+        if f["type"] in ("choice", "multi_choice") and not options:
+            raise FormDefinitionError(f"{where}: a choice needs options")
+        names.add(name)
+        fields.append(Field(
+            name=name, type=f["type"], label=f["label"], label_en=f.get("label_en"), help=f.get("help"),
+            help_en=f.get("help_en"), required=bool(f.get("required", False)),
+            required_if=Condition.parse(f.get("required_if"), key, name),
+            visible_if=Condition.parse(f.get("visible_if"), key, name), options=options, min=f.get("min"),
+            max=f.get("max"), max_length=f.get("max_length"), default=f.get("default"),
+            readonly=bool(f.get("readonly", False))))
+    return Form(key=key, title=raw["title"], title_en=raw.get("title_en"), description=raw.get("description"),
+                fields=tuple(fields))
+
+
+def load_definitions(directory: str) -> dict[str, Form]:
+    raw: dict[str, tuple[str, dict]] = {}
+    for name in sorted(os.listdir(directory)):
+        if name.endswith((".yaml", ".yml")):
+            path = os.path.join(directory, name)
+            with open(path, encoding="utf-8") as fh:
+                raw[name] = (path, yaml.safe_load(fh))
+    forms: dict[str, Form] = {}
+    pending = dict(raw)
+    while pending:                       # forms that include others are parsed after them
+        progressed = False
+        for name, (path, doc) in list(pending.items()):
+            if not all(i in forms for i in (doc or {}).get("include") or []):
+                continue
+            _add(forms, name, path, parse_form(doc, path, forms))
+            del pending[name]
+            progressed = True
+        if not progressed:
+            raise FormDefinitionError(f"unresolvable include in {', '.join(sorted(pending))}")
+    return forms
+
+
+def _add(forms: dict[str, Form], name: str, path: str, form: Form) -> None:
+    if form.key in forms:
+        raise FormDefinitionError(f"{path}: form key {form.key} defined twice")
+    if os.path.splitext(name)[0] != form.key:
+        raise FormDefinitionError(f"{path}: the file name must be the form key {form.key}")
+    forms[form.key] = form

@@ -1,0 +1,160 @@
+"""marshmallow schemas built from form definitions, with field-level messages in the user's language.
+
+``validate`` returns JSON-safe data (dates as ISO strings, money as a number rounded to cents) or raises
+:class:`engine.errors.InvalidInput` whose ``fields`` map each field to its messages. Fields the form does
+not define are refused: a submission cannot set process variables the form does not offer."""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Callable
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate as v
+
+from engine.errors import N_, InvalidInput
+
+from .definition import Field, Form
+
+Lookup = Callable[[str], bool]
+
+MESSAGES = {
+    "required": N_("This field is required."),
+    "unknown": N_("This field is not part of the form."),
+    "text": N_("Enter text."),
+    "number": N_("Enter a number."),
+    "integer": N_("Enter a whole number."),
+    "money": N_("Enter an amount in yuan, e.g. 1200.50."),
+    "date": N_("Enter a date as YYYY-MM-DD."),
+    "choice": N_("Choose one of the options."),
+    "list": N_("Choose from the options."),
+    "yes_no": N_("Choose yes or no."),
+    "unit": N_("Choose an existing unit."),
+    "user": N_("Choose an existing user."),
+    "max_length": N_("At most %(max)s characters."),
+    "min": N_("Must be at least %(min)s."),
+    "max": N_("Must be at most %(max)s."),
+    "negative": N_("An amount cannot be negative."),
+    "option_unavailable": N_("This option cannot be chosen at this step."),
+}
+
+
+class _Money(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        try:
+            amount = Decimal(str(value).replace(",", "").strip())
+        except (InvalidOperation, ValueError):
+            raise self.make_error("invalid") from None
+        if not amount.is_finite():
+            raise self.make_error("invalid")
+        return amount.quantize(Decimal("0.01"))
+
+
+def _field(f: Field, tr: Callable[[str], str], lookups: dict[str, Lookup]):
+    msg = lambda key, **p: (tr(MESSAGES[key]) % p) if p else tr(MESSAGES[key])  # noqa: E731
+    common = {"allow_none": True, "load_default": None}
+    validators = []
+    if f.type in ("text", "long_text"):
+        validators.append(v.Length(max=f.max_length or (200 if f.type == "text" else 5000),
+                                   error=msg("max_length", max=f.max_length or (200 if f.type == "text" else 5000))))
+        return fields.String(validate=validators, error_messages={"invalid": msg("text")}, **common)
+    if f.type in ("number", "integer"):
+        if f.min is not None:
+            validators.append(v.Range(min=f.min, error=msg("min", min=f.min)))
+        if f.max is not None:
+            validators.append(v.Range(max=f.max, error=msg("max", max=f.max)))
+        cls = fields.Integer if f.type == "integer" else fields.Float
+        kwargs = {"strict": True} if f.type == "integer" else {"allow_nan": False}
+        return cls(validate=validators, error_messages={"invalid": msg(f.type), "special": msg(f.type)},
+                   **kwargs, **common)
+    if f.type == "money":
+        validators.append(v.Range(min=Decimal(str(f.min if f.min is not None else 0)), error=msg("negative")))
+        if f.max is not None:
+            validators.append(v.Range(max=Decimal(str(f.max)), error=msg("max", max=f.max)))
+        return _Money(validate=validators, error_messages={"invalid": msg("money")}, **common)
+    if f.type == "date":
+        return fields.Date(error_messages={"invalid": msg("date")}, **common)
+    if f.type == "choice":
+        return fields.String(validate=v.OneOf([o.value for o in f.options], error=msg("choice")),
+                             error_messages={"invalid": msg("choice")}, **common)
+    if f.type == "multi_choice":
+        inner = fields.String(validate=v.OneOf([o.value for o in f.options], error=msg("choice")),
+                              error_messages={"invalid": msg("choice")})
+        return fields.List(inner, error_messages={"invalid": msg("list")}, **common)
+    if f.type == "yes_no":
+        return fields.Boolean(error_messages={"invalid": msg("yes_no")}, **common)
+    if f.type in ("unit", "user"):
+        check = lookups.get(f.type)
+        if check is not None:
+            validators.append(lambda value, check=check, m=msg(f.type): _require(check(value), m))
+        return fields.String(validate=validators, error_messages={"invalid": msg(f.type)}, **common)
+    if f.type == "files":
+        return fields.List(fields.String(error_messages={"invalid": msg("text")}),
+                           error_messages={"invalid": msg("list")}, **common)
+    raise ValueError(f.type)
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValidationError(message)
+
+
+def build_schema(form: Form, gettext: Callable[[str], str] = lambda s: s,
+                 lookups: dict[str, Lookup] | None = None) -> Schema:
+    attrs = {f.name: _field(f, gettext, lookups or {}) for f in form.fields if not f.readonly}
+    schema_cls = Schema.from_dict(attrs, name=f"Form_{form.key}")
+    return schema_cls(unknown=RAISE)
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, (str, list)) and not (value.strip() if isinstance(value, str) else value))
+
+
+def validate(form: Form, data: dict | None, gettext: Callable[[str], str] = lambda s: s,
+             lookups: dict[str, Lookup] | None = None, context: dict | None = None) -> dict:
+    """Validate a submission; ``context`` is the case data the conditions may also refer to."""
+    data = dict(data or {})
+    schema = build_schema(form, gettext, lookups)
+    # empty strings from an HTML form mean "not given"
+    raw = {k: (None if isinstance(val, str) and not val.strip() else val) for k, val in data.items()}
+    errors: dict[str, list[str]] = {}
+    try:
+        loaded = schema.load(raw)
+    except ValidationError as exc:
+        loaded = exc.valid_data or {}
+        for name, messages in exc.messages.items():
+            if isinstance(messages, dict):            # list items: flatten per-item messages
+                messages = sorted({m for ms in messages.values() for m in ms})
+            if messages == ["Unknown field."]:
+                messages = [gettext(MESSAGES["unknown"])]
+            errors[name] = list(messages)
+    merged = {**(context or {}), **raw, **loaded}
+    for f in form.fields:
+        if f.readonly or f.name in errors:
+            continue
+        chosen = loaded.get(f.name)
+        for option in f.options:
+            picked = option.value == chosen or (isinstance(chosen, list) and option.value in chosen)
+            if picked and option.visible_if is not None and not option.visible_if.holds(merged):
+                errors[f.name] = [gettext(MESSAGES["option_unavailable"])]
+        if f.name in errors:
+            continue
+        visible = f.visible_if is None or f.visible_if.holds(merged)
+        needed = visible and (f.required or (f.required_if is not None and f.required_if.holds(merged)))
+        if needed and _blank(loaded.get(f.name)):
+            errors[f.name] = [gettext(MESSAGES["required"])]
+    if errors:
+        raise InvalidInput(N_("The form has errors; see the messages next to the fields"), fields=errors)
+    out = {}
+    for f in form.fields:
+        if f.readonly or f.name not in loaded:
+            continue
+        value = loaded[f.name]
+        if f.visible_if is not None and not f.visible_if.holds(merged):
+            continue                                  # hidden fields are not kept
+        if hasattr(value, "isoformat"):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = float(value)
+        out[f.name] = value
+    return out
