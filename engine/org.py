@@ -124,7 +124,24 @@ class Directory:
             "unit_kind": lambda code: self.unit(code).kind,
             "unit_name": lambda code: self.unit(code).name,
             "unit_of_kind": lambda code, kind: self.child_of_kind(self.government_of(self.unit(code)), kind).code,
+            "legal_review_unit": lambda code: self.legal_review_unit(self.unit(code)).code,
+            "agency_head_unit": lambda code: self.agency_head_unit(self.unit(code)).code,
         }
+
+    def agency_head_unit(self, unit: OrgUnit) -> OrgUnit:
+        """Where the agency head of a unit sits: the unit itself, or the nearest unit above it with an
+        agency head (a township's enforcement team answers to the township government)."""
+        for u in self.ancestors(unit):
+            if self.candidates("agency_head", u.id):
+                return u
+        raise NotFound(N_("No agency head above %(unit)s"), unit=unit.name)
+
+    def legal_review_unit(self, unit: OrgUnit) -> OrgUnit:
+        """Who reviews a unit's major decisions (DOMAIN §1): its own legal review office when it has a legal
+        reviewer; otherwise — a township without one — the justice bureau above it."""
+        if self.candidates("legal_reviewer", unit.id):
+            return unit
+        return self.justice_bureau_above(unit)
 
     def county_or_city(self, code: str) -> OrgUnit:
         """The county- or city-level government a unit belongs to (a township's county)."""

@@ -264,7 +264,7 @@ class Repository:
                 if src.kind == "bpmn":
                     parser.add_bpmn_xml(src.tree, src.filename)
                 else:
-                    parser.add_dmn_xml(src.tree, src.filename)
+                    parser.add_dmn_xml(src.tree.getroot(), src.filename)
             for key in self._process_ids(files):
                 parser.get_spec(key)
                 parser.get_subprocess_specs(key)

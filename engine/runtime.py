@@ -160,7 +160,8 @@ class Runtime:
         data = check_data(data)
         form_key = self.start_form(definition)
         if form_key and validate is not None:
-            data = validate(form_key, data)
+            kept = {k: data.pop(k) for k in ("case_unit",) if k in data}   # routing, not a form field
+            data = {**validate(form_key, data), **kept}
         if user is not None:
             data.setdefault("initiator", user.username)
             data.setdefault("initiator_unit", user.unit.code)

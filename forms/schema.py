@@ -1,8 +1,9 @@
 """marshmallow schemas built from form definitions, with field-level messages in the user's language.
 
-``validate`` returns JSON-safe data (dates as ISO strings, money as a number rounded to cents) or raises
-:class:`engine.errors.InvalidInput` whose ``fields`` map each field to its messages. Fields the form does
-not define are refused: a submission cannot set process variables the form does not offer."""
+``validate`` returns JSON-safe data (dates as ISO strings, money as a number rounded to cents) holding
+every field of the form — hidden and empty ones as None, so no stale value of an earlier round survives —
+or raises :class:`engine.errors.InvalidInput` whose ``fields`` map each field to its messages. Fields the
+form does not define are refused: a submission cannot set process variables the form does not offer."""
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
@@ -34,6 +35,7 @@ MESSAGES = {
     "max": N_("Must be at most %(max)s."),
     "negative": N_("An amount cannot be negative."),
     "option_unavailable": N_("This option cannot be chosen at this step."),
+    "hidden": N_("This field does not apply here; leave it empty."),
 }
 
 
@@ -128,9 +130,21 @@ def validate(form: Form, data: dict | None, gettext: Callable[[str], str] = lamb
             if messages == ["Unknown field."]:
                 messages = [gettext(MESSAGES["unknown"])]
             errors[name] = list(messages)
-    merged = {**(context or {}), **raw, **loaded}
+    merged = {**(context or {}), **loaded}
+    hidden = set()
+    for f in form.fields:                    # in form order: a field's visibility may depend on earlier ones
+        if f.visible_if is not None and not f.visible_if.holds(merged):
+            hidden.add(f.name)
+            merged[f.name] = None
+    broken = set(errors)                     # fields with a wrong value: rules depending on them wait
     for f in form.fields:
         if f.readonly or f.name in errors:
+            continue
+        if any(c is not None and c.field in broken for c in (f.visible_if, f.required_if)):
+            continue
+        if f.name in hidden:
+            if not _blank(loaded.get(f.name)):
+                errors[f.name] = [gettext(MESSAGES["hidden"])]
             continue
         chosen = loaded.get(f.name)
         for option in f.options:
@@ -139,19 +153,18 @@ def validate(form: Form, data: dict | None, gettext: Callable[[str], str] = lamb
                 errors[f.name] = [gettext(MESSAGES["option_unavailable"])]
         if f.name in errors:
             continue
-        visible = f.visible_if is None or f.visible_if.holds(merged)
-        needed = visible and (f.required or (f.required_if is not None and f.required_if.holds(merged)))
+        needed = f.required or (f.required_if is not None and f.required_if.holds(merged))
         if needed and _blank(loaded.get(f.name)):
             errors[f.name] = [gettext(MESSAGES["required"])]
     if errors:
         raise InvalidInput(N_("The form has errors; see the messages next to the fields"), fields=errors)
     out = {}
-    for f in form.fields:
-        if f.readonly or f.name not in loaded:
+    for f in form.fields:                    # every field of the form is set: hidden or empty ones to None
+        if f.readonly:
             continue
-        value = loaded[f.name]
-        if f.visible_if is not None and not f.visible_if.holds(merged):
-            continue                                  # hidden fields are not kept
+        value = None if f.name in hidden else loaded.get(f.name)
+        if value is None and f.name not in hidden:
+            value = f.default
         if hasattr(value, "isoformat"):
             value = value.isoformat()
         elif isinstance(value, Decimal):

@@ -23,6 +23,8 @@ from web.services import repository
 
 HERE = os.path.dirname(__file__)
 TEST_BPMN = sorted(glob.glob(os.path.join(HERE, "bpmn", "*.bpmn")))
+PROCEDURES = sorted(glob.glob(os.path.join(HERE, "..", "workflows", "bpmn", "*.bpmn"))
+                    + glob.glob(os.path.join(HERE, "..", "workflows", "bpmn", "*.dmn")))
 
 
 def database_url(tmp_path_factory) -> str:
@@ -50,6 +52,7 @@ def app(db_url):
         seed_from_chinesecalendar(db.session)
         load_file(db.session, app.config["DEMO_ORG_FILE"], app.config["ORG_PASSWORD_METHOD"])
         db.session.commit()
+        deploy_paths(repository(), PROCEDURES, actor="tests")
         deploy_paths(repository(), TEST_BPMN, actor="tests")
         db.session.commit()
     return app

@@ -1,0 +1,58 @@
+"""A small driver for walking the procedures through the JSON API, asserting who receives each task."""
+from __future__ import annotations
+
+from engine.jobs import run_due_timers, sweep_sla
+from web.extensions import db
+
+CASE = {"case_number": "固市监罚〔2026〕12号", "case_title": "某超市销售过期食品案", "case_type": "fine",
+        "procedure_kind": "ordinary", "amount": 20000, "parties": "某超市有限公司，统一社会信用代码 9113…",
+        "filed_on": "2026-03-02"}
+
+
+class Case:
+    def __init__(self, client, token, process_key: str, starter: str, data: dict, business_key: str | None = None):
+        self.client, self.token = client, token
+        resp = client.post("/api/instances", headers=token(starter), json={
+            "process_key": process_key, "business_key": business_key or data.get("case_number"), "data": data})
+        assert resp.status_code == 201, resp.get_json()
+        self.id = resp.get_json()["id"]
+        self.starter = starter
+
+    def state(self, who: str | None = None) -> dict:
+        resp = self.client.get(f"/api/instances/{self.id}", headers=self.token(who or self.starter))
+        assert resp.status_code == 200, resp.get_json()
+        return resp.get_json()
+
+    def open_tasks(self, who: str | None = None) -> list[dict]:
+        return self.state(who)["open_tasks"]
+
+    def expect(self, name: str, role: str, unit: str, who: str | None = None) -> dict:
+        """The one open task named ``name``; it must go to ``role`` at ``unit``."""
+        tasks = [t for t in self.open_tasks(who) if t["name"] == name]
+        assert len(tasks) == 1, (name, [(t["name"], t["unit"]["code"]) for t in self.open_tasks(who)])
+        task = tasks[0]
+        assert (task["role"], task["unit"]["code"]) == (role, unit), (name, task["role"], task["unit"]["code"])
+        return task
+
+    def names(self, who: str | None = None) -> list[str]:
+        return sorted(t["name"] for t in self.open_tasks(who))
+
+    def do(self, name: str, role: str, unit: str, user: str, data: dict | None = None, status: int = 200) -> dict:
+        task = self.expect(name, role, unit, user)
+        resp = self.client.post(f"/api/tasks/{task['id']}/complete", headers=self.token(user),
+                                json={"data": data or {}})
+        assert resp.status_code == status, resp.get_json()
+        return resp.get_json()
+
+    def status(self) -> str:
+        return self.state()["status"]
+
+    def history(self, action: str) -> list[dict]:
+        return [h for h in self.state()["history"] if h["action"] == action]
+
+
+def tick(app) -> None:
+    """What the scheduler does on each poll."""
+    run_due_timers(db.session, app.extensions["clock"])
+    sweep_sla(db.session, app.extensions["clock"])
+    db.session.expire_all()
