@@ -1,0 +1,154 @@
+"""案件移送 (DOMAIN §3): sender and receiver are two instances joined by messages on the case number."""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from freezegun import freeze_time
+from lxml import etree
+from sqlalchemy import select
+
+from engine.models import ProcessInstance
+from web.extensions import db
+
+from .procedures import CASE, Case, tick
+
+SH = ZoneInfo("Asia/Shanghai")
+TEAM, TEAM_USER = "lf.guan.guanzhen.zfd", "guan_guanzhen_handler"      # 固安镇综合行政执法队
+GA_SCJG, GA_SCJG_USER = "lf.guan.scjg", "guan_scjg_handler"            # 固安县市场监管局
+SH_SCJG, SH_SCJG_USER = "lf.sanhe.scjg", "sanhe_scjg_handler"          # 三河市市场监管局
+PREPARE = {"letter_number": "固安镇移〔2026〕3号", "handover_list": "案卷1册、现场照片12张"}
+
+
+def refer(client, token, user, target, kind="ordinary", number="GZ-2026-001") -> Case:
+    return Case(client, token, "case_referral", user, {
+        **CASE, "case_number": number, "referral_target": target, "referral_kind": kind,
+        "referral_reason": "涉及食品经营许可，属市场监管部门管辖", "found_on": "2026-03-09"})
+
+
+def receiver(sender: Case, who: str) -> Case:
+    """The receiving instance started by the sender's message (same case number)."""
+    instance = db.session.scalars(select(ProcessInstance).where(
+        ProcessInstance.process_key == "referral_receipt",
+        ProcessInstance.business_key == sender.state()["business_key"])).one()
+    other = object.__new__(Case)
+    other.client, other.token, other.id, other.starter = sender.client, sender.token, instance.id, who
+    return other
+
+
+def test_township_to_county_unanswered_for_five_working_days_then_accepted(ctx, client, token):
+    with freeze_time(datetime(2026, 3, 9, 10, 0, tzinfo=SH)) as frozen:
+        sender = refer(client, token, TEAM_USER, GA_SCJG)
+        prep = sender.expect("制作移送函并移送材料", "handler", TEAM, TEAM_USER)
+        assert prep["due_at"].startswith("2026-03-12T15:59:59")      # 3 working days from 03-09
+        sender.do("制作移送函并移送材料", "handler", TEAM, TEAM_USER, PREPARE)
+        rcv = receiver(sender, GA_SCJG_USER)
+        answer = rcv.expect("审查移送案件并答复", "handler", GA_SCJG, GA_SCJG_USER)
+        assert answer["due_at"].startswith("2026-03-16T15:59:59")
+        # the sender sees what it sent, waiting; it cannot act on the receiver's task
+        assert sender.status() == "running" and sender.open_tasks() == []
+        assert client.post(f"/api/tasks/{answer['id']}/claim", headers=token(TEAM_USER)).status_code == 404
+        frozen.move_to(datetime(2026, 3, 16, 12, 0, tzinfo=SH))
+        tick(ctx)
+        assert "移送案件逾期未答复督办" not in rcv.names()
+        frozen.move_to(datetime(2026, 3, 17, 0, 0, 5, tzinfo=SH))   # 5 working days without an answer
+        tick(ctx)
+        rcv.expect("移送案件逾期未答复督办", "supervision_officer", "lf.guan.sfj", "guan_sup")
+        assert rcv.expect("审查移送案件并答复", "handler", GA_SCJG, GA_SCJG_USER)["sla_state"] == "escalated"
+        # the receiver may not refer the case on: there is no such answer
+        resp = rcv.do("审查移送案件并答复", "handler", GA_SCJG, GA_SCJG_USER,
+                      {"answer": "refer", "referral_target": "lf.guan.sthj"}, status=422)
+        assert set(resp["fields"]) == {"answer", "referral_target"}
+        rcv.do("审查移送案件并答复", "handler", GA_SCJG, GA_SCJG_USER, {"answer": "accept"})
+        rcv.do("立案办理移送案件", "handler", GA_SCJG, GA_SCJG_USER, {"new_case_number": "固市监立〔2026〕88号"})
+        rcv.do("移送案件逾期未答复督办", "supervision_officer", "lf.guan.sfj", "guan_sup",
+               {"supervision_action": "urge", "supervision_opinion": "已督促"})
+        assert sender.status() == "completed" and rcv.status() == "completed"
+        received = sender.history("message_received")
+        assert received and received[0]["data"]["message"] == "referral_answered"
+
+
+def test_the_receiver_has_no_way_to_refer_onward():
+    path = os.path.join(os.path.dirname(__file__), "..", "workflows", "bpmn", "case_referral.bpmn")
+    tree = etree.parse(path)
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+    receiver_proc = tree.find(".//bpmn:process[@id='referral_receipt']", ns)
+    throws = receiver_proc.xpath(".//bpmn:intermediateThrowEvent//bpmn:messageEventDefinition/@messageRef", namespaces=ns)
+    assert throws == ["msg_referral_answered"]                       # only the answer to the sender
+    assert not receiver_proc.xpath(".//bpmn:callActivity", namespaces=ns)
+
+
+def test_objection_across_counties_is_coordinated_by_the_city(client, token):
+    sender = refer(client, token, GA_SCJG_USER, SH_SCJG)
+    sender.do("制作移送函并移送材料", "handler", GA_SCJG, GA_SCJG_USER, PREPARE)
+    rcv = receiver(sender, SH_SCJG_USER)
+    rcv.do("审查移送案件并答复", "handler", SH_SCJG, SH_SCJG_USER,
+           {"answer": "object", "objection_reason": "违法行为发生地在固安县"})
+    rcv.do("受理移送争议", "supervision_officer", "lf.sfj", "city_sup",
+           {"need_material": True, "material_request": "请补充违法行为发生地的证据"})
+    rcv.do("补充协调材料（移送单位）", "handler", GA_SCJG, GA_SCJG_USER, {"material_note": "补充现场勘验笔录"})
+    rcv.do("出具行政执法协调意见书", "supervision_officer", "lf.sfj", "city_sup",
+           {"designated": "receiver", "coordination_opinion": "由三河市市场监管局办理"})
+    rcv.do("立案办理移送案件", "handler", SH_SCJG, SH_SCJG_USER, {"new_case_number": "三市监立〔2026〕5号"})
+    assert sender.status() == "completed" and rcv.status() == "completed"
+
+
+def test_coordination_returns_the_case_to_the_sender(client, token):
+    sender = refer(client, token, TEAM_USER, GA_SCJG, number="GZ-2026-002")
+    sender.do("制作移送函并移送材料", "handler", TEAM, TEAM_USER, PREPARE)
+    rcv = receiver(sender, GA_SCJG_USER)
+    rcv.do("审查移送案件并答复", "handler", GA_SCJG, GA_SCJG_USER, {"answer": "object", "objection_reason": "乡镇职权"})
+    rcv.do("受理移送争议", "supervision_officer", "lf.guan.sfj", "guan_sup", {"need_material": False})
+    rcv.do("出具行政执法协调意见书", "supervision_officer", "lf.guan.sfj", "guan_sup",
+           {"designated": "sender", "coordination_opinion": "属于赋权乡镇事项，由综合行政执法队办理"})
+    assert rcv.status() == "completed"
+    sender.do("继续办理退回的案件", "handler", TEAM, TEAM_USER, {"returned_note": "继续办理"})
+    assert sender.status() == "completed"
+
+
+def test_deadlock_goes_to_the_government(client, token):
+    sender = refer(client, token, GA_SCJG_USER, SH_SCJG, number="GA-2026-009")
+    sender.do("制作移送函并移送材料", "handler", GA_SCJG, GA_SCJG_USER, PREPARE)
+    rcv = receiver(sender, SH_SCJG_USER)
+    rcv.do("审查移送案件并答复", "handler", SH_SCJG, SH_SCJG_USER, {"answer": "object", "objection_reason": "x"})
+    rcv.do("受理移送争议", "supervision_officer", "lf.sfj", "city_sup", {"need_material": False})
+    rcv.do("出具行政执法协调意见书", "supervision_officer", "lf.sfj", "city_sup",
+           {"designated": "deadlock", "coordination_opinion": "双方意见分歧较大"})
+    rcv.do("提请人民政府决定", "agency_head", "lf", "city_gov_head",
+           {"designated": "sender", "decision_note": "由固安县市场监管局办理"})
+    sender.do("继续办理退回的案件", "handler", GA_SCJG, GA_SCJG_USER, {"returned_note": "继续办理"})
+    assert sender.status() == "completed" and rcv.status() == "completed"
+
+
+def test_suspected_crime_goes_to_the_police_on_calendar_time(client, token):
+    with freeze_time(datetime(2026, 3, 13, 16, 0, tzinfo=SH)):       # a Friday: calendar days, not working days
+        sender = refer(client, token, GA_SCJG_USER, "lf.guan.gaj", kind="criminal", number="GA-XS-1")
+        head = sender.expect("审批移送涉嫌犯罪案件", "agency_head", GA_SCJG, "guan_scjg_head")
+        assert head["due_at"].startswith("2026-03-16T15:59:59")      # 3 days → Monday end of day
+        sender.do("审批移送涉嫌犯罪案件", "agency_head", GA_SCJG, "guan_scjg_head", {"approve_transfer": True})
+        prep = sender.expect("制作移送函并移送材料", "handler", GA_SCJG, GA_SCJG_USER)
+        assert prep["due_at"].startswith("2026-03-14T08:00:00")      # 24 hours
+        sender.do("制作移送函并移送材料", "handler", GA_SCJG, GA_SCJG_USER, PREPARE)
+        police = receiver(sender, "guan_gaj_handler")
+        task = police.expect("审查是否立案（公安机关）", "handler", "lf.guan.gaj", "guan_gaj_handler")
+        assert task["due_at"].startswith("2026-03-16T15:59:59")
+        police.do("审查是否立案（公安机关）", "handler", "lf.guan.gaj", "guan_gaj_handler",
+                  {"file_case": True, "police_note": "符合立案标准"})
+        assert sender.status() == "completed" and police.status() == "completed"
+
+
+def test_police_not_filing_returns_the_case_and_a_refused_handover_ends(client, token):
+    sender = refer(client, token, GA_SCJG_USER, "lf.guan.gaj", kind="criminal", number="GA-XS-2")
+    sender.do("审批移送涉嫌犯罪案件", "agency_head", GA_SCJG, "guan_scjg_head", {"approve_transfer": True})
+    sender.do("制作移送函并移送材料", "handler", GA_SCJG, GA_SCJG_USER, PREPARE)
+    police = receiver(sender, "guan_gaj_handler")
+    police.do("审查是否立案（公安机关）", "handler", "lf.guan.gaj", "guan_gaj_handler",
+              {"file_case": False, "police_note": "不构成犯罪"})
+    sender.do("继续办理退回的案件", "handler", GA_SCJG, GA_SCJG_USER, {"returned_note": "作行政处罚"})
+    assert sender.status() == "completed"
+
+    refused = refer(client, token, GA_SCJG_USER, "lf.guan.gaj", kind="criminal", number="GA-XS-3")
+    refused.do("审批移送涉嫌犯罪案件", "agency_head", GA_SCJG, "guan_scjg_head",
+               {"approve_transfer": False, "head_note": "证据不足"})
+    assert refused.status() == "completed"
