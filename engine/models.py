@@ -205,7 +205,7 @@ class Timer(Base):
     status: Mapped[str] = mapped_column(String(16))     # waiting / fired / cancelled
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     instance: Mapped[ProcessInstance] = relationship(lazy="select")
-    __table_args__ = (Index("ix_timers_due", "status", "due_at"),)
+    __table_args__ = (Index("ix_timers_due", "status", "due_at", "id"),)   # the claim query's order
 
 
 class MessageSubscription(Base):
