@@ -242,7 +242,6 @@ class Runtime:
             due_at = deadline(self.calendar, now, sla) if sla else None
             if props.get("dueDate"):                       # an expression, e.g. a deadline kept in case data
                 due_at = _aware(evaluate(props["dueDate"], task.data, self.helpers), props["dueDate"])
-                sla = sla or props["dueDate"]
             row = HumanTask(id=task_id, instance_id=instance.id, element_id=task.task_spec.bpmn_id,
                             name=task.task_spec.bpmn_name, role_code=self.directory.role_code(task.task_spec.lane),
                             unit_id=unit.id if unit else None, form_key=props.get("formKey"), status="open",
