@@ -75,7 +75,8 @@ def test_the_receiver_has_no_way_to_refer_onward():
     ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
     receiver_proc = tree.find(".//bpmn:process[@id='referral_receipt']", ns)
     throws = receiver_proc.xpath(".//bpmn:intermediateThrowEvent//bpmn:messageEventDefinition/@messageRef", namespaces=ns)
-    assert throws == ["msg_referral_answered"]                       # only the answer to the sender
+    # only the answer to the sender, and a supervision request to the justice bureau — never a referral
+    assert sorted(throws) == ["msg_referral_answered", "msg_supervision_requested"]
     assert not receiver_proc.xpath(".//bpmn:callActivity", namespaces=ns)
 
 
