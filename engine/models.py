@@ -174,6 +174,7 @@ class HumanTask(Base):
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
     element_id: Mapped[str] = mapped_column(String(128))
     name: Mapped[str | None] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(200))    # what this occurrence is about (property)
     role_code: Mapped[str | None] = mapped_column(String(32))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     form_key: Mapped[str | None] = mapped_column(String(128))

@@ -126,7 +126,15 @@ class Directory:
             "unit_of_kind": lambda code, kind: self.child_of_kind(self.government_of(self.unit(code)), kind).code,
             "legal_review_unit": lambda code: self.legal_review_unit(self.unit(code)).code,
             "agency_head_unit": lambda code: self.agency_head_unit(self.unit(code)).code,
+            "county_governments": lambda code: self.county_governments(self.unit(code)),
         }
+
+    def county_governments(self, unit: OrgUnit) -> list[str]:
+        """Codes of the county-level governments under the city a unit belongs to (for reporting rounds)."""
+        city = next((u for u in self.ancestors(unit) if u.kind == GOVERNMENT and u.tier == "city"), None)
+        if city is None:
+            raise NotFound(N_("Unit %(code)s is not under a city government"), code=unit.code)
+        return sorted(u.code for u in self._kids(city) if u.kind == GOVERNMENT and u.tier == "county")
 
     def agency_head_unit(self, unit: OrgUnit) -> OrgUnit:
         """Where the agency head of a unit sits: the unit itself, or the nearest unit above it with an

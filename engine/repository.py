@@ -43,7 +43,7 @@ _BPMN_SNIPPETS = [
     (".//bpmn:completionCondition", "eval"),
 ]
 # Extension properties holding expressions (the unit a task is routed to).
-EXPRESSION_PROPERTIES = ("unit",)
+EXPRESSION_PROPERTIES = ("unit", "dueDate", "remindDate", "subject")
 
 
 def make_parser() -> etree.XMLParser:

@@ -242,11 +242,15 @@ class Runtime:
             due_at = deadline(self.calendar, now, sla) if sla else None
             if props.get("dueDate"):                       # an expression, e.g. a deadline kept in case data
                 due_at = _aware(evaluate(props["dueDate"], task.data, self.helpers), props["dueDate"])
+            remind_at = deadline(self.calendar, now, props["reminder"]) if props.get("reminder") else None
+            if props.get("remindDate"):
+                remind_at = _aware(evaluate(props["remindDate"], task.data, self.helpers), props["remindDate"])
             row = HumanTask(id=task_id, instance_id=instance.id, element_id=task.task_spec.bpmn_id,
                             name=task.task_spec.bpmn_name, role_code=self.directory.role_code(task.task_spec.lane),
                             unit_id=unit.id if unit else None, form_key=props.get("formKey"), status="open",
-                            created_at=now, sla=sla, sla_state="on_time", due_at=due_at,
-                            remind_at=deadline(self.calendar, now, props["reminder"]) if props.get("reminder") else None)
+                            created_at=now, sla=sla, sla_state="on_time", due_at=due_at, remind_at=remind_at,
+                            subject=str(evaluate(props["subject"], task.data, self.helpers))[:200]
+                            if props.get("subject") else None)
             row.sla_state = state_at(now, row.due_at, row.remind_at, "on_time")
             self.session.add(row)
             history.record(self.session, now, "task_created", instance_id=instance.id, task_id=task_id,

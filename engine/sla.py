@@ -98,6 +98,7 @@ def timer_helpers(calendar: WorkCalendar, clock) -> dict:
         "deadline": lambda text, start=None: iso(deadline(
             calendar, datetime.fromisoformat(start) if start else clock.now(), text)),
         "end_of_day": lambda day: iso(end_of_day(local_date(day))),
+        "start_of_day": lambda day: iso(datetime.combine(local_date(day), time(0, 0), LOCAL_TZ)),
         "add_days": lambda day, n: (local_date(day) + timedelta(days=int(n))).isoformat(),
         "end_of_working_day": lambda day=None: iso(end_of_working_day(calendar, day or clock.now())),
         "now": lambda: iso(clock.now()),

@@ -27,11 +27,13 @@ class Case:
         return self.state(who)["open_tasks"]
 
     def expect(self, name: str, role: str, unit: str, who: str | None = None) -> dict:
-        """The one open task named ``name``; it must go to ``role`` at ``unit``."""
-        tasks = [t for t in self.open_tasks(who) if t["name"] == name]
-        assert len(tasks) == 1, (name, [(t["name"], t["unit"]["code"]) for t in self.open_tasks(who)])
+        """The one open task named ``name`` at ``unit``; it must go to ``role`` there (and be the only task of
+        that name when no other unit has one)."""
+        named = [t for t in self.open_tasks(who) if t["name"] == name]
+        tasks = [t for t in named if t["unit"]["code"] == unit]
+        assert len(tasks) == 1, (name, unit, [(t["name"], t["unit"]["code"]) for t in self.open_tasks(who)])
         task = tasks[0]
-        assert (task["role"], task["unit"]["code"]) == (role, unit), (name, task["role"], task["unit"]["code"])
+        assert task["role"] == role, (name, task["role"], task["unit"]["code"])
         return task
 
     def names(self, who: str | None = None) -> list[str]:

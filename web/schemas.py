@@ -55,6 +55,7 @@ class TaskSchema(Schema):
     process_key = fields.String(attribute="instance.process_key")
     element_id = fields.String()
     name = fields.String()
+    subject = fields.String(allow_none=True)
     role = fields.String(attribute="role_code")
     unit = fields.Nested(UnitSchema)
     form_key = fields.String()

@@ -195,6 +195,24 @@ def layout(path: str) -> None:
             e.append(E(DI, "waypoint", x=round(sx), y=round(float(dst.get("y")))))
             plane.append(e)
     root.append(diagram)
+    # every sub-process with content gets its own diagram, which bpmn-js opens by drilling down
+    for n, sub in enumerate(root.xpath(".//bpmn:subProcess[bpmn:*]", namespaces=NS), start=2):
+        sub_diagram = E(BPMNDI, "BPMNDiagram", id=f"BPMNDiagram_{n}")
+        sub_plane = E(BPMNDI, "BPMNPlane", id=f"BPMNPlane_{n}", bpmnElement=sub.get("id"))
+        sub_diagram.append(sub_plane)
+        shapes, edges, (lane_bounds, width), height = layout_process(sub, 80, 160)
+        plane = sub_plane
+        for l, (ly, lh) in lane_bounds.items():
+            if l is not None:
+                shape(l, 160 + LANE_HEAD, ly, width, lh, horizontal=True)
+        for i, x, y, w, h, marker in shapes:
+            shape(i, x, y, w, h, marker=marker)
+        for fid, pts in edges:
+            e = E(BPMNDI, "BPMNEdge", id=f"{fid}_di", bpmnElement=fid)
+            for px, py in pts:
+                e.append(E(DI, "waypoint", x=round(px), y=round(py)))
+            plane.append(e)
+        root.append(sub_diagram)
     etree.cleanup_namespaces(root, top_nsmap={"bpmndi": BPMNDI, "dc": DC, "di": DI})
     tree.write(path, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 

@@ -1,0 +1,84 @@
+"""试点阶段报送 (DOMAIN §5): a round over the 10 county-level units with absolute deadlines as input."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from freezegun import freeze_time
+
+from .procedures import Case, tick
+
+SH = ZoneInfo("Asia/Shanghai")
+ROUND = {"round_name": "2022年试点", "stage1_deadline": "2022-10-31", "stage1_reminder": "2022-10-26",
+         "stage2_deadline": "2022-11-10", "stage3_deadline": "2022-11-30"}
+COUNTIES = ["anci", "bazhou", "dachang", "dacheng", "guan", "guangyang", "sanhe", "wenan", "xianghe", "yongqing"]
+CITY, CITY_SUP = "lf.sfj", "city_sup"
+
+
+def county_task(case: Case, name: str, county: str) -> dict:
+    return case.expect(name, "supervision_officer", f"lf.{county}.sfj", f"{county}_sup")
+
+
+def submit(case: Case, county: str, stage: str, data: dict) -> None:
+    case.do(stage, "supervision_officer", f"lf.{county}.sfj", f"{county}_sup", data)
+
+
+def review(case: Case, county: str, title: str, approved: bool = True) -> None:
+    task = [t for t in case.open_tasks(CITY_SUP) if t["name"] == title and t["subject"].startswith(
+        {"anci": "安次区", "bazhou": "霸州市", "dachang": "大厂", "dacheng": "大城县", "guan": "固安县",
+         "guangyang": "广阳区", "sanhe": "三河市", "wenan": "文安县", "xianghe": "香河县",
+         "yongqing": "永清县"}[county])]
+    assert len(task) == 1, (title, county)
+    assert (task[0]["role"], task[0]["unit"]["code"]) == ("supervision_officer", CITY)
+    data = {"approved": True} if approved else {"approved": False, "review_note": "请补充乡镇实施方案"}
+    resp = case.client.post(f"/api/tasks/{task[0]['id']}/complete", headers=case.token(CITY_SUP), json={"data": data})
+    assert resp.status_code == 200, resp.get_json()
+
+
+def test_round_eight_on_time_one_late_one_never(ctx, client, token):
+    with freeze_time(datetime(2022, 10, 20, 9, 0, tzinfo=SH)) as frozen:
+        case = Case(client, token, "pilot_reporting", CITY_SUP, ROUND, business_key="PILOT-2022")
+        for county in COUNTIES:
+            task = county_task(case, "报送县乡两级实施方案", county)
+            assert task["due_at"].startswith("2022-10-31T15:59:59") and task["subject"].endswith("人民政府")
+        late, never = "dacheng", "wenan"
+        on_time = [c for c in COUNTIES if c not in (late, never)]
+        frozen.move_to(datetime(2022, 10, 26, 9, 0, tzinfo=SH))
+        tick(ctx)
+        assert county_task(case, "报送县乡两级实施方案", never)["sla_state"] == "due_soon"
+        for county in on_time:
+            submit(case, county, "报送县乡两级实施方案", {"plan_summary": f"{county} 实施方案"})
+        # the city returns one plan for revision; the county revises; the city approves
+        review(case, "guan", "审核实施方案", approved=False)
+        submit(case, "guan", "修改实施方案", {"plan_summary": "补充后的实施方案"})
+        for county in on_time:
+            review(case, county, "审核实施方案")
+        frozen.move_to(datetime(2022, 11, 1, 0, 0, 5, tzinfo=SH))
+        tick(ctx)
+        listed = sorted(t["subject"] for t in case.open_tasks(CITY_SUP) if t["name"] == "逾期未报送实施方案，列入通报")
+        assert listed == ["大城县人民政府", "文安县人民政府"]
+        for county in (late, never):
+            assert county_task(case, "报送县乡两级实施方案", county)["sla_state"] == "escalated"
+        submit(case, late, "报送县乡两级实施方案", {"plan_summary": "迟交的实施方案"})
+        review(case, late, "审核实施方案")
+        # stage 2 goes on for the nine that passed stage 1
+        inbox = client.get("/api/tasks", headers=token(CITY_SUP)).get_json()["tasks"]
+        assert "确认监督职责机构并报送示范创建名单" not in {t["name"] for t in inbox}   # county work, not the city's
+        for county in on_time + [late]:
+            task = county_task(case, "确认监督职责机构并报送示范创建名单", county)
+            assert task["due_at"].startswith("2022-11-10T15:59:59")
+
+
+def test_all_three_stages_for_one_county_and_the_summary(ctx, client, token):
+    with freeze_time(datetime(2022, 10, 20, 9, 0, tzinfo=SH)):
+        case = Case(client, token, "pilot_reporting", CITY_SUP, ROUND, business_key="PILOT-2022-B")
+        for county in COUNTIES:
+            submit(case, county, "报送县乡两级实施方案", {"plan_summary": "方案"})
+            review(case, county, "审核实施方案")
+            submit(case, county, "确认监督职责机构并报送示范创建名单",
+                   {"supervision_body": "县司法局执法监督科", "townships_confirmed": True, "demo_list": "示范乡镇"})
+            review(case, county, "审核示范创建名单")
+            submit(case, county, "报送总结报告和试点台账", {"summary_report": "总结"})
+            review(case, county, "审核总结报告和台账")
+        case.do("汇总本轮试点情况", "supervision_officer", CITY, CITY_SUP, {"round_summary": "全市10个县（市、区）均按期完成"})
+        assert case.status() == "completed"
