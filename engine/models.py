@@ -143,6 +143,7 @@ class ProcessDefinition(Base):
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
     spec_json: Mapped[str] = mapped_column(Text, deferred=True)   # serialized spec + subprocess specs, once
     start_messages: Mapped[list] = mapped_column(JSON, default=list)
+    timer_start: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")   # started by a timer
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deployment: Mapped[Deployment] = relationship(lazy="select")
 

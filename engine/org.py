@@ -129,6 +129,11 @@ class Directory:
             "county_governments": lambda code: self.county_governments(self.unit(code)),
         }
 
+    def units_with_role(self, role_code: str) -> list[str]:
+        """Codes of the units where somebody holds ``role_code``."""
+        return sorted(self.session.scalars(select(OrgUnit.code).join(RoleAssignment, RoleAssignment.unit_id == OrgUnit.id)
+                                           .where(RoleAssignment.role_code == role_code).distinct()))
+
     def county_governments(self, unit: OrgUnit) -> list[str]:
         """Codes of the county-level governments under the city a unit belongs to (for reporting rounds)."""
         city = next((u for u in self.ancestors(unit) if u.kind == GOVERNMENT and u.tier == "city"), None)

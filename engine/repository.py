@@ -227,11 +227,12 @@ def _element_line(files: list[SourceFile], file_name: str | None, element_id: st
 
 class Repository:
     def __init__(self, session: Session, clock, known_roles: set[str] | None = None,
-                 known_forms: set[str] | None = None):
+                 known_forms: set[str] | None = None, after_deploy=None):
         self.session = session
         self.clock = clock
         self.known_roles = known_roles
         self.known_forms = known_forms
+        self.after_deploy = after_deploy      # called with the new definitions (e.g. park timer starts)
 
     # -- checks ---------------------------------------------------------------------------------------
     def check(self, uploads: list[tuple[str, bytes]]) -> tuple[SpiffBpmnParser, list[SourceFile]]:
@@ -362,7 +363,8 @@ class Repository:
                 names = {m.get("id"): m.get("name") for m in src.tree.xpath(".//bpmn:message", namespaces=NS)}
                 pending.append(ProcessDefinition(
                     key=key, version=(latest.version + 1) if latest else 1, name=proc.get("name"), sha256=sha,
-                    spec_json=spec_json, start_messages=[names.get(m, m) for m in starts], created_at=now))
+                    spec_json=spec_json, start_messages=[names.get(m, m) for m in starts], created_at=now,
+                    timer_start=bool(proc.xpath("./bpmn:startEvent/bpmn:timerEventDefinition", namespaces=NS))))
         if not pending:
             return result
         self.session.add(deployment)
@@ -376,6 +378,8 @@ class Repository:
         history.record(self.session, now, "deployed", actor=actor, data={
             "deployment_id": deployment.id, "comment": comment, "files": [f.filename for f in files],
             "versions": {d.key: d.version for d in pending}})
+        if self.after_deploy is not None:
+            self.after_deploy(pending)
         return result
 
     # -- queries --------------------------------------------------------------------------------------

@@ -79,6 +79,12 @@ def _aware(value, expression: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def _waiting_at_timer_start(workflow: BpmnWorkflow) -> bool:
+    return any(type(t.task_spec).__name__ == "StartEvent"
+               and isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)
+               for t in workflow.get_tasks(state=TaskState.WAITING))
+
+
 def _timer_fired(workflow: BpmnWorkflow, task_id: str) -> bool:
     """A timer task that stopped waiting fired if it went on (ready/completed), not if it was cancelled."""
     try:
@@ -124,7 +130,13 @@ class Runtime:
             "working_days_between": self.calendar.working_days_between,
         })
         helpers.update(timer_helpers(self.calendar, clock))
+        helpers.update({
+            "revisit_draw": self._revisit_draw,
+            "revisit_stats": self._revisit_stats,
+            "units_with_role": self.directory.units_with_role,
+        })
         helpers.update(extra_helpers or {})
+        self._current: ProcessInstance | None = None
         self.helpers = helpers
         self.script_engine = make_script_engine(helpers)
 
@@ -196,6 +208,14 @@ class Runtime:
         not fired yet, so whoever commits first — the user or the scheduler — wins cleanly."""
         if depth > MAX_DELIVERY_DEPTH:
             raise EngineError(N_("Messages between instances bounce back and forth too often"))
+        previous, self._current = self._current, instance
+        try:
+            self._advance(instance, workflow, actor, depth, completed_task_id, fire_timers)
+        finally:
+            self._current = previous
+
+    def _advance(self, instance, workflow, actor, depth, completed_task_id, fire_timers) -> None:
+        at_timer_start = fire_timers and _waiting_at_timer_start(workflow)
         self._run_steps(workflow, fire_timers)
         for _ in range(MAX_DELIVERY_DEPTH):
             for event in workflow.get_events():
@@ -207,6 +227,46 @@ class Runtime:
         self._sync_tasks(instance, workflow, completed_task_id)
         self._sync_timers(instance, workflow)
         self._save(instance, workflow)
+        if at_timer_start and not _waiting_at_timer_start(workflow):
+            self._schedule_next(instance)
+
+    # -- timer start events -----------------------------------------------------------------------
+    def start_timer_instances(self, definitions) -> list[ProcessInstance]:
+        """For each new definition started by a timer, park one instance at its timer start event (and
+        withdraw the instances of older versions still waiting there)."""
+        started = []
+        for definition in definitions:
+            if not definition.timer_start:
+                continue
+            for old in self.session.scalars(select(ProcessInstance).where(
+                    ProcessInstance.process_key == definition.key, ProcessInstance.status == "running",
+                    ProcessInstance.definition_id != definition.id)):
+                if _waiting_at_timer_start(self.load(old)):
+                    self.terminate(old, actor="scheduler", reason="replaced by a new version")
+            started.append(self.start(definition.key, definition=definition))
+        return started
+
+    def _schedule_next(self, instance: ProcessInstance) -> None:
+        """A timer-started instance left its start event: park the next one (latest version)."""
+        latest = self.repository.latest(instance.process_key, missing_ok=True)
+        if latest is not None and latest.timer_start:
+            self.start(latest.key, definition=latest)
+
+    # -- helpers that need the database -----------------------------------------------------------
+    def _revisit_draw(self, case_number: str, ratio: float, seed: str) -> bool:
+        """Draw a case for revisit, reproducibly, and record the draw in the case's audit trail."""
+        from .sampling import sampled
+        chosen, value = sampled(seed, case_number, ratio)
+        history.record(self.session, self.clock.now(), "revisit_sampling", actor="system",
+                       instance_id=self._current.id if self._current else None,
+                       data={"case_number": case_number, "seed": seed, "ratio": ratio, "draw": round(value, 6),
+                             "sampled": chosen})
+        return chosen
+
+    def _revisit_stats(self, unit_code: str, start: str, end: str) -> dict:
+        from .reports import revisit_stats
+        return revisit_stats(self.session, self.directory.unit(unit_code).id, _aware(start, "start"),
+                             _aware(end, "end"))
 
     def _run_steps(self, workflow: BpmnWorkflow, fire_timers: bool = False) -> None:
         try:

@@ -88,6 +88,26 @@ def state_at(now: datetime, due_at: datetime | None, remind_at: datetime | None,
     return "on_time"
 
 
+def _quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def _next_quarter_start(now: datetime) -> datetime:
+    """00:00 Asia/Shanghai on the first day of the next quarter."""
+    start = _quarter_start(now.astimezone(LOCAL_TZ).date())
+    month, year = start.month + 3, start.year
+    if month > 12:
+        month, year = month - 12, year + 1
+    return datetime(year, month, 1, tzinfo=LOCAL_TZ)
+
+
+def _previous_quarter(now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of the quarter before the current one, Asia/Shanghai."""
+    end_day = _quarter_start(now.astimezone(LOCAL_TZ).date())
+    start_day = _quarter_start(end_day - timedelta(days=1))
+    return (datetime.combine(start_day, time(0, 0), LOCAL_TZ), datetime.combine(end_day, time(0, 0), LOCAL_TZ))
+
+
 def timer_helpers(calendar: WorkCalendar, clock) -> dict:
     """Functions for BPMN timer expressions; each returns an aware ISO datetime string."""
     iso = lambda dt: dt.astimezone(LOCAL_TZ).isoformat()  # noqa: E731
@@ -102,4 +122,6 @@ def timer_helpers(calendar: WorkCalendar, clock) -> dict:
         "add_days": lambda day, n: (local_date(day) + timedelta(days=int(n))).isoformat(),
         "end_of_working_day": lambda day=None: iso(end_of_working_day(calendar, day or clock.now())),
         "now": lambda: iso(clock.now()),
+        "next_quarter_start": lambda: iso(_next_quarter_start(clock.now())),
+        "previous_quarter": lambda: [iso(d) for d in _previous_quarter(clock.now())],
     }

@@ -60,6 +60,7 @@ class Field:
     max_length: int | None = None
     default: object = None
     readonly: bool = False        # shown from case data, never taken from a submission
+    differs_from: tuple[tuple[str, str | None], ...] = ()   # (field or case variable, label) it must not equal
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,9 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             required_if=Condition.parse(f.get("required_if"), key, name),
             visible_if=Condition.parse(f.get("visible_if"), key, name), options=options, min=f.get("min"),
             max=f.get("max"), max_length=f.get("max_length"), default=f.get("default"),
-            readonly=bool(f.get("readonly", False))))
+            readonly=bool(f.get("readonly", False)),
+            differs_from=tuple((d["name"], d.get("label")) if isinstance(d, dict) else (d, None)
+                               for d in f.get("differs_from") or ())))
     return Form(key=key, title=raw["title"], title_en=raw.get("title_en"), description=raw.get("description"),
                 fields=tuple(fields))
 

@@ -36,6 +36,7 @@ MESSAGES = {
     "negative": N_("An amount cannot be negative."),
     "option_unavailable": N_("This option cannot be chosen at this step."),
     "hidden": N_("This field does not apply here; leave it empty."),
+    "differs": N_("Must be someone or something other than: %(other)s."),
 }
 
 
@@ -108,6 +109,11 @@ def build_schema(form: Form, gettext: Callable[[str], str] = lambda s: s,
     return schema_cls(unknown=RAISE)
 
 
+def _same(value, other) -> bool:
+    """Equal, or ``value`` is one of ``other`` when that is a list (e.g. the users who handled a case)."""
+    return value == other or (isinstance(other, list) and value in other)
+
+
 def _blank(value) -> bool:
     return value is None or (isinstance(value, (str, list)) and not (value.strip() if isinstance(value, str) else value))
 
@@ -156,6 +162,12 @@ def validate(form: Form, data: dict | None, gettext: Callable[[str], str] = lamb
         needed = f.required or (f.required_if is not None and f.required_if.holds(merged))
         if needed and _blank(loaded.get(f.name)):
             errors[f.name] = [gettext(MESSAGES["required"])]
+            continue
+        value = loaded.get(f.name)
+        clashes = [(o, label) for o, label in f.differs_from if not _blank(value) and _same(value, merged.get(o))]
+        if clashes:
+            labels = [label or (form.field(o).label if form.field(o) else o) for o, label in clashes]
+            errors[f.name] = [gettext(MESSAGES["differs"]) % {"other": "、".join(labels)}]
     if errors:
         raise InvalidInput(N_("The form has errors; see the messages next to the fields"), fields=errors)
     out = {}

@@ -25,6 +25,8 @@ def valid_data(form) -> dict:
         if f.type in ("choice", "multi_choice"):
             usable = [o.value for o in f.options if o.visible_if is None]
             data[f.name] = usable[0] if f.type == "choice" else usable[:1]
+        elif f.type == "user":
+            data[f.name] = f"user_{f.name}"          # distinct people where a form asks for several
         else:
             data[f.name] = VALID[f.type]
     return data
@@ -119,6 +121,18 @@ def test_unknown_fields_and_typed_output(tr):
     data = valid_data(form)
     out = validate(form, data, tr, LOOKUPS, {})
     assert out["amount"] == 1200.5 and out["filed_on"] == "2026-03-02"
+
+
+def test_revisit_officers_must_be_two_people_who_did_not_handle_the_case(tr):
+    form = REGISTRY.get("revisit_form")
+    base = visible(form, valid_data(form), {})
+    with pytest.raises(InvalidInput) as err:
+        validate(form, {**base, "officer_1": "a", "officer_2": "a"}, tr, LOOKUPS, {"case_handler_list": ["h"]})
+    assert list(err.value.fields) == ["officer_2"]
+    with pytest.raises(InvalidInput) as err:
+        validate(form, {**base, "officer_1": "h"}, tr, LOOKUPS, {"case_handler_list": ["h", "k"]})
+    assert list(err.value.fields) == ["officer_1"]
+    assert err.value.fields["officer_1"] == ["不能与以下人员或内容相同：办案人员。"]
 
 
 def test_broken_definitions_are_refused():

@@ -33,7 +33,8 @@ def repository() -> Repository:
     roles = set()
     for role in db.session.scalars(select(Role)):
         roles.update((role.code, role.name))
-    return Repository(db.session, clock(), known_roles=roles or None, known_forms=default_registry().keys())
+    return Repository(db.session, clock(), known_roles=roles or None, known_forms=default_registry().keys(),
+                      after_deploy=lambda created: runtime().start_timer_instances(created))
 
 
 def _lookups() -> dict:
