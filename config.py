@@ -20,6 +20,8 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 8 * 3600
     TESTING = False
+    # messages other systems may send through POST /api/messages (each starts a procedure)
+    EXTERNAL_MESSAGES = ("revisit_clue",)
     SCHEDULER_POLL_SECONDS = int(os.environ.get("SCHEDULER_POLL_SECONDS", "5"))
     SCHEDULER_BATCH_SIZE = int(os.environ.get("SCHEDULER_BATCH_SIZE", "100"))
     SCHEDULER_SLA_BATCH_SIZE = int(os.environ.get("SCHEDULER_SLA_BATCH_SIZE", "500"))

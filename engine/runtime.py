@@ -449,6 +449,15 @@ class Runtime:
         self.session.flush()
         return None
 
+    def receive(self, name: str, payload: dict, *, actor: str | None = None) -> ProcessInstance | None:
+        """A message from outside (e.g. a 12345 hotline clue): delivered like one thrown by an instance."""
+        from SpiffWorkflow.bpmn.util.event import BpmnEvent
+        from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+        event = BpmnEvent(MessageEventDefinition(name), payload=check_data(payload), correlations={})
+        history.record(self.session, self.clock.now(), "message_received_external", actor=actor,
+                       data={"message": name, "payload": payload})
+        return self.deliver(event, actor=actor)
+
     def _start_by_message(self, definition: ProcessDefinition, event, *, actor, depth) -> ProcessInstance:
         spec, subprocess_specs = self.repository.load_spec(definition)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 from flask_migrate import upgrade
+from freezegun import freeze_time
 from sqlalchemy import delete, text
 
 from engine.calendar import seed_from_chinesecalendar
@@ -25,6 +26,20 @@ HERE = os.path.dirname(__file__)
 TEST_BPMN = sorted(glob.glob(os.path.join(HERE, "bpmn", "*.bpmn")))
 PROCEDURES = sorted(glob.glob(os.path.join(HERE, "..", "workflows", "bpmn", "*.bpmn"))
                     + glob.glob(os.path.join(HERE, "..", "workflows", "bpmn", "*.dmn")))
+
+
+TODAY = datetime(2026, 6, 1, 1, 0, tzinfo=timezone.utc)    # 09:00 in Shanghai, inside the calendar's years
+
+
+@pytest.fixture(autouse=True)
+def fixed_today(request):
+    """Tests run on a fixed day (time still ticks), so working-day deadlines never leave the calendar's
+    known years whatever the real date is. Tests marked ``realtime`` (other processes) see the real clock."""
+    if request.node.get_closest_marker("realtime"):
+        yield
+        return
+    with freeze_time(TODAY, tick=True):
+        yield
 
 
 def database_url(tmp_path_factory) -> str:

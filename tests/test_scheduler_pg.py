@@ -72,6 +72,7 @@ def _fired_counts() -> tuple[int, int, int, int]:
     return timers, audit, distinct, completed
 
 
+@pytest.mark.realtime
 def test_two_schedulers_fire_every_timer_exactly_once(pg, db_url):
     _wait_until_due(_due_timers(pg, N))
     procs = [_scheduler(db_url, "--drain"), _scheduler(db_url, "--drain")]
@@ -83,6 +84,7 @@ def test_two_schedulers_fire_every_timer_exactly_once(pg, db_url):
     assert min(fired_by) > 0, outputs           # both really worked
 
 
+@pytest.mark.realtime
 def test_a_killed_scheduler_loses_nothing(pg, db_url):
     _wait_until_due(_due_timers(pg, N))
     victim = _scheduler(db_url)                 # the long-running scheduler, polling every second

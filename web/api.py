@@ -143,6 +143,31 @@ def _instance_body(instance) -> dict:
     return body
 
 
+@bp.post("/messages")
+@login_required
+def external_message():
+    """A message from another system (e.g. a 12345 hotline clue) starting a procedure for a unit the
+    caller may act for."""
+    from flask import current_app
+    from engine.org import Directory
+    from .schemas import MessageSchema
+    user = _require_roles({"admin", "supervision_officer", "revisit_officer"})
+    body = MessageSchema().load(_json())
+    if body["name"] not in current_app.config["EXTERNAL_MESSAGES"]:
+        raise ValidationError({"name": [gettext("This message cannot be sent from outside")]})
+    payload = body["payload"]
+    if not payload.get("case_number") or not payload.get("case_unit"):
+        raise ValidationError({"payload": [gettext("case_number and case_unit are required")]})
+    directory = Directory(db.session)
+    unit = directory.unit(str(payload["case_unit"]))
+    area = directory.supervised_area(user)
+    if unit.id != user.unit_id and area is not None and unit.id not in area:
+        raise Forbidden(N_("You can only act for your own unit or the units you supervise"))
+    instance = services.runtime().receive(body["name"], payload, actor=user.username)
+    db.session.commit()
+    return jsonify(_instance_body(instance) if instance else {"queued": True}), 201
+
+
 # -- tasks ----------------------------------------------------------------------------------------------
 @bp.get("/tasks")
 @login_required

@@ -13,6 +13,11 @@ class StartInstanceSchema(Schema):
     data = fields.Dict(keys=fields.String(), load_default=dict)
 
 
+class MessageSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    payload = fields.Dict(keys=fields.String(), required=True)
+
+
 class CompleteSchema(Schema):
     data = fields.Dict(keys=fields.String(), load_default=dict)
 
