@@ -153,3 +153,17 @@ def test_police_not_filing_returns_the_case_and_a_refused_handover_ends(client, 
     refused.do("审批移送涉嫌犯罪案件", "agency_head", GA_SCJG, "guan_scjg_head",
                {"approve_transfer": False, "head_note": "证据不足"})
     assert refused.status() == "completed"
+
+
+def test_government_designates_the_receiver(client, token):
+    sender = refer(client, token, GA_SCJG_USER, SH_SCJG, number="GA-2026-010")
+    sender.do("制作移送函并移送材料", "handler", GA_SCJG, GA_SCJG_USER, PREPARE)
+    rcv = receiver(sender, SH_SCJG_USER)
+    rcv.do("审查移送案件并答复", "handler", SH_SCJG, SH_SCJG_USER, {"answer": "object", "objection_reason": "x"})
+    rcv.do("受理移送争议", "supervision_officer", "lf.sfj", "city_sup", {"need_material": False})
+    rcv.do("出具行政执法协调意见书", "supervision_officer", "lf.sfj", "city_sup",
+           {"designated": "deadlock", "coordination_opinion": "分歧"})
+    rcv.do("提请人民政府决定", "agency_head", "lf", "city_gov_head",
+           {"designated": "receiver", "decision_note": "由三河市市场监管局办理"})
+    rcv.do("立案办理移送案件", "handler", SH_SCJG, SH_SCJG_USER, {"new_case_number": "三市监立〔2026〕9号"})
+    assert sender.status() == "completed" and rcv.status() == "completed"

@@ -12,6 +12,7 @@ from engine.models import AuditEvent, ProcessInstance, User
 from engine.runtime import Runtime
 from engine.sampling import draw, sampled
 from web.extensions import db
+from web.services import validate_form
 
 from .procedures import CASE, Case, tick
 
@@ -150,3 +151,34 @@ def test_quarterly_analysis_is_started_by_a_timer_and_recurs(ctx, client, token)
         parked = db.session.scalars(select(ProcessInstance).where(
             ProcessInstance.process_key == "revisit_quarterly", ProcessInstance.id != waiting.id)).all()
         assert [p.next_timer_at for p in parked] == [datetime(2026, 10, 1, 0, 0, tzinfo=SH)]
+
+
+def test_confirmed_problem_without_a_notice(client, token):
+    case = revisit_flow(client, token, case_number="GA-2026-077")
+    case.do("开展回访", "revisit_officer", UNIT, OFFICER, {**REVISIT, "satisfaction": "dissatisfied", "opinions": "x"})
+    case.do("核实回访反映的问题", "agency_head", UNIT, HEAD, {"problem_confirmed": True, "verify_note": "属实"})
+    case.do("整改回访发现的问题", "handler", UNIT, HANDLER, {"rectification": "已整改"})
+    assert db.session.scalar(select(func.count()).select_from(ProcessInstance).where(
+        ProcessInstance.process_key == "supervision_notice_auto")) == 0
+    case.do("向当事人反馈", "revisit_officer", UNIT, OFFICER, {"feedback_content": "已整改", "feedback_on": "2026-06-02"})
+    assert case.status() == "completed"
+
+
+@pytest.mark.parametrize("origin, kind, ratio", [("complaint", "simple", 1.0), ("routine", "ordinary", 0.8),
+                                                 ("routine", "simple", 0.4)], ids=["key", "ordinary", "simple"])
+def test_sampling_table_rows(ctx, origin, kind, ratio):
+    runtime = Runtime(db.session, ctx.extensions["clock"])
+    officer = db.session.query(User).filter_by(username=OFFICER).one()
+    instance = runtime.start("case_revisit", data={**CLOSED, "case_origin": origin, "procedure_kind": kind},
+                             user=officer, validate=validate_form)
+    assert runtime.data_of(instance)["revisit_ratio"] == ratio
+
+
+def test_a_category_matching_no_row_is_never_drawn(ctx):
+    runtime = Runtime(db.session, ctx.extensions["clock"])
+    officer = db.session.query(User).filter_by(username=OFFICER).one()
+    # a category the table does not know (e.g. a new procedure kind before the table is updated)
+    instance = runtime.start("case_revisit", data={**CLOSED, "case_origin": "routine", "procedure_kind": "summary",
+                                                   "sampling_seed": None}, user=officer, validate=lambda key, d: d)
+    data = runtime.data_of(instance)
+    assert (data["revisit_ratio"], data["revisit_sampled"], instance.status) == (0, False, "completed")

@@ -69,16 +69,37 @@ def test_round_eight_on_time_one_late_one_never(ctx, client, token):
             assert task["due_at"].startswith("2022-11-10T15:59:59")
 
 
+def test_late_final_report_is_listed(ctx, client, token):
+    with freeze_time(datetime(2022, 11, 1, 9, 0, tzinfo=SH)) as frozen:
+        case = Case(client, token, "pilot_reporting", CITY_SUP, {**ROUND, "stage1_deadline": "2022-11-02"},
+                    business_key="PILOT-2022-C")
+        submit(case, "anci", "报送县乡两级实施方案", {"plan_summary": "方案"})
+        review(case, "anci", "审核实施方案")
+        submit(case, "anci", "确认监督职责机构并报送示范创建名单",
+               {"supervision_body": "执法监督科", "townships_confirmed": True, "demo_list": "名单"})
+        review(case, "anci", "审核示范创建名单")
+        frozen.move_to(datetime(2022, 12, 1, 0, 0, 5, tzinfo=SH))
+        tick(ctx)
+        listed = [t["subject"] for t in case.open_tasks(CITY_SUP) if t["name"] == "逾期未报送总结报告和台账，列入通报"]
+        assert listed == ["安次区人民政府"]
+
+
 def test_all_three_stages_for_one_county_and_the_summary(ctx, client, token):
     with freeze_time(datetime(2022, 10, 20, 9, 0, tzinfo=SH)):
         case = Case(client, token, "pilot_reporting", CITY_SUP, ROUND, business_key="PILOT-2022-B")
         for county in COUNTIES:
             submit(case, county, "报送县乡两级实施方案", {"plan_summary": "方案"})
             review(case, county, "审核实施方案")
-            submit(case, county, "确认监督职责机构并报送示范创建名单",
-                   {"supervision_body": "县司法局执法监督科", "townships_confirmed": True, "demo_list": "示范乡镇"})
+            stage2 = {"supervision_body": "县司法局执法监督科", "townships_confirmed": True, "demo_list": "示范乡镇"}
+            submit(case, county, "确认监督职责机构并报送示范创建名单", stage2)
+            if county == "sanhe":                                    # each return loop taken once
+                review(case, county, "审核示范创建名单", approved=False)
+                submit(case, county, "修改示范创建名单", stage2)
             review(case, county, "审核示范创建名单")
             submit(case, county, "报送总结报告和试点台账", {"summary_report": "总结"})
+            if county == "sanhe":
+                review(case, county, "审核总结报告和台账", approved=False)
+                submit(case, county, "修改总结报告和台账", {"summary_report": "补充后的总结"})
             review(case, county, "审核总结报告和台账")
         case.do("汇总本轮试点情况", "supervision_officer", CITY, CITY_SUP, {"round_summary": "全市10个县（市、区）均按期完成"})
         assert case.status() == "completed"
