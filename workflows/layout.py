@@ -189,10 +189,16 @@ def layout(path: str) -> None:
                 plane.find(f"*[@bpmnElement='{mf.get('targetRef')}']/{{{DC}}}Bounds")
             if src is None or dst is None:
                 continue
-            sx = float(src.get("x")) + float(src.get("width")) / 2
+            box = lambda b: (float(b.get("x")), float(b.get("y")), float(b.get("width")), float(b.get("height")))  # noqa: E731
+            (sx, sy, sw, sh), (dx, dy, dw, dh) = box(src), box(dst)
+            if dy > sy:          # downwards: from the bottom of the source to the top of the target
+                a, b = (sx + sw / 2, sy + sh), (dx + dw / 2, dy)
+            else:
+                a, b = (sx + sw / 2, sy), (dx + dw / 2, dy + dh)
+            mid = (a[1] + b[1]) / 2
             e = E(BPMNDI, "BPMNEdge", id=f"{mf.get('id')}_di", bpmnElement=mf.get("id"))
-            e.append(E(DI, "waypoint", x=round(sx), y=round(float(src.get("y")) + float(src.get("height")))))
-            e.append(E(DI, "waypoint", x=round(sx), y=round(float(dst.get("y")))))
+            for px, py in (a, (a[0], mid), (b[0], mid), b):
+                e.append(E(DI, "waypoint", x=round(px), y=round(py)))
             plane.append(e)
     root.append(diagram)
     # every sub-process with content gets its own diagram, which bpmn-js opens by drilling down
