@@ -518,3 +518,16 @@ def test_cli_deploy_of_a_good_file_and_again(ctx, client, token, tmp_path):
     db.session.expire_all()
     definition = db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == "cli_good")).one()
     assert (definition.deployment.deployed_by, definition.deployment.comment) == ("cli", "from the cli")
+
+
+def test_a_form_the_model_names_must_exist(ctx, client, token):
+    task = ('<bpmn:userTask id="needs_form" name="填表"><bpmn:extensionElements><spiffworkflow:properties>'
+            '<spiffworkflow:property name="formKey" value="no_such_form" /></spiffworkflow:properties>'
+            '</bpmn:extensionElements></bpmn:userTask>')
+    content = one_task("missing_form", task)
+    before = snapshot(client, token)
+    resp = deploy(client, token, [("missing_form.bpmn", content)])
+    assert resp.status_code == 422, resp.get_json()
+    [error] = resp.get_json()["errors"]
+    assert error["element_id"] == "needs_form" and "no_such_form" in error["message"]
+    assert snapshot(client, token) == before
