@@ -1,19 +1,43 @@
-import sys, json, os
-from babel.messages.pofile import read_po, write_po
-from babel.messages.extract import extract_from_dir
+"""Rebuild the Simplified Chinese catalog from the source: every message id found in engine/, web/ and
+forms/ keeps its translation from the current .po; new translations come from the JSON files given on the
+command line (or web/translations/zh_*.json). Prints the ids still untranslated. Then `make translations`.
+
+    python web/translations/fill_catalog.py [new_translations.json ...]
+"""
+import glob
+import json
+import os
+import sys
+
 from babel.messages.catalog import Catalog
-new = json.load(open(sys.argv[1], encoding='utf-8'))
-po_path = 'web/translations/zh/LC_MESSAGES/messages.po'
-with open(po_path,'rb') as f: old = read_po(f, locale='zh')
-known = {m.id: m.string for m in old if m.id and m.string}
-known.update(new)
-cat = Catalog(locale='zh', project='supervision-platform', charset='utf-8', fuzzy=False)
-KW = {"N_": None, "_": None, "gettext": None, "lazy_gettext": None}
-for sub in ('engine','web','forms'):
-    if not os.path.isdir(sub): continue
-    for fn, line, msg, comments, ctx in extract_from_dir(sub, [("**.py","python"),("**/templates/**.html","jinja2")], keywords=KW):
-        mid = msg if isinstance(msg,str) else msg[0]
-        cat.add(mid, string=known.get(mid, ''), locations=[(os.path.join(sub, fn), line)])
-missing = [m.id for m in cat if m.id and not m.string]
-with open(po_path,'wb') as f: write_po(f, cat, width=120, omit_header=False)
-print('missing', missing)
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PO = os.path.join(HERE, "zh", "LC_MESSAGES", "messages.po")
+KEYWORDS = {"N_": None, "_": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)}
+
+
+def main(sources: list[str]) -> int:
+    with open(PO, "rb") as fh:
+        known = {m.id: m.string for m in read_po(fh, locale="zh") if m.id and m.string}
+    for path in sources or sorted(glob.glob(os.path.join(HERE, "zh_*.json"))):
+        with open(path, encoding="utf-8") as fh:
+            known.update(json.load(fh))
+    catalog = Catalog(locale="zh", project="supervision-platform", charset="utf-8", fuzzy=False)
+    for sub in ("engine", "web", "forms"):
+        base = os.path.join(ROOT, sub)
+        for filename, line, message, _c, _x in extract_from_dir(
+                base, [("**.py", "python"), ("**/templates/**.html", "jinja2")], keywords=KEYWORDS):
+            msgid = message if isinstance(message, str) else message[0]
+            catalog.add(msgid, string=known.get(msgid, ""), locations=[(os.path.join(sub, filename), line)])
+    with open(PO, "wb") as fh:
+        write_po(fh, catalog, width=120)
+    missing = [m.id for m in catalog if m.id and not m.string]
+    print("untranslated:", json.dumps(missing, ensure_ascii=False))
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
