@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -204,6 +204,28 @@ def user_for_token(session: Session, token: str) -> User | None:
 
 def check_password(user: User, password: str) -> bool:
     return bool(user.password_hash) and check_password_hash(user.password_hash, password)
+
+
+def sign_in(session: Session, username: str, password: str, now: datetime, remote_addr: str | None = None,
+            max_failures: int = 5, window_minutes: int = 15) -> User:
+    """Check a sign-in; refuse after ``max_failures`` failures for the user name within the window.
+    Every attempt is recorded."""
+    from datetime import timedelta
+
+    from .errors import Forbidden
+    from .models import LoginAttempt
+    since = now - timedelta(minutes=window_minutes)
+    failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.username == username, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False)))
+    if failures >= max_failures:
+        raise Forbidden(N_("Too many failed sign-ins; try again in %(minutes)s minutes"), minutes=window_minutes)
+    user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
+    ok = user is not None and check_password(user, password)
+    session.add(LoginAttempt(username=username[:64], remote_addr=(remote_addr or "")[:64], at=now, succeeded=ok))
+    session.flush()
+    if not ok:
+        raise InvalidInput(N_("Wrong user name or password"))
+    return user
 
 
 # --- loading an organisation file -----------------------------------------------------------------

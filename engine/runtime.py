@@ -23,7 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import history
 from .calendar import WorkCalendar
-from .errors import N_, Conflict, EngineError, InvalidInput, NotFound, ScriptError
+from .errors import N_, Conflict, EngineError, Forbidden, InvalidInput, NotFound, ScriptError
 from .models import (HumanTask, MessageSubscription, PendingMessage, ProcessDefinition, ProcessInstance, Timer,
                      User)
 from .org import Directory
@@ -169,6 +169,8 @@ class Runtime:
         """Start the latest version of ``process_key``. ``validate(form_key, data)`` checks the data against
         the start event's form, when it has one."""
         definition = definition or self.repository.latest(process_key)
+        if user is not None and not self.may_start(user, definition):
+            raise Forbidden(N_("Your roles do not allow starting %(process)s"), process=definition.name or definition.key)
         data = check_data(data)
         form_key = self.start_form(definition)
         if form_key and validate is not None:
@@ -505,15 +507,23 @@ class Runtime:
                               element=task.task_spec.bpmn_id, detail=str(exc).split("\n")[0]) from None
         self.advance(instance, workflow, actor=actor, completed_task_id=task_id)
 
-    def start_form(self, definition: ProcessDefinition) -> str | None:
-        """The form key on the process's (none) start event, if any."""
+    def start_properties(self, definition: ProcessDefinition) -> dict:
+        """Extension properties of the process's start event with a form: ``formKey`` (the start form) and
+        ``starterRoles`` (comma-separated role codes allowed to start it; absent = anyone)."""
         spec, _ = self.repository.load_spec(definition)
         for task_spec in spec.task_specs.values():
             if type(task_spec).__name__ == "StartEvent" and getattr(task_spec, "extensions", None):
-                key = task_spec.extensions.get("properties", {}).get("formKey")
-                if key:
-                    return key
-        return None
+                props = task_spec.extensions.get("properties", {})
+                if props.get("formKey"):
+                    return props
+        return {}
+
+    def start_form(self, definition: ProcessDefinition) -> str | None:
+        return self.start_properties(definition).get("formKey")
+
+    def may_start(self, user: User, definition: ProcessDefinition) -> bool:
+        allowed = {r.strip() for r in self.start_properties(definition).get("starterRoles", "").split(",") if r.strip()}
+        return not allowed or bool(allowed & {ra.role_code for ra in user.roles})
 
     def terminate(self, instance: ProcessInstance, *, actor: str, reason: str | None = None) -> None:
         if instance.status != "running":

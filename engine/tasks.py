@@ -10,7 +10,7 @@ from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import history
-from .errors import N_, Conflict, Forbidden, NotFound
+from .errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from .models import HumanTask, ProcessInstance, User
 from .org import user_holds
 from .runtime import Runtime, check_data
@@ -49,6 +49,44 @@ class TaskService:
             stmt = stmt.where(or_(mine, self._candidate_clause(user), HumanTask.completed_by_id == user.id))
         return stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
 
+    INBOX_TABS = ("mine", "group", "due_soon", "overdue", "done")
+
+    def inbox(self, user: User, tab: str, *, now, process_key: str | None = None, unit_id: int | None = None,
+              created_from=None, created_to=None, page: int = 1, per_page: int = 20) -> tuple[list[HumanTask], int]:
+        """One tab of the inbox, soonest due first: my claimed tasks, tasks to claim, those due soon or
+        overdue (mine or offered to me), and those I completed. Returns (rows of the page, total)."""
+        from sqlalchemy import func
+        from .models import ProcessInstance
+        mine = HumanTask.claimed_by_id == user.id
+        offered = or_(mine, and_(HumanTask.claimed_by_id.is_(None), self._candidate_clause(user)))
+        stmt = select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        if tab == "mine":
+            stmt = stmt.where(HumanTask.status == "open", mine)
+        elif tab == "group":
+            stmt = stmt.where(HumanTask.status == "open", HumanTask.claimed_by_id.is_(None), self._candidate_clause(user))
+        elif tab == "due_soon":
+            stmt = stmt.where(HumanTask.status == "open", offered, HumanTask.remind_at <= now,
+                              or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
+        elif tab == "overdue":
+            stmt = stmt.where(HumanTask.status == "open", offered, HumanTask.due_at < now)
+        elif tab == "done":
+            stmt = stmt.where(HumanTask.status == "completed", HumanTask.completed_by_id == user.id)
+        else:
+            raise InvalidInput(N_("Unknown inbox tab %(tab)s"), tab=tab)
+        if process_key:
+            stmt = stmt.where(ProcessInstance.process_key == process_key)
+        if unit_id:
+            stmt = stmt.where(HumanTask.unit_id == unit_id)
+        if created_from:
+            stmt = stmt.where(HumanTask.created_at >= created_from)
+        if created_to:
+            stmt = stmt.where(HumanTask.created_at < created_to)
+        total = self.session.scalar(select(func.count()).select_from(stmt.subquery()))
+        order = (HumanTask.completed_at.desc(),) if tab == "done" else \
+            (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+        rows = list(self.session.scalars(stmt.order_by(*order).offset((page - 1) * per_page).limit(per_page)))
+        return rows, total
+
     def list(self, user: User, scope: str = "all", status: str = "open") -> list[HumanTask]:
         return list(self.session.scalars(self.query(user, scope, status)))
 
@@ -84,6 +122,28 @@ class TaskService:
     def open_tasks(self, instance_id: int) -> list[HumanTask]:
         return list(self.session.scalars(select(HumanTask).where(
             HumanTask.instance_id == instance_id, HumanTask.status == "open").order_by(HumanTask.created_at)))
+
+    def comments(self, instance_id: int):
+        from .models import Comment
+        return list(self.session.scalars(select(Comment).where(Comment.instance_id == instance_id)
+                                         .order_by(Comment.created_at, Comment.id)))
+
+    def add_comment(self, user: User, instance_id: int, text: str, task_id: str | None = None):
+        """A remark on a case by someone who may see it; recorded in the case history too."""
+        from .models import Comment
+        self.instance_for(user, instance_id)
+        text = (text or "").strip()
+        if not text:
+            raise InvalidInput(N_("A comment cannot be empty"))
+        if len(text) > 2000:
+            raise InvalidInput(N_("A comment can have at most 2000 characters"))
+        now = self.clock.now()
+        comment = Comment(instance_id=instance_id, task_id=task_id, author_id=user.id, text=text, created_at=now)
+        self.session.add(comment)
+        history.record(self.session, now, "comment_added", actor=user.username, instance_id=instance_id,
+                       task_id=task_id, data={"text": text})
+        self.session.flush()
+        return comment
 
     # -- actions ----------------------------------------------------------------------------------
     def _open_for(self, user: User, task_id: str) -> HumanTask:

@@ -38,5 +38,5 @@ def test_api_errors_are_chinese_by_default_and_english_on_request(client):
 
 
 def test_home_page_is_chinese(client):
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
     assert "行政执法协调监督工作平台" in page

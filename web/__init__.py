@@ -72,10 +72,12 @@ def create_app(config: str | type = "default", **overrides) -> Flask:
     from . import auth
     from .api import bp as api_bp
     from .cli import register as register_cli
-    from .pages import bp as pages_bp
+    from .views import common as view_common
+    from .views import register as register_views
 
     auth.init_app(app)
     app.register_blueprint(api_bp)
-    app.register_blueprint(pages_bp)
+    register_views(app)
+    view_common.init_app(app)
     register_cli(app)
     return app

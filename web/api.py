@@ -13,7 +13,6 @@ from sqlalchemy.orm.exc import StaleDataError
 from engine import history
 from engine.errors import N_, Conflict, EngineError, Forbidden
 from engine.models import User
-from engine.org import check_password
 
 from . import services
 from .auth import SessionUser, csrf_ok, csrf_token, current
@@ -73,10 +72,14 @@ def _require_roles(roles: set[str]) -> User:
 # -- session --------------------------------------------------------------------------------------------
 @bp.post("/session")
 def login():
+    from engine.org import sign_in
     creds = LoginSchema().load(_json())
-    user = db.session.query(User).filter_by(username=creds["username"], active=True).first()
-    if user is None or not check_password(user, creds["password"]):
-        return jsonify(message=gettext("Wrong user name or password")), 401
+    try:
+        user = sign_in(db.session, creds["username"], creds["password"], services.clock().now(), request.remote_addr)
+    except EngineError as exc:
+        db.session.commit()                     # the failed attempt counts
+        return jsonify(exc.render(gettext)), (429 if isinstance(exc, Forbidden) else 401)
+    db.session.commit()
     login_user(SessionUser(user))
     return jsonify(user=UserSchema().dump(user), csrf_token=csrf_token())
 

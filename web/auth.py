@@ -53,6 +53,9 @@ def init_app(app: Flask) -> None:
 
     @login_manager.unauthorized_handler
     def _unauthorized():
+        if not request.path.startswith("/api/"):
+            from flask import redirect, url_for
+            return redirect(url_for("auth.login", next=request.full_path))
         return jsonify(message=_("Please sign in")), 401
 
 

@@ -1,0 +1,78 @@
+"""Case documents: files stored outside the web root under their content hash, indexed by a table.
+
+An attachment may be uploaded before its case exists (on a start form); it is bound to the case when the
+form that names it is accepted. Only people who may see the case (or the uploader, before binding) can
+download it."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .errors import N_, InvalidInput, NotFound
+from .models import Attachment, User
+
+DEFAULT_ALLOWED = (".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".ofd", ".zip")
+_SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff（）()]+")
+
+
+class AttachmentStore:
+    def __init__(self, session: Session, root: str, max_bytes: int = 20 * 1024 * 1024,
+                 allowed: tuple[str, ...] = DEFAULT_ALLOWED):
+        self.session, self.root, self.max_bytes, self.allowed = session, root, max_bytes, allowed
+
+    def _path(self, sha256: str) -> str:
+        return os.path.join(self.root, sha256[:2], sha256)
+
+    def save(self, user: User, filename: str, content: bytes, content_type: str | None, now: datetime,
+             instance_id: int | None = None, task_id: str | None = None) -> Attachment:
+        name = _SAFE_NAME.sub("_", os.path.basename(filename or "")).strip("._") or "file"
+        ext = os.path.splitext(name)[1].lower()
+        if ext not in self.allowed:
+            raise InvalidInput(N_("Files of type %(ext)s are not accepted (allowed: %(allowed)s)"),
+                               ext=ext or "-", allowed=" ".join(self.allowed))
+        if len(content) > self.max_bytes:
+            raise InvalidInput(N_("The file is larger than %(limit)s MB"), limit=self.max_bytes // (1024 * 1024))
+        if not content:
+            raise InvalidInput(N_("The file is empty"))
+        digest = hashlib.sha256(content).hexdigest()
+        path = self._path(digest)
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(content)
+            os.replace(tmp, path)
+        row = Attachment(id=str(uuid.uuid4()), instance_id=instance_id, task_id=task_id, filename=name,
+                         content_type=(content_type or "application/octet-stream")[:100], size=len(content),
+                         sha256=digest, uploaded_by_id=user.id, uploaded_at=now)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def bind(self, ids: list[str], user: User, instance_id: int, task_id: str | None) -> None:
+        """Attach files named in an accepted form to its case; only the uploader's unbound files qualify."""
+        for att_id in ids or []:
+            row = self.session.get(Attachment, att_id)
+            if row is None or row.uploaded_by_id != user.id or row.instance_id not in (None, instance_id):
+                raise InvalidInput(N_("Unknown attachment %(id)s"), id=att_id)
+            row.instance_id, row.task_id = instance_id, row.task_id or task_id
+        self.session.flush()
+
+    def get(self, att_id: str) -> Attachment:
+        row = self.session.get(Attachment, att_id)
+        if row is None:
+            raise NotFound(N_("No such document"))
+        return row
+
+    def open(self, row: Attachment):
+        return open(self._path(row.sha256), "rb")
+
+    def for_instance(self, instance_id: int) -> list[Attachment]:
+        return list(self.session.scalars(select(Attachment).where(Attachment.instance_id == instance_id)
+                                         .order_by(Attachment.uploaded_at)))

@@ -1,0 +1,73 @@
+"""Between HTML form posts and form definitions: choices for pickers, parsing a post into typed data,
+saving uploaded files, and which fields the case data hides."""
+from __future__ import annotations
+
+import re
+
+from flask import current_app, request
+from sqlalchemy import select
+
+from engine.attachments import AttachmentStore
+from engine.models import OrgUnit, User
+from forms import Form
+
+from . import services
+from .extensions import db
+
+
+def store() -> AttachmentStore:
+    cfg = current_app.config
+    return AttachmentStore(db.session, cfg["ATTACHMENT_DIR"], cfg["ATTACHMENT_MAX_BYTES"],
+                           tuple(cfg["ATTACHMENT_TYPES"]))
+
+
+def pickers(form: Form) -> dict:
+    """Options for unit and user fields."""
+    out = {}
+    if any(f.type == "unit" for f in form.fields):
+        out["units"] = db.session.execute(select(OrgUnit.code, OrgUnit.name).order_by(OrgUnit.code)).all()
+    if any(f.type == "user" for f in form.fields):
+        out["users"] = db.session.execute(select(User.username, User.display_name).where(User.active.is_(True))
+                                          .order_by(User.username)).all()
+    return out
+
+
+def parse(form: Form, user, instance_id: int | None = None, task_id: str | None = None) -> dict:
+    """The posted values as the form's schema expects them; uploaded files are stored and replaced by ids."""
+    data: dict = {}
+    for f in form.fields:
+        if f.readonly:
+            continue
+        if f.type == "multi_choice":
+            values = request.form.getlist(f.name)
+            if values:
+                data[f.name] = values
+        elif f.type == "files":
+            ids = [v for v in request.form.getlist(f.name) if v]
+            for upload in request.files.getlist(f"{f.name}__upload"):
+                if upload and upload.filename:
+                    row = store().save(user, upload.filename, upload.read(), upload.mimetype,
+                                       services.clock().now(), instance_id, task_id)
+                    ids.append(row.id)
+            if ids:
+                data[f.name] = ids
+        elif f.name in request.form:
+            value = request.form.get(f.name, "")
+            if f.type == "integer" and re.fullmatch(r"\s*-?\d+\s*", value):
+                value = int(value)
+            data[f.name] = value
+    return data
+
+
+def hidden_by_case(form: Form, case_data: dict) -> set[str]:
+    """Fields whose visibility depends on case data (not on the form) and which are hidden for this case."""
+    names = {f.name for f in form.fields}
+    return {f.name for f in form.fields
+            if f.visible_if is not None and f.visible_if.field not in names and not f.visible_if.holds(case_data)}
+
+
+def attachment_names(ids: list[str]) -> dict[str, str]:
+    from engine.models import Attachment
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Attachment.id, Attachment.filename).where(Attachment.id.in_(ids))).all())

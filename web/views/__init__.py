@@ -1,0 +1,10 @@
+"""Server-rendered pages, one blueprint per area."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    from . import auth, inbox, start, task, case, dashboard, notifications, vendor
+    for module in (auth, inbox, start, task, case, dashboard, notifications, vendor):
+        app.register_blueprint(module.bp)

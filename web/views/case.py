@@ -1,0 +1,108 @@
+"""The case page: what the case is, who did what when, its documents, its open tasks, and the diagram
+with the steps done and the current step highlighted."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, render_template
+from flask_babel import gettext as _
+from sqlalchemy import select
+from SpiffWorkflow.util.task import TaskState
+
+from engine import history
+from engine.errors import N_, EngineError
+from engine.models import HumanTask, OrgUnit, User
+from forms import default_registry
+
+from .. import services
+from ..extensions import db
+from ..forms_web import store
+from .common import annotate, me, signed_in
+
+bp = Blueprint("case", __name__)
+
+ACTIONS = {
+    "instance_started": N_("Case started"), "task_created": N_("Task offered"), "task_claimed": N_("Task claimed"),
+    "task_unclaimed": N_("Task given back"), "task_delegated": N_("Task delegated"), "task_completed": N_("Task completed"),
+    "task_cancelled": N_("Task withdrawn"), "timer_fired": N_("Time limit reached"), "task_escalated": N_("Escalated"),
+    "task_due_soon": N_("Due soon"), "task_overdue": N_("Overdue"), "message_sent": N_("Message sent"),
+    "message_received": N_("Message received"), "comment_added": N_("Comment"), "instance_completed": N_("Case closed"),
+    "instance_terminated": N_("Case terminated"), "revisit_sampling": N_("Revisit draw"),
+    "message_received_external": N_("Message from another system"),
+}
+
+
+def _load(instance_id: int):
+    try:
+        return services.tasks().instance_for(me(), instance_id)
+    except EngineError:
+        abort(404)
+
+
+def _labelled(form_key: str | None, data: dict) -> list[tuple[str, object]]:
+    form = default_registry().get(form_key) if form_key else None
+    out = []
+    for name, value in (data or {}).items():
+        if value in (None, "", []):
+            continue
+        field = form.field(name) if form else None
+        label = field.label if field else name
+        if field is not None and field.options:
+            names = {o.value: o.label for o in field.options}
+            value = [names.get(v, v) for v in value] if isinstance(value, list) else names.get(value, value)
+        if isinstance(value, bool):
+            value = _("Yes") if value else _("No")
+        out.append((label, value))
+    return out
+
+
+def _steps(instance) -> tuple[list[str], list[str]]:
+    """Element ids done and element ids waiting, read from the workflow."""
+    workflow = services.runtime().load(instance)
+    done, current = set(), set()
+    for task in workflow.get_tasks():
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id:
+            continue
+        if task.state == TaskState.COMPLETED:
+            done.add(bpmn_id)
+        elif task.state in (TaskState.READY, TaskState.STARTED, TaskState.WAITING):
+            current.add(bpmn_id)
+    return sorted(done - current), sorted(current)
+
+
+@bp.get("/cases/<int:instance_id>")
+@signed_in
+def show(instance_id: int):
+    instance = _load(instance_id)
+    events = history.for_instance(db.session, instance.id)
+    tasks = {t.id: t for t in db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))}
+    users = {u.username: u.display_name for u in db.session.scalars(
+        select(User).where(User.username.in_({e.actor for e in events if e.actor})))}
+    timeline = []
+    for e in events:
+        data = e.data or {}
+        task = tasks.get(e.task_id) if e.task_id else None
+        details = _labelled(task.form_key if task else None, data.get("data")) if e.action in (
+            "task_completed", "instance_started") else []
+        if e.action == "comment_added":
+            details = [(_("Comment"), data.get("text"))]
+        timeline.append({"at": e.at, "who": users.get(e.actor, e.actor), "what": _(ACTIONS.get(e.action, e.action)),
+                         "step": data.get("name") or (task.name if task else data.get("element_id")),
+                         "details": details})
+    unit_ids = {t.unit_id for t in tasks.values() if t.unit_id} | ({instance.unit_id} if instance.unit_id else set())
+    units = db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_(unit_ids)).order_by(OrgUnit.code)).all()
+    open_tasks = annotate([t for t in tasks.values() if t.status == "open"])
+    done, current = _steps(instance)
+    return render_template("case.html", instance=instance, timeline=timeline, units=units, open_tasks=open_tasks,
+                           documents=store().for_instance(instance.id), comments=services.tasks().comments(instance.id),
+                           done=done, current=current)
+
+
+@bp.get("/cases/<int:instance_id>/diagram.bpmn")
+@signed_in
+def diagram(instance_id: int):
+    """The BPMN file of the case's version: the one defining its process."""
+    instance = _load(instance_id)
+    for f in instance.definition.deployment.files:
+        if f'id="{instance.process_key}"' in f.content and f.filename.endswith(".bpmn"):
+            return Response(f.content, mimetype="application/xml")
+    abort(404)

@@ -1,0 +1,101 @@
+"""What every page needs: the signed-in user, CSRF on forms, SLA display, error pages."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from engine.calendar import LOCAL_TZ, WorkCalendar, local_date
+from engine.errors import N_, CalendarError
+from engine.sla import state_at
+
+from .. import services
+from ..auth import csrf_token
+from ..extensions import db
+
+SLA_LABELS = {"on_time": N_("On time"), "due_soon": N_("Due soon"), "overdue": N_("Overdue"),
+              "escalated": N_("Escalated")}
+
+
+def signed_in(view):
+    """Pages need a session; without one, go to the sign-in page and come back afterwards."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def me():
+    return current_user.row
+
+
+def roles_of(user) -> set[str]:
+    return {ra.role_code for ra in user.roles}
+
+
+def check_csrf() -> None:
+    """Every page form carries the session's token; a post without it is refused."""
+    sent = request.form.get("csrf_token", "")
+    if not sent or sent != session.get("csrf"):
+        abort(400, description=_("The form has expired or did not come from this site; reload the page and try again."))
+
+
+def annotate(tasks):
+    """Live SLA state, working days left and local due time for display."""
+    now = services.clock().now()
+    calendar = WorkCalendar(db.session)
+    for task in tasks:
+        task.live_sla_state = (state_at(now, task.due_at, task.remind_at, task.sla_state)
+                               if task.status == "open" else task.sla_state)
+        task.working_days_left = None
+        if task.due_at is not None and task.status == "open":
+            try:
+                task.working_days_left = calendar.working_days_between(local_date(now), local_date(task.due_at))
+            except CalendarError:
+                pass
+    return tasks
+
+
+def local(dt, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return dt.astimezone(LOCAL_TZ).strftime(fmt) if dt else ""
+
+
+def init_app(app) -> None:
+    app.jinja_env.globals.update(csrf_token=csrf_token, sla_labels=SLA_LABELS)
+    app.jinja_env.filters["local"] = local
+
+    @app.context_processor
+    def navigation():
+        if not current_user.is_authenticated or request.blueprint == "api":
+            return {}
+        from sqlalchemy import func, select
+        user = current_user.row
+        if "nav_counts" not in g:
+            from engine.models import Notification
+            svc = services.tasks()
+            g.nav_counts = {
+                "mine": db.session.scalar(select(func.count()).select_from(svc.query(user, "mine").subquery())),
+                "group": db.session.scalar(select(func.count()).select_from(svc.query(user, "group").subquery())),
+                "unread": db.session.scalar(select(func.count()).select_from(Notification).where(
+                    Notification.user_id == user.id, Notification.read_at.is_(None))),
+            }
+        from engine.models import Role
+        role_names = {r.code: r.name for r in db.session.scalars(select(Role))} if request.endpoint == "auth.profile" else {}
+        roles = roles_of(user)
+        return {"me": user, "my_roles": roles, "nav": g.nav_counts, "role_names": role_names,
+                "is_supervisor": bool(roles & {"supervision_officer", "admin", "invited_supervisor"}),
+                "is_designer": bool(roles & {"process_designer", "admin"})}
+
+    for code in (400, 403, 404, 409, 413, 429):
+        app.register_error_handler(code, _error_page)
+
+
+def _error_page(exc):
+    if request.blueprint == "api" or request.path.startswith("/api/"):
+        from flask import jsonify
+        return jsonify(message=getattr(exc, "description", str(exc))), exc.code
+    return render_template("error.html", code=exc.code, message=exc.description), exc.code

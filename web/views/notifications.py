@@ -1,0 +1,29 @@
+"""The bell: my reminders, overdue and escalation notices; opening one marks it read."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, url_for
+
+from engine import notifications as notes
+
+from .. import services
+from ..extensions import db
+from .common import annotate, check_csrf, me, signed_in
+
+bp = Blueprint("notifications", __name__)
+
+
+@bp.get("/notifications/menu")
+@signed_in
+def menu():
+    rows = notes.for_user(db.session, me(), limit=15)
+    annotate([n.task for n in rows])
+    return render_template("notifications_menu.html", rows=rows)
+
+
+@bp.post("/notifications/<int:notification_id>/open")
+@signed_in
+def open_(notification_id: int):
+    check_csrf()
+    note = notes.mark_read(db.session, me(), notification_id, services.clock().now())
+    db.session.commit()
+    return redirect(url_for("case.show", instance_id=note.instance_id))

@@ -1,0 +1,143 @@
+"""A task: its form (with the case data it needs), comments, delegation and completion."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from engine.errors import Conflict, EngineError, InvalidInput
+from engine.models import RoleAssignment, User
+from forms import default_registry
+
+from .. import services
+from ..extensions import db
+from ..forms_web import attachment_names, hidden_by_case, parse, pickers, store
+from .common import annotate, check_csrf, me, signed_in
+
+bp = Blueprint("task", __name__)
+
+
+def _load(task_id: str):
+    try:
+        return services.tasks().get_for(me(), task_id)
+    except EngineError:
+        abort(404)
+
+
+def _case_data(task) -> dict:
+    """The data the task's form sees: what the process holds at this step."""
+    runtime = services.runtime()
+    workflow = runtime.load(task.instance)
+    spiff_task = workflow.get_task_from_id(UUID(task.id))
+    return dict(spiff_task.data) if spiff_task is not None else runtime.data_of(task.instance)
+
+
+def _render(task, values, errors, status=200):
+    form = default_registry().get(task.form_key) if task.form_key else None
+    case_data = _case_data(task) if task.status == "open" else {}
+    if form is not None and not values and task.status == "open":
+        values = {f.name: case_data.get(f.name) for f in form.fields if case_data.get(f.name) is not None}
+    colleagues = db.session.scalars(select(User).join(RoleAssignment).where(
+        RoleAssignment.role_code == task.role_code, RoleAssignment.unit_id == task.unit_id, User.id != me().id,
+        User.active.is_(True))).all() if task.status == "open" else []
+    file_ids = [i for f in (form.fields if form else ()) if f.type == "files" for i in (values.get(f.name) or [])]
+    svc = services.tasks()
+    return render_template(
+        "task.html", task=annotate([task])[0], form=form, values=values, errors=errors,
+        pickers=pickers(form) if form else {}, hidden=hidden_by_case(form, case_data) if form else set(),
+        attachments=attachment_names(file_ids), colleagues=colleagues, comments=svc.comments(task.instance_id),
+        documents=store().for_instance(task.instance_id),
+        process_name=task.instance.definition.name, may_act=task.status == "open" and (
+            task.claimed_by_id == me().id or (task.claimed_by_id is None and svc.is_candidate(me(), task)))), status
+
+
+@bp.get("/tasks/<task_id>")
+@signed_in
+def show(task_id: str):
+    return _render(_load(task_id), {}, {})
+
+
+@bp.post("/tasks/<task_id>/complete")
+@signed_in
+def complete(task_id: str):
+    check_csrf()
+    task = _load(task_id)
+    form = default_registry().get(task.form_key) if task.form_key else None
+    values = {}
+    try:
+        values = parse(form, me(), task.instance_id, task.id) if form else {}
+        db.session.commit()           # uploaded files are kept even if the form is refused
+        services.tasks().complete(me(), task.id, values)
+        if form is not None:
+            for f in form.fields:
+                if f.type == "files":
+                    store().bind(values.get(f.name) or [], me(), task.instance_id, task.id)
+        db.session.commit()
+    except InvalidInput as exc:
+        db.session.rollback()
+        return _render(_load(task_id), values, exc.fields or {"_": [exc.render(_)["message"]]}, 422)
+    except Conflict:
+        db.session.rollback()
+        return render_template("error.html", code=409, message=_(
+            "Someone else has already completed this task; your input was not applied.")), 409
+    except EngineError as exc:
+        db.session.rollback()
+        if exc.status == 404:
+            abort(404)
+        flash(exc.render(_)["message"], "error")
+        return redirect(url_for("task.show", task_id=task_id))
+    flash(_("Done: “%(name)s” of case %(case)s is completed.", name=task.name,
+            case=task.instance.business_key or task.instance_id), "success")
+    return redirect(url_for("inbox.index"))
+
+
+@bp.post("/tasks/<task_id>/delegate")
+@signed_in
+def delegate(task_id: str):
+    check_csrf()
+    try:
+        services.tasks().delegate(me(), task_id, request.form.get("username", ""))
+        db.session.commit()
+        flash(_("Delegated."), "success")
+        return redirect(url_for("inbox.index"))
+    except EngineError as exc:
+        db.session.rollback()
+        if exc.status == 404 and not request.form.get("username"):
+            abort(404)
+        flash(exc.render(_)["message"], "error")
+        return redirect(url_for("task.show", task_id=task_id))
+
+
+@bp.post("/cases/<int:instance_id>/comments")
+@signed_in
+def comment(instance_id: int):
+    check_csrf()
+    try:
+        services.tasks().add_comment(me(), instance_id, request.form.get("text", ""), request.form.get("task_id") or None)
+        db.session.commit()
+        flash(_("Comment added."), "success")
+    except EngineError as exc:
+        db.session.rollback()
+        if exc.status == 404:
+            abort(404)
+        flash(exc.render(_)["message"], "error")
+    return redirect(request.form.get("next") or url_for("case.show", instance_id=instance_id))
+
+
+@bp.get("/documents/<att_id>")
+@signed_in
+def document(att_id: str):
+    from flask import send_file
+    files = store()
+    try:
+        row = files.get(att_id)
+        if row.instance_id is None:
+            if row.uploaded_by_id != me().id:
+                abort(404)
+        else:
+            services.tasks().instance_for(me(), row.instance_id)
+    except EngineError:
+        abort(404)
+    return send_file(files.open(row), mimetype=row.content_type, as_attachment=True, download_name=row.filename)
