@@ -33,7 +33,7 @@ def init_app(app: Flask) -> None:
     def _forget_previous_user():
         # g lives as long as the app context; when a caller (a test, a CLI command) keeps one app context
         # across several requests, each request must still authenticate and choose its language on its own.
-        for cached in ("_login_user", "token_auth", "_flask_babel"):
+        for cached in ("_login_user", "token_auth", "_flask_babel", "nav_counts"):
             g.pop(cached, None)
 
     @login_manager.user_loader
