@@ -21,7 +21,7 @@ _KINDS = ("startEvent", "endEvent", "userTask", "scriptTask", "businessRuleTask"
           "sequenceFlow", "lane")
 
 
-def _source(definition: ProcessDefinition) -> bytes:
+def source_of(definition: ProcessDefinition) -> bytes:
     for f in definition.deployment.files:
         if f.filename.endswith(".bpmn") and f'id="{definition.key}"' in f.content:
             return f.content.encode("utf-8")
@@ -49,7 +49,7 @@ def _elements(xml: bytes) -> dict[str, dict]:
 
 def diff(old: ProcessDefinition, new: ProcessDefinition) -> dict:
     """Elements added, removed and changed (name, properties, scripts, conditions, timers, flows)."""
-    a, b = _elements(_source(old)), _elements(_source(new))
+    a, b = _elements(source_of(old)), _elements(source_of(new))
     changed = []
     for el_id in sorted(set(a) & set(b)):
         before, after = a[el_id], b[el_id]

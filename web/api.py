@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import history
-from engine.errors import N_, Conflict, EngineError, Forbidden
+from engine.errors import N_, Conflict, EngineError, Forbidden, NotFound
 from engine.models import User
 
 from . import services
@@ -102,13 +102,85 @@ def me():
 @login_required
 def deploy():
     user = _require_roles(DESIGN_ROLES)
+    comment = (request.form.get("comment") or "").strip()
+    if not comment:
+        raise ValidationError({"comment": [gettext("Say why this version is deployed")]})
     uploads = [(f.filename or "upload.bpmn", f.read()) for f in request.files.getlist("files")]
-    result = services.repository().deploy(uploads, actor=user.username, comment=request.form.get("comment"))
+    result = services.repository().deploy(uploads, actor=user.username, comment=comment)
     db.session.commit()
     body = {"deployment_id": result.deployment_id,
             "created": [{"key": d.key, "version": d.version} for d in result.created],
             "unchanged": [{"key": d.key, "version": d.version} for d in result.unchanged]}
     return jsonify(body), (201 if result.created else 200)
+
+
+@bp.post("/designer/validate")
+@login_required
+def validate_model():
+    """The deployment checks without deploying: multipart ``files`` or JSON {filename, xml}."""
+    _require_roles(DESIGN_ROLES)
+    if request.files:
+        uploads = [(f.filename or "upload.bpmn", f.read()) for f in request.files.getlist("files")]
+    else:
+        body = _json()
+        uploads = [(str(body.get("filename") or "diagram.bpmn"), str(body.get("xml") or "").encode("utf-8"))]
+    try:
+        services.repository().check(uploads)
+    except EngineError as exc:
+        db.session.rollback()
+        return jsonify(ok=False, **exc.render(gettext))
+    db.session.rollback()
+    return jsonify(ok=True, message=gettext("No problems found"), errors=[])
+
+
+@bp.get("/designer/meta")
+@login_required
+def designer_meta():
+    from .views.designer import meta
+    _require_roles(DESIGN_ROLES)
+    return jsonify(meta())
+
+
+@bp.get("/designer/<key>/migrations")
+@login_required
+def migration_preview(key: str):
+    from engine import versions
+    from engine.models import ProcessDefinition, ProcessInstance
+    _require_roles(DESIGN_ROLES)
+    source = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == key,
+                                                               ProcessDefinition.version == request.args.get("from", type=int)))
+    if source is None:
+        raise NotFound(N_("No process definition %(id)s"), id=f"{key} v{request.args.get('from')}")
+    target = services.repository().latest(key)
+    runtime = services.runtime()
+    running = db.session.scalars(select(ProcessInstance).where(ProcessInstance.definition_id == source.id,
+                                                               ProcessInstance.status == "running")).all()
+    return jsonify(target_version=target.version, instances=[versions.preview(runtime, i, target) for i in running])
+
+
+@bp.post("/designer/<key>/migrations")
+@login_required
+def migrate_instances(key: str):
+    """Move the listed running instances to the latest version; each one its own transaction."""
+    from engine import versions
+    from engine.models import ProcessInstance
+    user = _require_roles(DESIGN_ROLES)
+    body = _json()
+    target = services.repository().latest(key)
+    results = []
+    for instance_id in body.get("instances") or []:
+        instance = db.session.get(ProcessInstance, instance_id)
+        if instance is None or instance.process_key != key:
+            results.append({"instance_id": instance_id, "migrated": False, "message": gettext("No such case")})
+            continue
+        try:
+            versions.migrate(services.runtime(), instance, target, actor=user.username)
+            db.session.commit()
+            results.append({"instance_id": instance_id, "migrated": True, "version": target.version})
+        except EngineError as exc:
+            db.session.rollback()
+            results.append({"instance_id": instance_id, "migrated": False, "message": exc.render(gettext)["message"]})
+    return jsonify(results=results)
 
 
 @bp.get("/processes")
