@@ -125,3 +125,21 @@ def timer_helpers(calendar: WorkCalendar, clock) -> dict:
         "next_quarter_start": lambda: iso(_next_quarter_start(clock.now())),
         "previous_quarter": lambda: [iso(d) for d in _previous_quarter(clock.now())],
     }
+
+
+def annotate(tasks, now: datetime, calendar: WorkCalendar):
+    """Set ``live_sla_state`` and ``working_days_left`` on human-task rows for display (the stored state
+    moves with the scheduler's sweep; this is the state at ``now``). Returns the rows."""
+    from .errors import CalendarError
+    for task in tasks:
+        if task is None:
+            continue
+        task.live_sla_state = (state_at(now, task.due_at, task.remind_at, task.sla_state)
+                               if task.status == "open" else task.sla_state)
+        task.working_days_left = None
+        if task.due_at is not None and task.status == "open":
+            try:
+                task.working_days_left = calendar.working_days_between(local_date(now), local_date(task.due_at))
+            except CalendarError:
+                pass
+    return tasks

@@ -281,24 +281,8 @@ def task_action(task_id: str, action: str):
 
 # -- SLA: notifications, timers ------------------------------------------------------------------------
 def _annotate(tasks):
-    """Add the live SLA state and the working days left to task rows before dumping them."""
-    from engine.calendar import WorkCalendar, local_date
-    from engine.errors import CalendarError
-    from engine.sla import state_at
-    now = services.clock().now()
-    calendar = WorkCalendar(db.session)
-    for task in tasks:
-        if task is None:
-            continue
-        task.live_sla_state = (state_at(now, task.due_at, task.remind_at, task.sla_state)
-                               if task.status == "open" else task.sla_state)
-        task.working_days_left = None
-        if task.due_at is not None and task.status == "open":
-            try:
-                task.working_days_left = calendar.working_days_between(local_date(now), local_date(task.due_at))
-            except CalendarError:
-                task.working_days_left = None
-    return tasks
+    from .views.common import annotate
+    return annotate(tasks)
 
 
 @bp.get("/notifications")

@@ -158,31 +158,37 @@ def layout(path: str) -> None:
                                                       if collab is not None else [])}
     top, left = 80, 160
 
-    def shape(el_id, x, y, w, h, horizontal=None, marker=False):
+    def shape(target, el_id, x, y, w, h, horizontal=False, marker=False):
         s = E(BPMNDI, "BPMNShape", id=f"{el_id}_di", bpmnElement=el_id)
-        if horizontal is not None:
+        if horizontal:
             s.set("isHorizontal", "true")
         if marker:
             s.set("isMarkerVisible", "true")
         s.append(E(DC, "Bounds", x=round(x), y=round(y), width=round(w), height=round(h)))
-        plane.append(s)
+        target.append(s)
+
+    def edge(target, el_id, points):
+        e = E(BPMNDI, "BPMNEdge", id=f"{el_id}_di", bpmnElement=el_id)
+        for px, py in points:
+            e.append(E(DI, "waypoint", x=round(px), y=round(py)))
+        target.append(e)
+
+    def draw(target, container, top, participant=None):
+        """Lay out one process or sub-process on ``target``; returns the height used."""
+        shapes, edges, (lane_bounds, width), height = layout_process(container, top, left)
+        if participant is not None:
+            shape(target, participant.get("id"), left, top, width + LANE_HEAD, height, horizontal=True)
+        for lane_id, (ly, lh) in lane_bounds.items():
+            if lane_id is not None:
+                shape(target, lane_id, left + LANE_HEAD, ly, width, lh, horizontal=True)
+        for i, x, y, w, h, marker in shapes:
+            shape(target, i, x, y, w, h, marker=marker)
+        for fid, pts in edges:
+            edge(target, fid, pts)
+        return height
 
     for process in root.findall(f"{{{BPMN}}}process"):
-        shapes, edges, (lane_bounds, width), height = layout_process(process, top, left)
-        part = participants.get(process.get("id"))
-        if part is not None:
-            shape(part.get("id"), left, top, width + LANE_HEAD, height, horizontal=True)
-        for l, (ly, lh) in lane_bounds.items():
-            if l is not None:
-                shape(l, left + LANE_HEAD, ly, width, lh, horizontal=True)
-        for i, x, y, w, h, marker in shapes:
-            shape(i, x, y, w, h, marker=marker)
-        for fid, pts in edges:
-            e = E(BPMNDI, "BPMNEdge", id=f"{fid}_di", bpmnElement=fid)
-            for px, py in pts:
-                e.append(E(DI, "waypoint", x=round(px), y=round(py)))
-            plane.append(e)
-        top += height + 60
+        top += draw(plane, process, top, participants.get(process.get("id"))) + 60
     if collab is not None:
         for mf in collab.findall(f"{{{BPMN}}}messageFlow"):
             src, dst = plane.find(f"*[@bpmnElement='{mf.get('sourceRef')}']/{{{DC}}}Bounds"), \
@@ -196,28 +202,14 @@ def layout(path: str) -> None:
             else:
                 a, b = (sx + sw / 2, sy), (dx + dw / 2, dy + dh)
             mid = (a[1] + b[1]) / 2
-            e = E(BPMNDI, "BPMNEdge", id=f"{mf.get('id')}_di", bpmnElement=mf.get("id"))
-            for px, py in (a, (a[0], mid), (b[0], mid), b):
-                e.append(E(DI, "waypoint", x=round(px), y=round(py)))
-            plane.append(e)
+            edge(plane, mf.get("id"), (a, (a[0], mid), (b[0], mid), b))
     root.append(diagram)
     # every sub-process with content gets its own diagram, which bpmn-js opens by drilling down
     for n, sub in enumerate(root.xpath(".//bpmn:subProcess[bpmn:*]", namespaces=NS), start=2):
         sub_diagram = E(BPMNDI, "BPMNDiagram", id=f"BPMNDiagram_{n}")
         sub_plane = E(BPMNDI, "BPMNPlane", id=f"BPMNPlane_{n}", bpmnElement=sub.get("id"))
         sub_diagram.append(sub_plane)
-        shapes, edges, (lane_bounds, width), height = layout_process(sub, 80, 160)
-        plane = sub_plane
-        for l, (ly, lh) in lane_bounds.items():
-            if l is not None:
-                shape(l, 160 + LANE_HEAD, ly, width, lh, horizontal=True)
-        for i, x, y, w, h, marker in shapes:
-            shape(i, x, y, w, h, marker=marker)
-        for fid, pts in edges:
-            e = E(BPMNDI, "BPMNEdge", id=f"{fid}_di", bpmnElement=fid)
-            for px, py in pts:
-                e.append(E(DI, "waypoint", x=round(px), y=round(py)))
-            plane.append(e)
+        draw(sub_plane, sub, 80)
         root.append(sub_diagram)
     etree.cleanup_namespaces(root, top_nsmap={"bpmndi": BPMNDI, "dc": DC, "di": DI})
     tree.write(path, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -7,9 +7,9 @@ from flask import abort, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine.calendar import LOCAL_TZ, WorkCalendar, local_date
-from engine.errors import N_, CalendarError
-from engine.sla import state_at
+from engine.calendar import LOCAL_TZ, WorkCalendar
+from engine.errors import N_
+from engine.sla import annotate as annotate_tasks
 
 from .. import services
 from ..auth import csrf_token
@@ -45,19 +45,8 @@ def check_csrf() -> None:
 
 
 def annotate(tasks):
-    """Live SLA state, working days left and local due time for display."""
-    now = services.clock().now()
-    calendar = WorkCalendar(db.session)
-    for task in tasks:
-        task.live_sla_state = (state_at(now, task.due_at, task.remind_at, task.sla_state)
-                               if task.status == "open" else task.sla_state)
-        task.working_days_left = None
-        if task.due_at is not None and task.status == "open":
-            try:
-                task.working_days_left = calendar.working_days_between(local_date(now), local_date(task.due_at))
-            except CalendarError:
-                pass
-    return tasks
+    """Live SLA state and working days left on task rows (see engine.sla.annotate)."""
+    return annotate_tasks(tasks, services.clock().now(), WorkCalendar(db.session))
 
 
 def local(dt, fmt: str = "%Y-%m-%d %H:%M") -> str:
