@@ -326,7 +326,29 @@ class Repository:
                 sub = _call_graph([src])
                 defined |= set(sub)
                 pending.extend(sorted({c for calls in sub.values() for c in calls} - defined - set(pending)))
-        return context
+        return context + self._decision_files(files + context, errors)
+
+    def _decision_files(self, files: list[SourceFile], errors: list) -> list[SourceFile]:
+        """The newest deployed DMN file for each decision a business rule task calls but no given file has."""
+        have = {d.get("id") for src in files if src.kind == "dmn" for d in src.tree.iter() if isinstance(d.tag, str)
+                and etree.QName(d).localname == "decision"}
+        extra: list[SourceFile] = []
+        for src in [f for f in files if f.kind == "bpmn"]:
+            for ref in src.tree.xpath(".//spiffworkflow:calledDecisionId", namespaces=NS):
+                decision = (ref.text or "").strip()
+                if not decision or decision in have:
+                    continue
+                row = self.session.scalars(select(DeploymentFile).where(
+                    DeploymentFile.filename.like("%.dmn"), DeploymentFile.content.contains(f'id="{decision}"'))
+                    .order_by(DeploymentFile.id.desc()).limit(1)).first()
+                if row is None:
+                    errors.append(problem(N_("Business rule task calls an unknown decision %(key)s"),
+                                          file=src.filename, line=ref.sourceline, element_id=_element_id(ref),
+                                          key=decision))
+                    continue
+                extra.append(parse_file(row.filename, row.content.encode("utf-8")))
+                have.add(decision)
+        return extra
 
     @staticmethod
     def _process_ids(files: list[SourceFile]) -> list[str]:

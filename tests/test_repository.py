@@ -10,6 +10,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from engine.errors import DeploymentError
 from engine.models import Deployment, DeploymentFile, ProcessDefinition
 from web.extensions import db
 
@@ -531,3 +532,21 @@ def test_a_form_the_model_names_must_exist(ctx, client, token):
     [error] = resp.get_json()["errors"]
     assert error["element_id"] == "needs_form" and "no_such_form" in error["message"]
     assert snapshot(client, token) == before
+
+
+def test_a_model_alone_finds_its_decision_table_deployed_earlier(ctx):
+    """A designer redeploys the legal-review model by itself: the DMN deployed with it before is found."""
+    import os
+    from engine.repository import deploy_paths
+    from web.services import repository
+    path = os.path.join(os.path.dirname(__file__), "..", "workflows", "bpmn", "major_decision_review.bpmn")
+    with open(path, "rb") as fh:
+        content = fh.read().replace("提出法制审核申请".encode(), "提出法制审核申请（单独发布）".encode())
+    result = repository().deploy([("major_decision_review.bpmn", content)], actor="tests", comment="单独发布")
+    db.session.rollback()                 # leave the shared database as it was
+    assert [d.key for d in result.created] == ["major_decision_review"]
+    unknown = content.replace(b"<spiffworkflow:calledDecisionId>major_decision<",
+                              b"<spiffworkflow:calledDecisionId>no_such_decision<")
+    with pytest.raises(DeploymentError) as err:
+        repository().check([("major_decision_review.bpmn", unknown)])
+    assert err.value.errors[0]["element_id"] == "decide_major"
