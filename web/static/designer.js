@@ -1,0 +1,238 @@
+/* The process modeler: bpmn-js with Chinese labels, a properties panel for our extensions
+   (role, unit expression, form, time limits, timers, conditions, scripts), validation against the
+   server's deployment checks with the faulty elements marked, and deployment with a comment. */
+(function () {
+  'use strict';
+  var config = JSON.parse(document.getElementById('designer-config').textContent);
+  var T = config.text;
+  var SPIFF = {
+    name: 'SpiffWorkflow', uri: 'http://spiffworkflow.org/bpmn/schema/1.0/core', prefix: 'spiffworkflow',
+    xml: {tagAlias: 'lowerCase'},
+    types: [
+      {name: 'Properties', superClass: ['Element'], properties: [{name: 'properties', type: 'Property', isMany: true}]},
+      {name: 'Property', superClass: ['Element'], properties: [
+        {name: 'name', type: 'String', isAttr: true}, {name: 'value', type: 'String', isAttr: true}]},
+      {name: 'CalledDecisionId', superClass: ['Element'], properties: [{name: 'value', type: 'String', isBody: true}]},
+      {name: 'MessagePayload', superClass: ['Element'], properties: [{name: 'value', type: 'String', isBody: true}]},
+      {name: 'MessageVariable', superClass: ['Element'], properties: [{name: 'value', type: 'String', isBody: true}]},
+      {name: 'PreScript', superClass: ['Element'], properties: [{name: 'value', type: 'String', isBody: true}]},
+      {name: 'PostScript', superClass: ['Element'], properties: [{name: 'value', type: 'String', isBody: true}]},
+      {name: 'InstructionsForEndUser', superClass: ['Element'], properties: [{name: 'value', type: 'String', isBody: true}]},
+      {name: 'ProcessVariableCorrelation', superClass: ['Element'], properties: [
+        {name: 'propertyId', type: 'PropertyId'}, {name: 'expression', type: 'Expression'}]},
+      {name: 'PropertyId', superClass: ['Element'], properties: [{name: 'value', type: 'String', isBody: true}]},
+      {name: 'Expression', superClass: ['Element'], properties: [{name: 'value', type: 'String', isBody: true}]}
+    ]
+  };
+  function translate(template, replacements) {
+    var text = config.locale === 'zh' && window.DESIGNER_ZH[template] || template;
+    return text.replace(/{([^}]+)}/g, function (_, key) { return (replacements || {})[key] || '{' + key + '}'; });
+  }
+  var modeler = new BpmnJS({
+    container: '#canvas', keyboard: {bindTo: document},
+    moddleExtensions: {spiffworkflow: SPIFF},
+    additionalModules: [{translate: ['value', translate]}]
+  });
+  window.modeler = modeler;                      // for tests and the browser console
+  var moddle = modeler.get('moddle'), modeling = modeler.get('modeling'), canvas = modeler.get('canvas');
+  var registry = modeler.get('elementRegistry');
+  var statusBox = document.getElementById('status'), problemsBox = document.getElementById('problems');
+  var panel = document.getElementById('panel');
+
+  var EMPTY = '<?xml version="1.0" encoding="UTF-8"?>' +
+    '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" ' +
+    'xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" ' +
+    'id="Definitions_new" targetNamespace="http://bpmn.io/schema/bpmn">' +
+    '<bpmn:process id="new_process" name="新流程" isExecutable="true"><bpmn:startEvent id="start" name="开始"/></bpmn:process>' +
+    '<bpmndi:BPMNDiagram id="d"><bpmndi:BPMNPlane id="p" bpmnElement="new_process">' +
+    '<bpmndi:BPMNShape id="start_di" bpmnElement="start"><dc:Bounds x="180" y="160" width="36" height="36"/></bpmndi:BPMNShape>' +
+    '</bpmndi:BPMNPlane></bpmndi:BPMNDiagram></bpmn:definitions>';
+
+  function say(text, kind) { statusBox.textContent = text; statusBox.className = kind || ''; }
+
+  // -- extension properties ------------------------------------------------------------------
+  function propsOf(bo) {
+    var ext = bo.extensionElements, out = {};
+    ((ext && ext.values) || []).forEach(function (v) {
+      if (v.$type === 'spiffworkflow:Properties') (v.properties || []).forEach(function (p) { out[p.name] = p.value; });
+    });
+    return out;
+  }
+  function setProp(element, name, value) {
+    var bo = element.businessObject;
+    var ext = bo.extensionElements || moddle.create('bpmn:ExtensionElements', {values: []});
+    var holder = (ext.values || []).filter(function (v) { return v.$type === 'spiffworkflow:Properties'; })[0];
+    if (!holder) { holder = moddle.create('spiffworkflow:Properties', {properties: []}); holder.$parent = ext; ext.values.push(holder); }
+    var prop = (holder.properties || []).filter(function (p) { return p.name === name; })[0];
+    if (value === '' || value === null) {
+      if (prop) holder.properties.splice(holder.properties.indexOf(prop), 1);
+    } else if (prop) { prop.value = value; }
+    else { prop = moddle.create('spiffworkflow:Property', {name: name, value: value}); prop.$parent = holder; holder.properties.push(prop); }
+    modeling.updateProperties(element, {extensionElements: ext});
+  }
+  function timerOf(bo) {
+    var defs = bo.eventDefinitions || [];
+    return defs.filter(function (d) { return d.$type === 'bpmn:TimerEventDefinition'; })[0];
+  }
+  function setTimer(element, expression) {
+    var def = timerOf(element.businessObject);
+    var expr = moddle.create('bpmn:FormalExpression', {body: expression});
+    def.timeDuration = undefined; def.timeCycle = undefined;
+    modeling.updateModdleProperties(element, def, {timeDate: expr});
+  }
+
+  // -- the panel -------------------------------------------------------------------------------
+  function field(label, input, help) {
+    var box = document.createElement('label');
+    box.textContent = label;
+    box.appendChild(input);
+    if (help) { var h = document.createElement('div'); h.className = 'help'; h.textContent = help; box.appendChild(h); }
+    panel.appendChild(box);
+    return input;
+  }
+  function textInput(id, value, onchange, list) {
+    var input = document.createElement(id === 'script' ? 'textarea' : 'input');
+    input.id = 'prop-' + id; input.value = value || '';
+    if (list) input.setAttribute('list', list);
+    input.addEventListener('change', function () { onchange(input.value.trim()); });
+    return input;
+  }
+  function select(id, value, options, onchange) {
+    var input = document.createElement('select');
+    input.id = 'prop-' + id;
+    options.forEach(function (o) {
+      var opt = document.createElement('option'); opt.value = o[0]; opt.textContent = o[1];
+      if (o[0] === (value || '')) opt.selected = true; input.appendChild(opt);
+    });
+    input.addEventListener('change', function () { onchange(input.value); });
+    return input;
+  }
+  var helperList = document.createElement('datalist');
+  helperList.id = 'helpers';
+  config.meta.helpers.forEach(function (h) { var o = document.createElement('option'); o.value = h; helperList.appendChild(o); });
+  document.body.appendChild(helperList);
+
+  function render(element) {
+    panel.innerHTML = '';
+    if (!element) { panel.innerHTML = '<p class="help">' + T.noProperties + '</p>'; return; }
+    var bo = element.businessObject, type = bo.$type, props = propsOf(bo);
+    var title = document.createElement('h3'); title.textContent = (bo.name || bo.id) + ' · ' + translate(type.replace('bpmn:', '').replace(/([A-Z])/g, ' $1').trim().replace(/^./, function (c) { return c.toUpperCase(); }).replace(/ ([A-Z])/g, function (m, c) { return ' ' + c.toLowerCase(); }));
+    panel.appendChild(title);
+    if (type === 'bpmn:Lane') {
+      field(T.role, select('role', bo.name, [['', '—']].concat(config.meta.roles.map(function (r) { return [r.name, r.name + '（' + r.code + '）']; })),
+        function (v) { modeling.updateProperties(element, {name: v}); }));
+      return;
+    }
+    field(T.name, textInput('name', bo.name, function (v) { modeling.updateProperties(element, {name: v}); }));
+    if (type === 'bpmn:UserTask') {
+      field(T.unit, textInput('unit', props.unit, function (v) { setProp(element, 'unit', v); }, 'helpers'), T.helpers + ': ' + config.meta.helpers.slice(0, 8).join(', ') + '…');
+      field(T.form, select('formKey', props.formKey, [['', '—']].concat(config.meta.forms.map(function (f) { return [f.key, f.title + '（' + f.key + '）']; })),
+        function (v) { setProp(element, 'formKey', v); }));
+      field(T.sla, textInput('sla', props.sla, function (v) { setProp(element, 'sla', v); }));
+      field(T.reminder, textInput('reminder', props.reminder, function (v) { setProp(element, 'reminder', v); }));
+      field(T.dueDate, textInput('dueDate', props.dueDate, function (v) { setProp(element, 'dueDate', v); }, 'helpers'));
+    }
+    if (type === 'bpmn:StartEvent' && !timerOf(bo)) {
+      field(T.form, select('formKey', props.formKey, [['', '—']].concat(config.meta.forms.map(function (f) { return [f.key, f.title]; })),
+        function (v) { setProp(element, 'formKey', v); }));
+      field(T.starterRoles, textInput('starterRoles', props.starterRoles, function (v) { setProp(element, 'starterRoles', v); }));
+    }
+    var timer = timerOf(bo);
+    if (timer) {
+      var current = (timer.timeDate || timer.timeDuration || timer.timeCycle || {}).body;
+      field(T.timer, textInput('timer', current, function (v) { setTimer(element, v); }, 'helpers'), 'working_days(7) · deadline("15 days") · end_of_day(…)');
+      if (type === 'bpmn:BoundaryEvent') {
+        field(T.slaEvent, select('slaEvent', props.slaEvent, [['', T.none], ['escalation', T.escalation]],
+          function (v) { setProp(element, 'slaEvent', v); }));
+      }
+    }
+    if (type === 'bpmn:SequenceFlow' && bo.sourceRef && /Gateway$/.test(bo.sourceRef.$type)) {
+      field(T.condition, textInput('condition', bo.conditionExpression && bo.conditionExpression.body, function (v) {
+        modeling.updateProperties(element, {conditionExpression: v ? moddle.create('bpmn:FormalExpression', {body: v}) : undefined});
+      }));
+    }
+    if (type === 'bpmn:ScriptTask') {
+      field(T.script, textInput('script', bo.script, function (v) { modeling.updateProperties(element, {script: v, scriptFormat: 'python'}); }));
+    }
+  }
+  modeler.on('selection.changed', function (e) { render(e.newSelection[0]); });
+  modeler.on('element.changed', function (e) {
+    var selected = modeler.get('selection').get()[0];
+    if (selected && e.element === selected && !panel.contains(document.activeElement)) render(selected);
+  });
+
+  // -- validate, deploy, download ---------------------------------------------------------------
+  function filename(xml) {
+    if (config.filename) return config.filename;
+    var m = /<bpmn:process id="([^"]+)"/.exec(xml);
+    return (m ? m[1] : 'diagram') + '.bpmn';
+  }
+  function clearMarks() {
+    registry.getAll().forEach(function (el) { canvas.removeMarker(el.id, 'invalid'); });
+    problemsBox.innerHTML = '';
+  }
+  function showProblems(errors) {
+    clearMarks();
+    errors.forEach(function (e) {
+      var li = document.createElement('li');
+      li.textContent = (e.element_id ? '[' + e.element_id + '] ' : '') + e.message;
+      li.dataset.element = e.element_id || '';
+      if (e.element_id && registry.get(e.element_id)) {
+        canvas.addMarker(e.element_id, 'invalid');
+        li.addEventListener('click', function () { modeler.get('selection').select(registry.get(e.element_id)); });
+      }
+      problemsBox.appendChild(li);
+    });
+  }
+  function post(url, body, json) {
+    return fetch(url, {method: 'POST', credentials: 'same-origin', body: body,
+      headers: Object.assign({'X-CSRF-Token': config.csrf}, json ? {'Content-Type': 'application/json'} : {})})
+      .then(function (r) { return r.json().then(function (data) { return {status: r.status, data: data}; }); });
+  }
+  document.getElementById('validate').addEventListener('click', function () {
+    modeler.saveXML({format: true}).then(function (out) {
+      return post(config.validateUrl, JSON.stringify({filename: filename(out.xml), xml: out.xml}), true);
+    }).then(function (r) {
+      showProblems(r.data.errors || []);
+      say(r.data.ok ? T.valid : T.invalid, r.data.ok ? 'ok' : 'error');
+      document.body.dataset.validated = r.data.ok ? 'ok' : 'errors';
+    });
+  });
+  document.getElementById('deploy').addEventListener('click', function () {
+    var comment = document.getElementById('comment').value.trim();
+    if (!comment) { say(T.needComment, 'error'); return; }
+    modeler.saveXML({format: true}).then(function (out) {
+      var data = new FormData();
+      data.append('files', new Blob([out.xml], {type: 'application/xml'}), filename(out.xml));
+      data.append('comment', comment);
+      return post(config.deployUrl, data, false);
+    }).then(function (r) {
+      if (r.status === 201) {
+        clearMarks();
+        say(T.deployed.replace('{what}', r.data.created.map(function (c) { return c.key + ' v' + c.version; }).join(', ')), 'ok');
+        document.body.dataset.deployed = JSON.stringify(r.data.created);
+      } else if (r.status === 200) {
+        say(T.unchanged.replace('{what}', r.data.unchanged.map(function (c) { return c.key + ' v' + c.version; }).join(', ')), 'ok');
+        document.body.dataset.deployed = '[]';
+      } else {
+        showProblems(r.data.errors || []);
+        say(T.failed + ' ' + (r.data.message || ''), 'error');
+        document.body.dataset.deployed = 'error';
+      }
+    });
+  });
+  document.getElementById('download').addEventListener('click', function () {
+    modeler.saveXML({format: true}).then(function (out) {
+      var a = document.createElement('a');
+      a.href = URL.createObjectURL(new Blob([out.xml], {type: 'application/xml'}));
+      a.download = filename(out.xml); a.click();
+    });
+  });
+
+  var load = config.xmlUrl ? fetch(config.xmlUrl, {credentials: 'same-origin'}).then(function (r) { return r.text(); })
+                           : Promise.resolve(EMPTY);
+  load.then(function (xml) { return modeler.importXML(xml); }).then(function () {
+    canvas.zoom('fit-viewport');
+    document.body.dataset.modelerReady = 'true';
+  }).catch(function (err) { say(err.message, 'error'); document.body.dataset.modelerReady = 'error'; });
+})();
