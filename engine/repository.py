@@ -359,8 +359,29 @@ class Repository:
         return ids
 
     # -- deploy ---------------------------------------------------------------------------------------
+    def with_users_of_decisions(self, uploads: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+        """A changed decision table takes effect in the processes that call it: their latest BPMN files
+        join the deployment (a spec holds its decision tables), so they get new versions too."""
+        decisions = set()
+        for name, content in uploads:
+            if name.lower().endswith(".dmn"):
+                decisions |= set(re.findall(rb'<(?:\w+:)?decision\b[^>]*\bid="([^"]+)"', content))
+        if not decisions:
+            return uploads
+        names = {name for name, _ in uploads}
+        extra = []
+        for definition in self.list_latest():
+            for f in definition.deployment.files:
+                if f.filename.endswith(".bpmn") and f.filename not in names and any(
+                        f"<spiffworkflow:calledDecisionId>{d.decode()}</spiffworkflow:calledDecisionId>" in f.content
+                        for d in decisions):
+                    extra.append((f.filename, f.content.encode("utf-8")))
+                    names.add(f.filename)
+        return uploads + extra
+
     def deploy(self, uploads: list[tuple[str, bytes]], *, actor: str | None = None,
                comment: str | None = None) -> DeployResult:
+        uploads = self.with_users_of_decisions(uploads)
         parser, files = self.check(uploads)
         now = self.clock.now()
         deployment = Deployment(sha256=hashlib.sha256(b"".join(sorted(f.content for f in files))).hexdigest(),

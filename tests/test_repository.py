@@ -550,3 +550,18 @@ def test_a_model_alone_finds_its_decision_table_deployed_earlier(ctx):
     with pytest.raises(DeploymentError) as err:
         repository().check([("major_decision_review.bpmn", unknown)])
     assert err.value.errors[0]["element_id"] == "decide_major"
+
+
+def test_a_changed_decision_table_gives_its_processes_new_versions(ctx):
+    import os
+    from web.services import repository
+    path = os.path.join(os.path.dirname(__file__), "..", "workflows", "bpmn", "major_decision.dmn")
+    with open(path, "rb") as fh:
+        content = fh.read().replace(b"&gt;= 100000", b"&gt;= 50000")
+    before = repository().latest("major_decision_review").version
+    result = repository().deploy([("major_decision.dmn", content)], actor="tests", comment="门槛调整为5万元")
+    try:
+        assert [(d.key, d.version) for d in result.created] == [("major_decision_review", before + 1)]
+        assert ">= 50000" in result.created[0].spec_json
+    finally:
+        db.session.rollback()
