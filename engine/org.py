@@ -100,11 +100,11 @@ class Directory:
 
     def supervised_area(self, user: User) -> set[int] | None:
         """Units whose cases a user may oversee: all (None) for an admin, the county or city below a
-        supervision officer's justice bureau, else nothing."""
+        supervision officer's (or invited supervisor's) justice bureau, else nothing."""
         roles = {ra.role_code for ra in user.roles}
         if "admin" in roles:
             return None
-        if "supervision_officer" in roles:
+        if roles & {"supervision_officer", "invited_supervisor"}:      # invited supervisors only read
             return self.descendant_ids(self.county_or_city(user.unit.code))
         return set()
 

@@ -94,11 +94,17 @@ class TaskService:
         return user_holds(user, task.role_code, task.unit_id)
 
     def get_for(self, user: User, task_id: str) -> HumanTask:
+        """A task the user may see: offered to them, claimed or done by them, or — read only — in the area
+        a supervisor oversees. Acting on it still needs the task's role at its unit."""
         task = self.session.get(HumanTask, task_id)
-        if task is None or not (self.is_candidate(user, task) or task.claimed_by_id == user.id
-                                or task.completed_by_id == user.id):
+        if task is None:
             raise NotFound(N_("No such task"))
-        return task
+        if self.is_candidate(user, task) or task.claimed_by_id == user.id or task.completed_by_id == user.id:
+            return task
+        area = self.runtime.directory.supervised_area(user)
+        if area is None or task.unit_id in area or task.instance.unit_id in area:
+            return task
+        raise NotFound(N_("No such task"))
 
     def instance_for(self, user: User, instance_id: int) -> ProcessInstance:
         """An instance the user may read: one they started, one of their unit, one with a task offered to

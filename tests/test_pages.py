@@ -141,8 +141,23 @@ def test_the_bell_lists_and_opens_notifications(client, token, ctx):
         sign_in(client, HANDLER)
         menu = client.get("/notifications/menu").get_data(as_text=True)
         assert "提交法制审核材料" in menu and "已逾期" in menu
-        note = db.session.scalars(select(Notification).where(Notification.kind == "overdue")).first()
+        from engine.models import User
+        mine = db.session.query(User).filter_by(username=HANDLER).one()
+        note = db.session.scalars(select(Notification).where(Notification.kind == "overdue",
+                                                             Notification.user_id == mine.id)).one()
         resp = client.post(f"/notifications/{note.id}/open", data={"csrf_token": csrf(client.get("/"))})
         assert resp.headers["Location"] == f"/cases/{case.id}"
         db.session.expire_all()
         assert db.session.get(Notification, note.id).read_at is not None
+
+
+def test_supervisors_read_tasks_of_their_area_but_cannot_act(ctx, client, token):
+    case = Case(client, token, "major_decision_review", HANDLER, MAJOR)
+    task = case.expect("提交法制审核材料", "handler", UNIT, HANDLER)
+    sign_in(client, "guan_sup")
+    page = client.get(f"/tasks/{task['id']}")
+    assert page.status_code == 200 and 'id="task-form"' not in page.get_data(as_text=True)
+    api = ctx.test_client()                        # token calls, no session
+    assert api.get(f"/api/tasks/{task['id']}", headers=token("guan_sup")).status_code == 200
+    assert api.post(f"/api/tasks/{task['id']}/claim", headers=token("guan_sup")).status_code == 403
+    assert api.get(f"/api/tasks/{task['id']}", headers=token("sanhe_sup")).status_code == 404

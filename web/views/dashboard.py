@@ -1,17 +1,170 @@
-"""The supervisor dashboard (issue 5 §6)."""
+"""The supervisor dashboard (issue 5 §6): SLA counts per unit and per procedure, the overdue list, average
+handling time with outliers (平均数测算), the pilot rounds per county, charts, and every list as Excel.
+
+Each list is built once as a table (headers, rows of cell values, links, row classes); the page and the
+Excel export both render that same table."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import wraps
+from urllib.parse import quote
 
-from .common import me, roles_of, signed_in
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import gettext as _
+
+from engine.calendar import LOCAL_TZ
+from engine.dashboard import OUTLIER_FACTOR, OUTLIER_MIN_UNITS, STATES, SUPERVISOR_ROLES, Dashboard, Filters, area_of
+from engine.errors import N_
+
+from .. import services
+from ..export import XLSX_MIMETYPE, workbook_bytes
+from ..extensions import db
+from .common import SLA_LABELS, me, roles_of, signed_in
+from .inbox import _day
 
 bp = Blueprint("dashboard", __name__)
-SUPERVISOR_ROLES = {"supervision_officer", "admin", "invited_supervisor"}
+
+STATE_LABELS = {"open": N_("Open tasks"), **{s: SLA_LABELS[s] for s in STATES if s != "open"}}
+TITLES = {"units": N_("Tasks per unit"), "procedures": N_("Tasks per procedure"),
+          "overdue": N_("Overdue and escalated tasks"), "handling": N_("Average handling time"),
+          "pilot": N_("Pilot reporting rounds per county")}
+HEADERS = {
+    "units": [N_("County"), N_("Unit")] + [STATE_LABELS[s] for s in STATES],
+    "procedures": [N_("Procedure")] + [STATE_LABELS[s] for s in STATES],
+    "overdue": [N_("Case number"), N_("Procedure"), N_("Step"), N_("Subject"), N_("Unit"), N_("Due"),
+                N_("Days overdue"), N_("Status"), N_("Claimed by")],
+    "handling": [N_("Procedure"), N_("Step"), N_("County"), N_("Unit"), N_("Completed tasks"), N_("Average hours"),
+                 N_("Units doing this step"), N_("Mean of those units (hours)"), N_("Ratio to the mean"),
+                 N_("Outlier")],
+    "pilot": [N_("Round"), N_("County"), N_("Round status"), N_("Current steps"), N_("Overdue"),
+              N_("Listed for public criticism")],
+}
+ROUND_STATUS = {"running": N_("In progress"), "completed": N_("Closed")}
+
+
+def supervisors_only(view):
+    """Supervision officers, administrators and invited supervisors (read-only: the page has no actions)."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not roles_of(me()) & SUPERVISOR_ROLES:
+            abort(403)
+        return view(*args, **kwargs)
+    return signed_in(wrapper)
+
+
+@dataclass
+class Table:
+    name: str
+    rows: list[list] = field(default_factory=list)       # cell values: str, int, float (1 decimal), datetime
+    links: list[dict] = field(default_factory=list)      # per row: column index → URL
+    classes: list[str] = field(default_factory=list)     # per row: CSS class
+
+    @property
+    def title(self) -> str:
+        return _(TITLES[self.name])
+
+    @property
+    def headers(self) -> list[str]:
+        return [_(h) for h in HEADERS[self.name]]
+
+    def add(self, values: list, links: dict | None = None, css: str = "") -> None:
+        self.rows.append(values)
+        self.links.append(links or {})
+        self.classes.append(css)
+
+
+def _one(value: float | None):
+    return round(value, 1) if value is not None else None
+
+
+def _filters() -> Filters:
+    return Filters(process_key=request.args.get("process") or None, created_from=_day(request.args.get("from")),
+                   created_to=_day(request.args.get("to"), end=True))
+
+
+def _dashboard() -> Dashboard:
+    return Dashboard(db.session, services.clock().now(), area_of(db.session, me()), _filters())
+
+
+def _units(d: Dashboard, rows: list[dict] | None = None) -> Table:
+    table = Table("units")
+    for r in rows if rows is not None else d.unit_counts():
+        table.add([r["county"], r["unit"] or "—"] + [r[s] for s in STATES])
+    return table
+
+
+def _procedures(d: Dashboard, rows: list[dict] | None = None) -> Table:
+    table = Table("procedures")
+    for r in rows if rows is not None else d.procedure_counts():
+        table.add([r["procedure"]] + [r[s] for s in STATES])
+    return table
+
+
+def _overdue(d: Dashboard) -> Table:
+    table, names = Table("overdue"), d.procedure_names()
+    for t in d.overdue_tasks():
+        late = (d.now - t.due_at).total_seconds() / 86400 if t.due_at is not None else None
+        state = "escalated" if t.sla_state == "escalated" else "overdue"
+        table.add([t.instance.business_key or str(t.instance_id), names.get(t.instance.process_key, t.instance.process_key),
+                   t.name or t.element_id, t.subject or "", d.unit_name(t.unit_id), t.due_at,
+                   _one(max(late, 0.0)) if late is not None else None, _(SLA_LABELS[state]),
+                   t.claimed_by.display_name if t.claimed_by else ""],
+                  links={0: url_for("case.show", instance_id=t.instance_id), 2: url_for("task.show", task_id=t.id)},
+                  css=f"sla-row-{state}")
+    return table
+
+
+def _handling(d: Dashboard) -> Table:
+    table = Table("handling")
+    for r in d.handling_times():
+        table.add([r.procedure, r.step, r.county, r.unit or "—", r.tasks, _one(r.avg_hours), r.units_on_step,
+                   _one(r.step_mean_hours), _one(r.ratio), _("Far above the average") if r.flagged else ""],
+                  css="flagged" if r.flagged else "")
+    return table
+
+
+def _pilot(d: Dashboard) -> Table:
+    table = Table("pilot")
+    for r in d.pilot_status():
+        stage = "、".join(r.stages) if r.stages else (_("All steps done") if r.instance_status == "completed"
+                                                      else _("No open step"))
+        table.add([r.round, r.county, _(ROUND_STATUS.get(r.instance_status, r.instance_status)), stage, r.overdue,
+                   r.circulars], links={0: url_for("case.show", instance_id=r.instance_id)},
+                  css="flagged" if r.overdue or r.circulars else "")
+    return table
+
+
+BUILDERS = {"units": _units, "procedures": _procedures, "overdue": _overdue, "handling": _handling, "pilot": _pilot}
 
 
 @bp.get("/dashboard")
-@signed_in
+@supervisors_only
 def index():
-    if not roles_of(me()) & SUPERVISOR_ROLES:
-        abort(403)
-    return render_template("dashboard.html")
+    d = _dashboard()
+    unit_rows, procedure_rows = d.unit_counts(), d.procedure_counts()
+    tables = [_units(d, unit_rows), _procedures(d, procedure_rows), _overdue(d), _handling(d), _pilot(d)]
+    labels = {s: _(STATE_LABELS[s]) for s in STATES}
+    charts = {"labels": labels,
+              "units": {"labels": [r["unit"] or "—" for r in unit_rows], **{s: [r[s] for r in unit_rows] for s in STATES}},
+              "procedures": {"labels": [r["procedure"] for r in procedure_rows],
+                             **{s: [r[s] for r in procedure_rows] for s in STATES}}}
+    return render_template("dashboard.html", tables=tables, totals=Dashboard.totals(unit_rows), labels=labels,
+                           states=STATES, charts=charts, processes=d.procedure_names(), args=request.args,
+                           factor=OUTLIER_FACTOR, min_units=OUTLIER_MIN_UNITS)
+
+
+@bp.get("/dashboard/export/<name>.xlsx")
+@supervisors_only
+def export(name: str):
+    if name not in BUILDERS:
+        abort(404)
+    d = _dashboard()
+    table = BUILDERS[name](d)
+    rows = [[v.astimezone(LOCAL_TZ).replace(tzinfo=None) if isinstance(v, datetime) else v for v in row]
+            for row in table.rows]
+    response = Response(workbook_bytes(table.title, table.headers, rows), mimetype=XLSX_MIMETYPE)
+    day = f"{d.now.astimezone(LOCAL_TZ):%Y-%m-%d}"
+    response.headers["Content-Disposition"] = (f"attachment; filename={name}-{day}.xlsx; "
+                                               f"filename*=UTF-8''{quote(f'{table.title}-{day}.xlsx')}")
+    return response

@@ -1,9 +1,10 @@
 """The bell: my reminders, overdue and escalation notices; opening one marks it read."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, abort, redirect, render_template, url_for
 
 from engine import notifications as notes
+from engine.errors import EngineError
 
 from .. import services
 from ..extensions import db
@@ -24,6 +25,9 @@ def menu():
 @signed_in
 def open_(notification_id: int):
     check_csrf()
-    note = notes.mark_read(db.session, me(), notification_id, services.clock().now())
+    try:
+        note = notes.mark_read(db.session, me(), notification_id, services.clock().now())
+    except EngineError:
+        abort(404)
     db.session.commit()
     return redirect(url_for("case.show", instance_id=note.instance_id))

@@ -1,0 +1,281 @@
+"""The supervisor dashboard's figures (DESIGN: supervisors; DOMAIN §5, §7), read from the indexed tables only.
+
+Every figure is limited to an *area*: a set of unit ids (the units at and below a supervisor's tier), or
+None for everything (an administrator). A task belongs to the unit that holds it (``HumanTask.unit_id``).
+
+The SLA categories are defined once, as SQL conditions on open tasks at a moment ``now``, and every count
+and list uses them:
+
+- open       — the task waits for someone;
+- due soon   — past its reminder point and not yet past its deadline (and neither overdue nor escalated);
+- overdue    — past its deadline (``due_at < now``), or marked overdue by the scheduler;
+- escalated  — its escalation timer fired (``sla_state = 'escalated'``); an escalated task past its
+               deadline is overdue as well.
+
+Handling time is elapsed (calendar) hours from when a task was offered to when it was completed."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from .models import HumanTask, OrgUnit, ProcessDefinition, ProcessInstance, User
+from .org import GOVERNMENT, Directory
+
+SUPERVISOR_ROLES = frozenset({"supervision_officer", "admin", "invited_supervisor"})
+PILOT_PROCESS = "pilot_reporting"
+CIRCULAR_PREFIX = "逾期未报送"          # pilot steps listing a county for 通报 (public criticism)
+STATES = ("open", "due_soon", "overdue", "escalated")
+OUTLIER_FACTOR = 1.5                   # a unit is flagged above this multiple of the units' mean …
+OUTLIER_MIN_UNITS = 3                  # … when at least this many units did the step
+
+
+# --- the SLA categories ------------------------------------------------------------------------------
+
+def is_open():
+    return HumanTask.status == "open"
+
+
+def is_overdue(now: datetime):
+    return and_(is_open(), or_(HumanTask.due_at < now, HumanTask.sla_state == "overdue"))
+
+
+def is_due_soon(now: datetime):
+    return and_(is_open(), HumanTask.remind_at <= now, or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now),
+                HumanTask.sla_state.notin_(("overdue", "escalated")))
+
+
+def is_escalated():
+    return and_(is_open(), HumanTask.sla_state == "escalated")
+
+
+def conditions(now: datetime) -> dict:
+    return {"open": is_open(), "due_soon": is_due_soon(now), "overdue": is_overdue(now), "escalated": is_escalated()}
+
+
+# --- who sees what -----------------------------------------------------------------------------------
+
+def area_of(session: Session, user: User) -> set[int] | None:
+    """The units a supervisor's dashboard covers: everything (None) for an administrator, the county or city
+    of a supervision officer's bureau; an invited supervisor gets what a supervision officer of their unit
+    gets. Anyone else gets nothing (an empty set)."""
+    directory = Directory(session)
+    area = directory.supervised_area(user)
+    if area is not None and not area and "invited_supervisor" in {ra.role_code for ra in user.roles}:
+        area = directory.descendant_ids(directory.county_or_city(user.unit.code))
+    return area
+
+
+# --- the figures -------------------------------------------------------------------------------------
+
+@dataclass
+class Filters:
+    process_key: str | None = None
+    created_from: datetime | None = None       # aware; tasks created at or after
+    created_to: datetime | None = None         # aware; tasks created before
+
+
+@dataclass
+class HandlingRow:
+    process_key: str
+    procedure: str
+    element_id: str
+    step: str
+    unit_id: int | None
+    unit: str
+    county: str
+    tasks: int
+    avg_hours: float
+    step_mean_hours: float = 0.0
+    units_on_step: int = 0
+    ratio: float | None = None
+    flagged: bool = False
+
+
+@dataclass
+class PilotRow:
+    instance_id: int
+    round: str
+    instance_status: str
+    county_id: int
+    county: str
+    stages: list[str] = field(default_factory=list)     # names of the county's open tasks
+    overdue: int = 0
+    circulars: int = 0
+
+
+class Dashboard:
+    """The figures for one area at one moment. ``area`` None = every unit."""
+
+    def __init__(self, session: Session, now: datetime, area: set[int] | None, filters: Filters | None = None):
+        self.session = session
+        self.now = now
+        self.area = area
+        self.filters = filters or Filters()
+        self._units: dict[int, OrgUnit] | None = None
+        self._names: dict[str, str] | None = None
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def units(self) -> dict[int, OrgUnit]:
+        if self._units is None:
+            self._units = {u.id: u for u in self.session.scalars(select(OrgUnit))}
+        return self._units
+
+    def county_of(self, unit_id: int | None) -> OrgUnit | None:
+        """The county- or city-level government whose area holds the unit."""
+        units = self.units()
+        unit = units.get(unit_id) if unit_id is not None else None
+        while unit is not None:
+            if unit.kind == GOVERNMENT and unit.tier in ("county", "city"):
+                return unit
+            unit = units.get(unit.parent_id) if unit.parent_id is not None else None
+        return None
+
+    def unit_name(self, unit_id: int | None) -> str:
+        unit = self.units().get(unit_id) if unit_id is not None else None
+        return unit.name if unit else ""
+
+    def county_name(self, unit_id: int | None) -> str:
+        county = self.county_of(unit_id)
+        return county.name if county else ""
+
+    def procedure_names(self) -> dict[str, str]:
+        """Process key → name of its latest version."""
+        if self._names is None:
+            self._names = {}
+            for key, name in self.session.execute(select(ProcessDefinition.key, ProcessDefinition.name)
+                                                  .order_by(ProcessDefinition.key, ProcessDefinition.version)):
+                self._names[key] = name or key
+        return self._names
+
+    def _scoped(self, stmt):
+        """Limit a statement over HumanTask (joined to ProcessInstance) to the area and the filters."""
+        if self.area is not None:
+            stmt = stmt.where(HumanTask.unit_id.in_(self.area) if self.area else false())
+        f = self.filters
+        if f.process_key:
+            stmt = stmt.where(ProcessInstance.process_key == f.process_key)
+        if f.created_from is not None:
+            stmt = stmt.where(HumanTask.created_at >= f.created_from)
+        if f.created_to is not None:
+            stmt = stmt.where(HumanTask.created_at < f.created_to)
+        return stmt
+
+    def _counts(self, *group_by) -> list:
+        sums = [func.sum(case((cond, 1), else_=0)).label(name) for name, cond in conditions(self.now).items()]
+        stmt = (select(*group_by, *sums).select_from(HumanTask)
+                .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                .where(is_open()).group_by(*group_by))
+        return self.session.execute(self._scoped(stmt)).all()
+
+    def _seconds(self, start, end):
+        """SQL for the seconds between two UTC timestamp columns (no interval type on SQLite)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            return func.extract("epoch", end - start)
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+    # -- counts -------------------------------------------------------------------------------------
+    def unit_counts(self) -> list[dict]:
+        """Per unit holding open tasks: open, due soon, overdue, escalated; ordered by unit code."""
+        rows = []
+        for r in self._counts(HumanTask.unit_id):
+            unit = self.units().get(r.unit_id) if r.unit_id is not None else None
+            rows.append({"unit_id": r.unit_id, "code": unit.code if unit else "", "unit": unit.name if unit else "",
+                         "county": self.county_name(r.unit_id), **{s: int(getattr(r, s) or 0) for s in STATES}})
+        return sorted(rows, key=lambda row: row["code"])
+
+    def procedure_counts(self) -> list[dict]:
+        """Per procedure (the instance's process key; steps of called sub-processes count for it)."""
+        names = self.procedure_names()
+        rows = [{"process_key": r.process_key, "procedure": names.get(r.process_key, r.process_key),
+                 **{s: int(getattr(r, s) or 0) for s in STATES}}
+                for r in self._counts(ProcessInstance.process_key)]
+        return sorted(rows, key=lambda row: row["process_key"])
+
+    @staticmethod
+    def totals(rows: list[dict]) -> dict:
+        return {s: sum(row[s] for row in rows) for s in STATES}
+
+    # -- lists --------------------------------------------------------------------------------------
+    def overdue_tasks(self) -> list[HumanTask]:
+        """Open tasks that are overdue or escalated, the longest overdue first."""
+        stmt = (select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                .where(or_(is_overdue(self.now), is_escalated()))
+                .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id))
+        return list(self.session.scalars(self._scoped(stmt)))
+
+    # -- handling time (平均数测算) -------------------------------------------------------------------
+    def handling_times(self, factor: float = OUTLIER_FACTOR, min_units: int = OUTLIER_MIN_UNITS) -> list[HandlingRow]:
+        """Average hours from offer to completion per step and unit. A unit is flagged when at least
+        ``min_units`` units did the step and its average exceeds ``factor`` times the mean of those units'
+        averages."""
+        seconds = self._seconds(HumanTask.created_at, HumanTask.completed_at)
+        stmt = (select(ProcessInstance.process_key, HumanTask.element_id, HumanTask.unit_id,
+                       func.max(HumanTask.name).label("name"), func.count().label("tasks"),
+                       func.avg(seconds).label("seconds"))
+                .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                .where(HumanTask.status == "completed", HumanTask.completed_at.is_not(None))
+                .group_by(ProcessInstance.process_key, HumanTask.element_id, HumanTask.unit_id))
+        groups = self.session.execute(self._scoped(stmt)).all()
+        step_names: dict[tuple, str] = {}                   # one label per step, whatever the unit
+        for g in groups:
+            step = (g.process_key, g.element_id)
+            step_names[step] = max(step_names.get(step, ""), g.name or g.element_id)
+        names = self.procedure_names()
+        rows = [HandlingRow(process_key=g.process_key, procedure=names.get(g.process_key, g.process_key),
+                            element_id=g.element_id, step=step_names[(g.process_key, g.element_id)], unit_id=g.unit_id,
+                            unit=self.unit_name(g.unit_id), county=self.county_name(g.unit_id), tasks=g.tasks,
+                            avg_hours=round(float(g.seconds or 0), 1) / 3600)   # SQLite: float days
+                for g in groups]
+        by_step: dict[tuple, list[HandlingRow]] = defaultdict(list)
+        for row in rows:
+            by_step[(row.process_key, row.element_id)].append(row)
+        for group in by_step.values():
+            mean = sum(r.avg_hours for r in group) / len(group)
+            for row in group:
+                row.step_mean_hours, row.units_on_step = mean, len(group)
+                row.ratio = row.avg_hours / mean if mean > 0 else None
+                row.flagged = len(group) >= min_units and row.ratio is not None and row.ratio > factor
+        units = self.units()
+        return sorted(rows, key=lambda r: (r.process_key, r.step, units[r.unit_id].code if r.unit_id in units else ""))
+
+    # -- pilot rounds (DOMAIN §5) ---------------------------------------------------------------------
+    def pilot_status(self) -> list[PilotRow]:
+        """Per running or completed reporting round and county in the area: the county's open steps, how many
+        of them are overdue (or escalated), and how many times it was listed for 通报. A task is the county's
+        when its subject names the county government (the round's steps carry it) or its unit lies there."""
+        counties = {u.id: u for u in self.units().values() if u.kind == GOVERNMENT and u.tier == "county"
+                    and (self.area is None or u.id in self.area)}
+        if not counties:
+            return []
+        by_name = {u.name: u.id for u in counties.values()}
+        late = case((or_(is_overdue(self.now), is_escalated()), 1), else_=0)
+        stmt = (select(HumanTask, ProcessInstance, late.label("late"))
+                .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                .where(ProcessInstance.process_key == PILOT_PROCESS,
+                       ProcessInstance.status.in_(("running", "completed")), HumanTask.status != "cancelled")
+                .order_by(ProcessInstance.started_at, ProcessInstance.id, HumanTask.created_at, HumanTask.id))
+        rows: dict[tuple[int, int], PilotRow] = {}
+        for task, instance, is_late in self.session.execute(stmt):
+            county_id = by_name.get(task.subject or "")
+            if county_id is None:
+                county = self.county_of(task.unit_id)
+                county_id = county.id if county is not None and county.id in counties else None
+            if county_id is None:
+                continue
+            row = rows.get((instance.id, county_id))
+            if row is None:
+                row = rows[(instance.id, county_id)] = PilotRow(
+                    instance_id=instance.id, round=instance.business_key or str(instance.id),
+                    instance_status=instance.status, county_id=county_id, county=counties[county_id].name)
+            if task.status == "open":
+                if task.name not in row.stages:
+                    row.stages.append(task.name)
+                row.overdue += is_late
+            if (task.name or "").startswith(CIRCULAR_PREFIX):
+                row.circulars += 1
+        order = {iid: n for n, iid in enumerate(dict.fromkeys(iid for iid, _c in rows))}
+        return sorted(rows.values(), key=lambda r: (order[r.instance_id], counties[r.county_id].code))
