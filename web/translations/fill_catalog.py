@@ -21,7 +21,11 @@ KEYWORDS = {"N_": None, "_": None, "gettext": None, "lazy_gettext": None, "ngett
 
 def main(sources: list[str]) -> int:
     with open(PO, "rb") as fh:
-        known = {m.id: m.string for m in read_po(fh, locale="zh") if m.id and m.string}
+        known = {}
+        for m in read_po(fh, locale="zh"):
+            if m.id and m.string:
+                key = m.id if isinstance(m.id, str) else m.id[0]
+                known[key] = m.string if isinstance(m.string, str) else m.string[0]
     for path in sources or sorted(glob.glob(os.path.join(HERE, "zh_*.json"))):
         with open(path, encoding="utf-8") as fh:
             known.update(json.load(fh))
@@ -30,11 +34,14 @@ def main(sources: list[str]) -> int:
         base = os.path.join(ROOT, sub)
         for filename, line, message, _c, _x in extract_from_dir(
                 base, [("**.py", "python"), ("**/templates/**.html", "jinja2")], keywords=KEYWORDS):
-            msgid = message if isinstance(message, str) else message[0]
-            catalog.add(msgid, string=known.get(msgid, ""), locations=[(os.path.join(sub, filename), line)])
+            if isinstance(message, str):
+                catalog.add(message, string=known.get(message, ""), locations=[(os.path.join(sub, filename), line)])
+            else:                                 # ngettext: Chinese has one form, keyed by the singular
+                catalog.add(tuple(message[:2]), string=(known.get(message[0], ""),),
+                            locations=[(os.path.join(sub, filename), line)])
     with open(PO, "wb") as fh:
         write_po(fh, catalog, width=120)
-    missing = [m.id for m in catalog if m.id and not m.string]
+    missing = [m.id for m in catalog if m.id and not (m.string if isinstance(m.string, str) else m.string[0])]
     print("untranslated:", json.dumps(missing, ensure_ascii=False))
     return 1 if missing else 0
 

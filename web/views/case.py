@@ -3,6 +3,7 @@ with the steps done and the current step highlighted."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 from SpiffWorkflow.util.task import TaskState
@@ -14,7 +15,7 @@ from forms import default_registry
 
 from .. import services
 from ..extensions import db
-from ..forms_web import store
+from ..forms_web import attachment_names, store
 from .common import annotate, me, signed_in
 
 bp = Blueprint("case", __name__)
@@ -38,16 +39,22 @@ def _load(instance_id: int):
 
 
 def _labelled(form_key: str | None, data: dict) -> list[tuple[str, object]]:
+    """Submitted form data as (label, value) in the page's language: only the form's own fields, choices by
+    their labels, yes/no in words, attachments by file name."""
     form = default_registry().get(form_key) if form_key else None
+    english = str(get_locale()) == "en"
     out = []
     for name, value in (data or {}).items():
-        if value in (None, "", []):
-            continue
         field = form.field(name) if form else None
-        label = field.label if field else name
+        if value in (None, "", []) or (form is not None and field is None):
+            continue
+        label = (field.label_en if english and field and field.label_en else field.label) if field else name
         if field is not None and field.options:
-            names = {o.value: o.label for o in field.options}
+            names = {o.value: (o.label_en if english and o.label_en else o.label) for o in field.options}
             value = [names.get(v, v) for v in value] if isinstance(value, list) else names.get(value, value)
+        elif field is not None and field.type == "files":
+            files = attachment_names(value)
+            value = [files.get(v, v) for v in value]
         if isinstance(value, bool):
             value = _("Yes") if value else _("No")
         out.append((label, value))
@@ -77,12 +84,17 @@ def show(instance_id: int):
     tasks = {t.id: t for t in db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))}
     users = {u.username: u.display_name for u in db.session.scalars(
         select(User).where(User.username.in_({e.actor for e in events if e.actor})))}
+    start_form = services.runtime().start_properties(instance.definition).get("formKey")
     timeline = []
     for e in events:
         data = e.data or {}
         task = tasks.get(e.task_id) if e.task_id else None
-        details = _labelled(task.form_key if task else None, data.get("data")) if e.action in (
-            "task_completed", "instance_started") else []
+        if e.action == "task_completed":
+            details = _labelled(task.form_key if task else None, data.get("data"))
+        elif e.action == "instance_started":
+            details = _labelled(start_form, data.get("data"))
+        else:
+            details = []
         if e.action == "comment_added":
             details = [(_("Comment"), data.get("text"))]
         timeline.append({"at": e.at, "who": users.get(e.actor, e.actor), "what": _(ACTIONS.get(e.action, e.action)),

@@ -1,0 +1,1 @@
+"""Browser tests: the real application served on a local port, driven by Chromium through Playwright."""
