@@ -126,7 +126,7 @@ def _check_bpmn(src: SourceFile) -> list[dict]:
             node = _node_at(tree, entry.path)
             errors.append(problem(N_("Not valid BPMN: %(detail)s"), file=src.filename, line=entry.line,
                                   element_id=_element_id(node), detail=entry.message))
-        return errors
+        # go on: the checks below read the tree as it is, so one upload reports all its problems
     xp = lambda expr, node=tree: node.xpath(expr, namespaces=NS)  # noqa: E731
     messages = {m.get("id") for m in xp(".//bpmn:message")}
     for node in xp(".//*[@messageRef]"):

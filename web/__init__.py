@@ -69,6 +69,12 @@ def create_app(config: str | type = "default", **overrides) -> Flask:
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
 
+    @app.teardown_request
+    def _end_transaction(_exc):
+        # Whatever a request did not commit is not kept, and its transaction (on SQLite: the write lock
+        # taken at BEGIN) ends with the request even when the app context lives on (tests, CLI).
+        db.session.rollback()
+
     from . import auth
     from .api import bp as api_bp
     from .cli import register as register_cli

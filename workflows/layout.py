@@ -44,7 +44,8 @@ def layout_process(process, top: float, left: float = 160) -> tuple[list, list, 
     flows = [f for f in process if isinstance(f.tag, str) and local(f) == "sequenceFlow"]
     out = defaultdict(list)
     for f in flows:
-        out[f.get("sourceRef")].append(f.get("targetRef"))
+        if f.get("sourceRef") in nodes and f.get("targetRef") in nodes:   # a flow to nowhere is not drawn
+            out[f.get("sourceRef")].append(f.get("targetRef"))
     host_of = {n.get("id"): n.get("attachedToRef") for n in nodes.values() if local(n) == "boundaryEvent"}
     # successors of a task include its boundary events' targets (drawn after the task)
     for b, host in host_of.items():

@@ -50,6 +50,20 @@
 
   function say(text, kind) { statusBox.textContent = text; statusBox.className = kind || ''; }
 
+  // what the modeler could not read in the file it opened (e.g. a flow to a missing element): such
+  // parts are dropped from the diagram, so they are reported with the server's problems
+  var importProblems = [];
+  modeler.on('import.done', function (e) {
+    var seen = {};
+    importProblems = [];
+    (e.warnings || []).forEach(function (w) {
+      var id = w.element && w.element.id, ref = /<([^>]+)>/.exec(w.message || '');
+      if (seen[id]) return;                       // one problem per element
+      seen[id] = true;
+      importProblems.push({element_id: id, message: T.unresolved.replace('{ref}', ref ? ref[1] : (w.message || ''))});
+    });
+  });
+
   // -- extension properties ------------------------------------------------------------------
   function propsOf(bo) {
     var ext = bo.extensionElements, out = {};
@@ -193,9 +207,13 @@
     modeler.saveXML({format: true}).then(function (out) {
       return post(config.validateUrl, JSON.stringify({filename: filename(out.xml), xml: out.xml}), true);
     }).then(function (r) {
-      showProblems(r.data.errors || []);
-      say(r.data.ok ? T.valid : T.invalid, r.data.ok ? 'ok' : 'error');
-      document.body.dataset.validated = r.data.ok ? 'ok' : 'errors';
+      var known = {};
+      importProblems.forEach(function (e) { known[e.element_id] = true; });
+      var errors = importProblems.concat((r.data.errors || []).filter(function (e) { return !known[e.element_id]; }));
+      var ok = r.data.ok && !importProblems.length;
+      showProblems(errors);
+      say(ok ? T.valid : T.invalid, ok ? 'ok' : 'error');
+      document.body.dataset.validated = ok ? 'ok' : 'errors';
     });
   });
   document.getElementById('deploy').addEventListener('click', function () {
