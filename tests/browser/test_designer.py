@@ -185,3 +185,21 @@ def test_every_procedure_round_trips_through_the_modeler(user, ctx, path):
         a = spec_to_json(parser_a.get_spec(pid), parser_a.get_subprocess_specs(pid))
         b = spec_to_json(parser_b.get_spec(pid), parser_b.get_subprocess_specs(pid))
         assert _behaviour(a) == _behaviour(b), pid
+
+
+def test_decision_tables_open_in_dmn_js_and_validate(user, ctx):
+    from web.services import repository
+    definition_id = repository().latest("major_decision_review").id
+    db.session.rollback()                   # end the read: the live server shares this SQLite database
+    user.sign_in("designer")
+    page = user.page
+    page.goto(f"/designer/dmn?definition={definition_id}&file=major_decision.dmn")
+    expect(page.locator("body")).to_have_attribute("data-modeler-ready", "true", timeout=30000)
+    expect(page.locator("#canvas")).to_contain_text("是否属于重大执法决定")
+    user.shot(page, "dmn")
+    page.get_by_role("button", name="校验").click()
+    expect(page.locator("body")).to_have_attribute("data-validated", "ok")
+    page.locator("#comment").fill("核对决策表")
+    page.get_by_role("button", name="发布").click()
+    expect(page.locator("body")).to_have_attribute("data-deployed", "200")    # nothing the engine runs changed
+    expect(page.locator("#status")).to_contain_text("内容未变化")
