@@ -188,12 +188,14 @@ def test_every_procedure_round_trips_through_the_modeler(user, ctx, path):
 
 
 def test_decision_tables_open_in_dmn_js_and_validate(user, ctx):
-    from web.services import repository
-    definition_id = repository().latest("major_decision_review").id
+    from sqlalchemy import select
+    from engine.models import DeploymentFile
+    file_id = db.session.scalars(select(DeploymentFile.id).where(DeploymentFile.filename == "major_decision.dmn")
+                                 .order_by(DeploymentFile.id.desc())).first()
     db.session.rollback()                   # end the read: the live server shares this SQLite database
     user.sign_in("designer")
     page = user.page
-    page.goto(f"/designer/dmn?definition={definition_id}&file=major_decision.dmn")
+    page.goto(f"/designer/dmn?file={file_id}")
     expect(page.locator("body")).to_have_attribute("data-modeler-ready", "true", timeout=30000)
     expect(page.locator("#canvas")).to_contain_text("是否属于重大执法决定")
     user.shot(page, "dmn")

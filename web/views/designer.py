@@ -73,12 +73,14 @@ def modeler():
 @bp.get("/designer/dmn")
 @signed_in
 def dmn_editor():
+    """Open a deployed DMN file (``?file=<deployment file id>``) or a new decision table."""
+    from engine.models import DeploymentFile
     _designer()
-    definition_id, filename = request.args.get("definition", type=int), request.args.get("file")
     source = None
-    if definition_id and filename:
-        definition = db.session.get(ProcessDefinition, definition_id) or abort(404)
-        source = next((f for f in definition.deployment.files if f.filename == filename), None) or abort(404)
+    if request.args.get("file"):
+        source = db.session.get(DeploymentFile, request.args.get("file", type=int) or 0)
+        if source is None or not source.filename.endswith(".dmn"):
+            abort(404)
     return render_template("designer/dmn.html", source=source)
 
 
