@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import N_, NotFound
-from .models import HumanTask, Notification, RoleAssignment, User
+from .models import HumanTask, Notification, User
 from .org import Directory
 
 SUPERVISOR_ROLE = "supervision_officer"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException

@@ -1,7 +1,6 @@
 """The decision table that says whether a case is a major enforcement decision (DOMAIN §1): one test per
 rule row, run by the engine inside the legal-review procedure, plus an input that matches no row."""
 import pytest
-from sqlalchemy import select
 
 from engine.models import ProcessInstance
 from engine.runtime import Runtime

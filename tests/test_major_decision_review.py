@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 from freezegun import freeze_time
 
 from .procedures import CASE, Case, tick

@@ -537,7 +537,6 @@ def test_a_form_the_model_names_must_exist(ctx, client, token):
 def test_a_model_alone_finds_its_decision_table_deployed_earlier(ctx):
     """A designer redeploys the legal-review model by itself: the DMN deployed with it before is found."""
     import os
-    from engine.repository import deploy_paths
     from web.services import repository
     path = os.path.join(os.path.dirname(__file__), "..", "workflows", "bpmn", "major_decision_review.bpmn")
     with open(path, "rb") as fh:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from engine.models import ProcessInstance
 from web.extensions import db
 
-from .procedures import CASE, Case, tick
+from .procedures import Case, tick
 from .test_case_referral import GA_SCJG, GA_SCJG_USER, PREPARE, TEAM_USER, receiver, refer
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from engine.calendar import LOCAL_TZ
 from engine.errors import N_, EngineError
-from engine.models import OrgUnit, ProcessDefinition
+from engine.models import OrgUnit
 
 from .. import services
 from ..extensions import db
