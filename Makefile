@@ -62,7 +62,8 @@ bench-pg: install-test
 clean-db:
 	rm -f instance/supervision.db*
 
-# After adding user-facing strings: extract them and merge into the catalogs, then translate the new entries.
+# After adding user-facing strings: rebuild the Chinese catalog from the sources; new translations go into
+# web/translations/zh_<area>.json (message id -> Chinese). Lists what is still untranslated.
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k lazy_gettext -o web/translations/messages.pot .
-	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching
+	$(BIN)/python web/translations/fill_catalog.py
+	$(BIN)/pybabel compile -d web/translations
