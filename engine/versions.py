@@ -10,7 +10,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import history
 from .errors import N_, Conflict, InvalidInput
-from .models import ProcessDefinition, ProcessInstance
+from .models import HumanTask, ProcessDefinition, ProcessInstance
 from .repository import NS, SPIFF_NS, make_parser
 from .runtime import Runtime
 from .serialization import _spec_serializer
@@ -98,7 +98,8 @@ def preview(runtime: Runtime, instance: ProcessInstance, target: ProcessDefiniti
 
 
 def migrate(runtime: Runtime, instance: ProcessInstance, target: ProcessDefinition, *, actor: str) -> None:
-    """Move one running instance to ``target`` (caller's transaction). Waiting steps are re-offered."""
+    """Move one running instance to ``target`` (caller's transaction). Waiting steps are offered anew, to
+    the same people who had claimed them."""
     if instance.status != "running":
         raise Conflict(N_("Only running cases can be moved to another version"))
     if target.key != instance.process_key or target.id == instance.definition_id:
@@ -107,6 +108,8 @@ def migrate(runtime: Runtime, instance: ProcessInstance, target: ProcessDefiniti
     if not check["can_migrate"]:
         raise Conflict(N_("This case waits at steps the new version no longer has: %(steps)s"),
                        steps="、".join(check["blocked"]))
+    claims = {t.element_id: t.claimed_by_id for t in runtime.session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == instance.id, HumanTask.status == "open", HumanTask.claimed_by_id.is_not(None)))}
     workflow = runtime.load(instance)
     spec, subprocess_specs = runtime.repository.load_spec(target)
     top, sub_diffs = diff_workflow(_spec_serializer.registry, workflow, spec, subprocess_specs)
@@ -119,3 +122,9 @@ def migrate(runtime: Runtime, instance: ProcessInstance, target: ProcessDefiniti
     history.record(runtime.session, runtime.clock.now(), "instance_migrated", actor=actor, instance_id=instance.id,
                    data={"from_version": old_version, "to_version": target.version})
     runtime.advance(instance, workflow, actor=actor)
+    # the waiting steps were offered anew: whoever had claimed one keeps it
+    for task in runtime.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                                 HumanTask.status == "open")):
+        if task.claimed_by_id is None and claims.get(task.element_id):
+            task.claimed_by_id = claims[task.element_id]
+    runtime.session.flush()

@@ -67,6 +67,8 @@ def test_old_cases_stay_new_cases_follow_and_a_migrated_case_continues(ctx, clie
     stays = Case(client, token, "ver_demo", "guan_scjg_handler", {}, business_key="V-STAYS")
     assert stays.state()["version"] == v2.version
     assert old.state()["version"] == v1.version
+    task = old.expect("登记", "handler", "lf.guan.scjg", "guan_scjg_handler")
+    assert client.post(f"/api/tasks/{task['id']}/claim", headers=token("guan_scjg_handler")).status_code == 200
     runtime = Runtime(db.session, ctx.extensions["clock"])
     instance = db.session.get(ProcessInstance, old.id)
     check = versions.preview(runtime, instance, v2)
@@ -74,6 +76,7 @@ def test_old_cases_stay_new_cases_follow_and_a_migrated_case_continues(ctx, clie
     versions.migrate(runtime, instance, v2, actor="designer")
     db.session.commit()
     assert old.state()["version"] == v2.version
+    assert old.expect("登记", "handler", "lf.guan.scjg", "guan_scjg_handler")["claimed_by"] == "guan_scjg_handler"
     old.do("登记", "handler", "lf.guan.scjg", "guan_scjg_handler")
     assert old.names() == ["新增复核"]                                   # the new path
     assert [h["data"]["to_version"] for h in old.history("instance_migrated")] == [v2.version]
