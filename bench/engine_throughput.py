@@ -214,7 +214,6 @@ def bench_database(url: str | None, allow_any_db: bool) -> Iterator[tuple[object
 def db_instances(app, user_id: int, n: int, created: list[int]) -> None:
     """n instances through the services, one commit per action (start + 3 completions)."""
     from engine.models import User
-    from engine.runtime import Runtime
     from engine.tasks import TaskService
     from web.extensions import db
 
@@ -222,10 +221,7 @@ def db_instances(app, user_id: int, n: int, created: list[int]) -> None:
     clock = app.extensions["clock"]
     for _ in range(n):
         user = session.get(User, user_id)
-        instance = Runtime(session, clock).start(PROCESS_KEY, user=user)
-        session.commit()
-        instance_id = instance.id
-        created.append(instance_id)
+        instance_id = start_one(session, clock, user, created)
         for step in range(USER_STEPS):
             service = TaskService(session, clock)
             open_tasks = service.open_tasks(instance_id)
@@ -239,16 +235,21 @@ def db_instances(app, user_id: int, n: int, created: list[int]) -> None:
 def db_parked(app, user_id: int, n: int, created: list[int]) -> None:
     """n instances started and left waiting at the first user task, one commit each."""
     from engine.models import User
-    from engine.runtime import Runtime
     from web.extensions import db
 
     session = db.session
     clock = app.extensions["clock"]
     for _ in range(n):
-        user = session.get(User, user_id)
-        instance = Runtime(session, clock).start(PROCESS_KEY, user=user)
-        session.commit()
-        created.append(instance.id)
+        start_one(session, clock, session.get(User, user_id), created)
+
+
+def start_one(session, clock, user, created: list[int]) -> int:
+    """Start one instance through the services and commit; remember its id."""
+    from engine.runtime import Runtime
+    instance = Runtime(session, clock).start(PROCESS_KEY, user=user)
+    session.commit()
+    created.append(instance.id)
+    return instance.id
 
 
 @contextmanager

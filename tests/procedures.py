@@ -18,6 +18,19 @@ class Case:
         self.id = resp.get_json()["id"]
         self.starter = starter
 
+    @classmethod
+    def found(cls, client, token, process_key: str, who: str, business_key: str | None = None) -> "Case":
+        """The one case of ``process_key`` (with that business key) that another case started, seen by ``who``."""
+        from sqlalchemy import select
+        from engine.models import ProcessInstance
+        from web.extensions import db
+        stmt = select(ProcessInstance).where(ProcessInstance.process_key == process_key)
+        if business_key is not None:
+            stmt = stmt.where(ProcessInstance.business_key == business_key)
+        case = cls.__new__(cls)
+        case.client, case.token, case.id, case.starter = client, token, db.session.scalars(stmt).one().id, who
+        return case
+
     def state(self, who: str | None = None) -> dict:
         resp = self.client.get(f"/api/instances/{self.id}", headers=self.token(who or self.starter))
         assert resp.status_code == 200, resp.get_json()

@@ -7,10 +7,7 @@ from zoneinfo import ZoneInfo
 
 from freezegun import freeze_time
 from lxml import etree
-from sqlalchemy import select
 
-from engine.models import ProcessInstance
-from web.extensions import db
 
 from .procedures import CASE, Case, tick
 
@@ -29,12 +26,7 @@ def refer(client, token, user, target, kind="ordinary", number="GZ-2026-001") ->
 
 def receiver(sender: Case, who: str) -> Case:
     """The receiving instance started by the sender's message (same case number)."""
-    instance = db.session.scalars(select(ProcessInstance).where(
-        ProcessInstance.process_key == "referral_receipt",
-        ProcessInstance.business_key == sender.state()["business_key"])).one()
-    other = object.__new__(Case)
-    other.client, other.token, other.id, other.starter = sender.client, sender.token, instance.id, who
-    return other
+    return Case.found(sender.client, sender.token, "referral_receipt", who, sender.state()["business_key"])
 
 
 def test_township_to_county_unanswered_for_five_working_days_then_accepted(ctx, client, token):

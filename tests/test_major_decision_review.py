@@ -130,14 +130,8 @@ def test_transfer_outcome_refers_the_case(client, token):
     case.do("办理案件移送", "handler", UNIT, HANDLER, {"referral_target": "lf.guan.gaj", "referral_reason": "涉嫌犯罪"})
     assert case.status() == "completed"
     # the referral procedure starts with the case (suspected crime: the agency head approves first)
-    from engine.models import ProcessInstance
-    from web.extensions import db
-    from sqlalchemy import select
-    referral = db.session.scalars(select(ProcessInstance).where(
-        ProcessInstance.process_key == "case_referral_requested")).one()
-    assert referral.business_key == MAJOR["case_number"]
-    sender = object.__new__(Case)
-    sender.client, sender.token, sender.id, sender.starter = client, token, referral.id, HANDLER
+    sender = Case.found(client, token, "case_referral_requested", HANDLER)
+    assert sender.state()["business_key"] == MAJOR["case_number"]
     sender.do("审批移送涉嫌犯罪案件", "agency_head", UNIT, HEAD, {"approve_transfer": True})
     sender.expect("制作移送函并移送材料", "handler", UNIT, HANDLER)
 

@@ -6,10 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from freezegun import freeze_time
-from sqlalchemy import select
 
-from engine.models import ProcessInstance
-from web.extensions import db
 
 from .procedures import Case, tick
 from .test_case_referral import GA_SCJG, GA_SCJG_USER, PREPARE, TEAM_USER, receiver, refer
@@ -25,11 +22,7 @@ def notice_case(client, token, **extra) -> Case:
 
 
 def auto_notice(client, token, who: str) -> Case:
-    instance = db.session.scalars(select(ProcessInstance).where(
-        ProcessInstance.process_key == "supervision_notice_auto")).one()
-    case = object.__new__(Case)
-    case.client, case.token, case.id, case.starter = client, token, instance.id, who
-    return case
+    return Case.found(client, token, "supervision_notice_auto", who)
 
 
 def test_notice_reply_returned_then_accepted(client, token):
