@@ -30,18 +30,28 @@ class EngineError(Exception):
         self.params = params
         self.errors = errors or []
         self.fields = fields or {}     # field name -> messages, already in the user's language
+        self.where: tuple[str, dict] | None = None   # (message id, params) of where it happened, e.g. the step
         super().__init__(self.message)
+
+    def at(self, msgid: str, **params: Any) -> "EngineError":
+        """Say where the error happened (e.g. in which step); rendered before the message."""
+        self.where = (msgid, params)
+        self.args = (self.message,)
+        return self
 
     @property
     def message(self) -> str:
-        return self.msgid % self.params if self.params else self.msgid
+        text = self.msgid % self.params if self.params else self.msgid
+        if self.where:
+            text = (self.where[0] % self.where[1]) + text
+        return text
 
     def render(self, gettext: Callable[[str], str]) -> dict:
         """The error as a JSON-able dict with messages translated by ``gettext``."""
         def tr(msgid, params):
             text = gettext(msgid)
             return text % params if params else text
-        body = {"message": tr(self.msgid, self.params),
+        body = {"message": (tr(*self.where) if self.where else "") + tr(self.msgid, self.params),
                 "errors": [{**{k: v for k, v in e.items() if k not in ("msgid", "params")},
                             "message": tr(e["msgid"], e["params"])} for e in self.errors]}
         if self.fields:

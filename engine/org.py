@@ -108,6 +108,11 @@ class Directory:
             return self.descendant_ids(self.county_or_city(user.unit.code))
         return set()
 
+    @staticmethod
+    def oversees_actively(user: User) -> bool:
+        """Supervision officers and admins act on what they oversee; invited supervisors only read it."""
+        return bool({ra.role_code for ra in user.roles} & {"supervision_officer", "admin"})
+
     def is_within(self, unit: OrgUnit, area: OrgUnit) -> bool:
         """True when ``unit`` is ``area`` or lies below it."""
         return any(u.id == area.id for u in self.ancestors(unit))

@@ -40,6 +40,7 @@ _BPMN_SNIPPETS = [
     (".//bpmn:timerEventDefinition/*", "eval"),
     (".//bpmn:loopCardinality", "eval"),
     (".//bpmn:completionCondition", "eval"),
+    (".//bpmn:conditionalEventDefinition/bpmn:condition", "eval"),
 ]
 # Extension properties holding expressions (the unit a task is routed to).
 EXPRESSION_PROPERTIES = ("unit", "dueDate", "remindDate", "subject")
@@ -146,6 +147,12 @@ def _check_bpmn(src: SourceFile) -> list[dict]:
     for prop in xp(".//spiffworkflow:property"):
         if prop.get("name") in EXPRESSION_PROPERTIES and prop.get("value"):
             _check_text(errors, src, prop, prop.get("value"), "eval")
+    for param in xp(".//spiffworkflow:parameter"):       # service-task parameters are expressions too
+        _check_text(errors, src, param, param.get("value"), "eval")
+    for task in xp(".//bpmn:serviceTask"):
+        errors.append(problem(N_("Service tasks cannot run on this platform (it calls no outside services from "
+                                 "a model); use a user task, a script task or a message"),
+                              file=src.filename, line=task.sourceline, element_id=task.get("id")))
     return errors
 
 
@@ -175,8 +182,9 @@ def _check_text(errors: list, src: SourceFile, node, text: str | None, mode: str
     try:
         check_snippet(text, mode)
     except ScriptError as exc:
-        errors.append(problem(N_("Script or expression refused: %(detail)s"), file=src.filename,
-                              line=node.sourceline, element_id=_element_id(node), detail=exc.message))
+        entry = problem(exc.msgid, file=src.filename, line=node.sourceline, element_id=_element_id(node))
+        entry.update(params=exc.params, message=exc.message)     # the guard's own message, translated on display
+        errors.append(entry)
 
 
 def _call_graph(files: list[SourceFile]) -> dict[str, set[str]]:

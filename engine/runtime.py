@@ -29,7 +29,7 @@ from .models import (HumanTask, MessageSubscription, PendingMessage, ProcessDefi
 from .org import Directory
 from .repository import Repository
 from .notifications import notify
-from .scripting import evaluate, make_script_engine
+from .scripting import ScriptLimits, evaluate, make_script_engine, step_budget
 from .sla import deadline, state_at, timer_helpers
 from .serialization import event_from_json, event_to_json, state_to_json, workflow_from_state
 
@@ -50,6 +50,25 @@ def check_data(data: Any) -> dict:
         return json.loads(json.dumps(data))
     except (TypeError, ValueError):
         raise InvalidInput(N_("Data must be JSON")) from None
+
+
+def _step_name(task_spec) -> str:
+    return (getattr(task_spec, "bpmn_name", None) or getattr(task_spec, "bpmn_id", None)
+            or getattr(task_spec, "name", None) or "?")
+
+
+def step_error(exc: Exception, task_spec=None) -> ScriptError:
+    """What SpiffWorkflow raised while running a step, as a ScriptError naming the step: the guard's own
+    error when it caused it (SpiffWorkflow wraps it), else SpiffWorkflow's first line."""
+    cause = exc
+    while cause is not None and not isinstance(cause, ScriptError):
+        cause = cause.__cause__ or cause.__context__
+    task = getattr(exc, "task", None)
+    spec = task_spec or getattr(task, "task_spec", None) or getattr(exc, "task_spec", None)
+    if cause is not None:
+        return cause.at(N_("Step “%(element)s”: "), element=_step_name(spec))
+    return ScriptError(N_("The process could not continue at %(element)s: %(detail)s"),
+                       element=_step_name(spec), detail=str(exc).split("\n")[0][:300])
 
 
 def _timer_due(task) -> datetime | None:
@@ -118,8 +137,10 @@ def _message_correlations(properties: Iterable, values: dict) -> dict:
 
 
 class Runtime:
-    def __init__(self, session: Session, clock, extra_helpers: dict[str, Callable] | None = None):
+    def __init__(self, session: Session, clock, extra_helpers: dict[str, Callable] | None = None,
+                 limits: ScriptLimits | None = None):
         self.session = session
+        self.limits = limits or ScriptLimits()
         self.clock = clock
         self.directory = Directory(session)
         self.calendar = WorkCalendar(session)
@@ -138,7 +159,7 @@ class Runtime:
         helpers.update(extra_helpers or {})
         self._current: ProcessInstance | None = None
         self.helpers = helpers
-        self.script_engine = make_script_engine(helpers)
+        self.script_engine = make_script_engine(helpers, self.limits)
 
     # -- loading and saving -----------------------------------------------------------------------
     def get_instance(self, instance_id: int) -> ProcessInstance:
@@ -169,17 +190,14 @@ class Runtime:
         """Start the latest version of ``process_key``. ``validate(form_key, data)`` checks the data against
         the start event's form, when it has one."""
         definition = definition or self.repository.latest(process_key)
-        if user is not None and not self.may_start(user, definition):
-            raise Forbidden(N_("Your roles do not allow starting %(process)s"), process=definition.name or definition.key)
         data = check_data(data)
-        form_key = self.start_form(definition)
-        if form_key and validate is not None:
-            kept = {k: data.pop(k) for k in ("case_unit",) if k in data}   # routing, not a form field
-            data = {**validate(form_key, data), **kept}
         if user is not None:
-            data.setdefault("initiator", user.username)
-            data.setdefault("initiator_unit", user.unit.code)
-            data.setdefault("case_unit", user.unit.code)
+            data = self._user_start_data(user, definition, data, validate)
+        else:
+            form_key = self.start_form(definition)
+            if form_key and validate is not None:
+                kept = {k: data.pop(k) for k in ("case_unit",) if k in data}   # routing, not a form field
+                data = {**validate(form_key, data), **kept}
         if business_key:
             data.setdefault("business_key", business_key)
         spec, subprocess_specs = self.repository.load_spec(definition)
@@ -201,6 +219,30 @@ class Runtime:
         self.advance(instance, workflow, actor=instance.started_by)
         return instance
 
+    def _user_start_data(self, user: User, definition: ProcessDefinition, data: dict,
+                         validate: Callable[[str, dict], dict] | None) -> dict:
+        """What a person may put into a new case: nothing unless the procedure lets them start it; only the
+        start form's fields (checked), never routing variables; the case's unit is their own or one they
+        supervise. The platform fills in who started it."""
+        if not self.may_start(user, definition):
+            raise Forbidden(N_("Your roles do not allow starting %(process)s"), process=definition.name or definition.key)
+        requested_unit = data.pop("case_unit", None)
+        form_key = self.start_form(definition)
+        if form_key and validate is not None:
+            data = validate(form_key, data)
+        elif data:
+            raise InvalidInput(N_("This procedure takes no data when it is started"))
+        unit = user.unit
+        if requested_unit not in (None, "", user.unit.code):
+            if not isinstance(requested_unit, str):
+                raise InvalidInput(N_("The unit must be given by its code"))
+            unit = self.directory.unit(requested_unit)
+            area = self.directory.supervised_area(user)
+            if area is not None and unit.id not in area:
+                raise Forbidden(N_("You can only start a case for your own unit or a unit you supervise"))
+        data.update(initiator=user.username, initiator_unit=user.unit.code, case_unit=unit.code)
+        return data
+
     # -- advancing --------------------------------------------------------------------------------
     def advance(self, instance: ProcessInstance, workflow: BpmnWorkflow, *, actor: str | None = None,
                 depth: int = 0, completed_task_id: str | None = None, fire_timers: bool = False) -> None:
@@ -212,7 +254,8 @@ class Runtime:
             raise EngineError(N_("Messages between instances bounce back and forth too often"))
         previous, self._current = self._current, instance
         try:
-            self._advance(instance, workflow, actor, depth, completed_task_id, fire_timers)
+            with step_budget(self.limits):      # every snippet of this action shares one budget
+                self._advance(instance, workflow, actor, depth, completed_task_id, fire_timers)
         finally:
             self._current = previous
 
@@ -278,9 +321,7 @@ class Runtime:
         except ScriptError:
             raise
         except WorkflowException as exc:
-            raise ScriptError(N_("The process could not continue at %(element)s: %(detail)s"),
-                              element=getattr(getattr(exc, "task_spec", None), "name", "?"),
-                              detail=str(exc).split("\n")[0]) from None
+            raise step_error(exc) from None
 
     # -- human tasks index ------------------------------------------------------------------------
     def _sync_tasks(self, instance: ProcessInstance, workflow: BpmnWorkflow, completed_task_id: str | None) -> None:
@@ -498,23 +539,23 @@ class Runtime:
         if accepted is not None:
             accepted(data)
         task.data.update(data)
-        try:
-            task.run()
-        except ScriptError:
-            raise
-        except WorkflowException as exc:
-            raise ScriptError(N_("The process could not continue at %(element)s: %(detail)s"),
-                              element=task.task_spec.bpmn_id, detail=str(exc).split("\n")[0]) from None
-        self.advance(instance, workflow, actor=actor, completed_task_id=task_id)
+        with step_budget(self.limits):
+            try:
+                task.run()
+            except ScriptError:
+                raise
+            except WorkflowException as exc:
+                raise step_error(exc, task.task_spec) from None
+            self.advance(instance, workflow, actor=actor, completed_task_id=task_id)
 
     def start_properties(self, definition: ProcessDefinition) -> dict:
-        """Extension properties of the process's start event with a form: ``formKey`` (the start form) and
-        ``starterRoles`` (comma-separated role codes allowed to start it; absent = anyone)."""
+        """Extension properties of the process's start event: ``formKey`` (the start form) and
+        ``starterRoles`` (comma-separated role codes allowed to start it; absent = nobody)."""
         spec, _ = self.repository.load_spec(definition)
         for task_spec in spec.task_specs.values():
             if type(task_spec).__name__ == "StartEvent" and getattr(task_spec, "extensions", None):
                 props = task_spec.extensions.get("properties", {})
-                if props.get("formKey"):
+                if props.get("formKey") or props.get("starterRoles"):
                     return props
         return {}
 
@@ -522,8 +563,12 @@ class Runtime:
         return self.start_properties(definition).get("formKey")
 
     def may_start(self, user: User, definition: ProcessDefinition) -> bool:
+        """Default deny: a person starts only a procedure whose start event names ``starterRoles`` they hold;
+        one started by a message or a timer, or only called by another process, never."""
+        if definition.start_messages or definition.timer_start:
+            return False
         allowed = {r.strip() for r in self.start_properties(definition).get("starterRoles", "").split(",") if r.strip()}
-        return not allowed or bool(allowed & {ra.role_code for ra in user.roles})
+        return bool(allowed & {ra.role_code for ra in user.roles})
 
     def terminate(self, instance: ProcessInstance, *, actor: str, reason: str | None = None) -> None:
         if instance.status != "running":

@@ -12,6 +12,10 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from .errors import N_, ScriptError
+
+MAX_STATE_CHARS = 8 * 1024 * 1024     # an instance's stored state; case data is a form's worth, not a database
+
 
 class _StateOnlyConverter(BpmnWorkflowConverter):
     """Like SpiffWorkflow's converter but leaves the spec out; on restore the caller supplies the (cached)
@@ -61,7 +65,17 @@ def state_to_json(workflow: BpmnWorkflow) -> str:
     reg._encoder_mode = False
     dct = _state_serializer.to_dict(workflow)
     dct[_state_serializer.VERSION_KEY] = _VERSION
-    return json.dumps(dct, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text = json.dumps(dct, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:     # a script stored a set, NaN, … in the case data
+        raise ScriptError(N_("The case data holds a value that cannot be stored (%(detail)s); scripts may store "
+                             "only text, numbers, true/false, lists and objects"), detail=str(exc)[:120]) from None
+    except RecursionError:
+        raise ScriptError(N_("The case data is nested too deeply")) from None
+    if len(text) > MAX_STATE_CHARS:
+        raise ScriptError(N_("The case data is too large to store (more than %(count)s characters)"),
+                          count=MAX_STATE_CHARS)
+    return text
 
 
 def workflow_from_state(text: str, spec, subprocess_specs: dict, script_engine) -> BpmnWorkflow:

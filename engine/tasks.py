@@ -106,9 +106,10 @@ class TaskService:
             return task
         raise NotFound(N_("No such task"))
 
-    def instance_for(self, user: User, instance_id: int) -> ProcessInstance:
+    def instance_for(self, user: User, instance_id: int, write: bool = False) -> ProcessInstance:
         """An instance the user may read: one they started, one of their unit, one with a task offered to
-        or done by them, or — for supervision officers and admins — one of a unit in their area."""
+        or done by them, or — for supervision officers and admins — one of a unit in their area. With
+        ``write`` (adding a comment), reading it as an invited supervisor is not enough."""
         instance = self.session.get(ProcessInstance, instance_id)
         if instance is None:
             raise NotFound(N_("No such case"))
@@ -116,6 +117,8 @@ class TaskService:
             return instance
         area = self.runtime.directory.supervised_area(user)
         if area is None or instance.unit_id in area:
+            if write and not self.runtime.directory.oversees_actively(user):
+                raise Forbidden(N_("Invited supervisors read cases; they do not comment on them"))
             return instance
         related = self.session.scalars(select(HumanTask).where(
             HumanTask.instance_id == instance.id,
@@ -137,7 +140,7 @@ class TaskService:
     def add_comment(self, user: User, instance_id: int, text: str, task_id: str | None = None):
         """A remark on a case by someone who may see it; recorded in the case history too."""
         from .models import Comment
-        self.instance_for(user, instance_id)
+        self.instance_for(user, instance_id, write=True)
         text = (text or "").strip()
         if not text:
             raise InvalidInput(N_("A comment cannot be empty"))
@@ -185,9 +188,13 @@ class TaskService:
         return task
 
     def delegate(self, user: User, task_id: str, to_username: str) -> HumanTask:
+        """Hand a task to a colleague holding its role at its unit: only its claimant, or while nobody has
+        claimed it a candidate, may (a supervisor who can read the task cannot)."""
         task = self._open_for(user, task_id)
         if task.claimed_by_id not in (None, user.id):
             raise Forbidden(N_("This task is claimed by someone else"))
+        if task.claimed_by_id is None and not self.is_candidate(user, task):
+            raise Forbidden(N_("You do not hold the role this task needs"))
         target = self.session.scalar(select(User).where(User.username == to_username, User.active.is_(True)))
         if target is None:
             raise NotFound(N_("No user %(user)s"), user=to_username)

@@ -61,6 +61,7 @@ class Field:
     default: object = None
     readonly: bool = False        # shown from case data, never taken from a submission
     differs_from: tuple[tuple[str, str | None], ...] = ()   # (field or case variable, label) it must not equal
+    unit_scope: str | None = None   # unit fields: "supervised" = the user's own unit or a unit the user supervises
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
         options = tuple(_option(o, where) for o in f.get("options") or ())
         if f["type"] in ("choice", "multi_choice") and not options:
             raise FormDefinitionError(f"{where}: a choice needs options")
+        if f.get("unit_scope") not in (None, "supervised") or (f.get("unit_scope") and f["type"] != "unit"):
+            raise FormDefinitionError(f"{where}: unit_scope is 'supervised', on a unit field")
         names.add(name)
         fields.append(Field(
             name=name, type=f["type"], label=f["label"], label_en=f.get("label_en"), help=f.get("help"),
@@ -116,7 +119,7 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             required_if=Condition.parse(f.get("required_if"), key, name),
             visible_if=Condition.parse(f.get("visible_if"), key, name), options=options, min=f.get("min"),
             max=f.get("max"), max_length=f.get("max_length"), default=f.get("default"),
-            readonly=bool(f.get("readonly", False)),
+            readonly=bool(f.get("readonly", False)), unit_scope=f.get("unit_scope"),
             differs_from=tuple((d["name"], d.get("label")) if isinstance(d, dict) else (d, None)
                                for d in f.get("differs_from") or ())))
     return Form(key=key, title=raw["title"], title_en=raw.get("title_en"), description=raw.get("description"),

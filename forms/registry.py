@@ -9,10 +9,15 @@ from .definition import Form, load_definitions
 DEFINITIONS_DIR = os.path.join(os.path.dirname(__file__), "definitions")
 
 
+_EXTRA_DIRECTORIES: list[str] = []
+
+
 class FormRegistry:
-    def __init__(self, directory: str = DEFINITIONS_DIR):
+    def __init__(self, directory: str = DEFINITIONS_DIR, *more: str):
         self.directory = directory
         self.forms: dict[str, Form] = load_definitions(directory)
+        for extra in more:
+            self.forms.update(load_definitions(extra))
 
     def get(self, key: str) -> Form | None:
         return self.forms.get(key)
@@ -21,6 +26,13 @@ class FormRegistry:
         return set(self.forms)
 
 
+def add_directory(directory: str) -> None:
+    """Forms of another directory besides forms/definitions/ (a city's own forms; the tests' forms)."""
+    if directory not in _EXTRA_DIRECTORIES:
+        _EXTRA_DIRECTORIES.append(directory)
+        default_registry.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def default_registry() -> FormRegistry:
-    return FormRegistry()
+    return FormRegistry(DEFINITIONS_DIR, *_EXTRA_DIRECTORIES)

@@ -18,11 +18,13 @@ from engine.models import (Attachment, AuditEvent, Comment, HumanTask, LoginAtte
                            User)
 from engine.org import issue_token, load_file
 from engine.repository import deploy_paths
+from forms.registry import add_directory as add_form_directory
 from web import create_app
 from web.extensions import db
 from web.services import repository
 
 HERE = os.path.dirname(__file__)
+add_form_directory(os.path.join(HERE, "forms"))     # the start form of the tests' own processes
 TEST_BPMN = sorted(glob.glob(os.path.join(HERE, "bpmn", "*.bpmn")))
 PROCEDURES = sorted(glob.glob(os.path.join(HERE, "..", "workflows", "bpmn", "*.bpmn"))
                     + glob.glob(os.path.join(HERE, "..", "workflows", "bpmn", "*.dmn")))

@@ -71,3 +71,11 @@ def tick(app) -> None:
     run_due_timers(db.session, app.extensions["clock"])
     sweep_sla(db.session, app.extensions["clock"])
     db.session.expire_all()
+
+
+# The start event of the tests' own processes: started with the tests' start form (tests/forms/) by these roles.
+STARTER = ('<bpmn:extensionElements><spiffworkflow:properties>'
+           '<spiffworkflow:property name="formKey" value="test_start"/>'
+           '<spiffworkflow:property name="starterRoles" '
+           'value="handler,legal_reviewer,revisit_officer,supervision_officer,admin"/>'
+           '</spiffworkflow:properties></bpmn:extensionElements>')

@@ -3,6 +3,8 @@ that say where (file / element id / line) and deploys nothing; versions, idempot
 their version and call activities resolved against earlier deployments."""
 from __future__ import annotations
 
+from tests.procedures import STARTER
+
 import io
 import re
 import time
@@ -40,7 +42,7 @@ def process(key: str, *steps: str, name: str = "测试流程", lane: str | None 
                  '</bpmn:laneSet>\n')
     body = "\n".join("    " + s for s in steps)
     return f"""  <bpmn:process id="{key}" name="{name}" isExecutable="true">
-{lanes}    <bpmn:startEvent id="{key}_start" />
+{lanes}    <bpmn:startEvent id="{key}_start">{STARTER}</bpmn:startEvent>
 {body}
     <bpmn:endEvent id="{key}_end" />
 {flows}
@@ -248,7 +250,7 @@ def test_escaping_script_task_is_refused_and_named(client, token, script):
     assert error["file"] == "script_escape.bpmn"
     assert error["element_id"] == "evil_script"
     assert error["line"] == line_of(content, "<bpmn:script>")
-    assert "refused" in error["message"]
+    assert "not allowed" in error["message"]
 
 
 def test_every_bad_snippet_is_reported_not_just_the_first(client, token):

@@ -2,6 +2,8 @@
 inside real workflows started through the API (deployed through the repository, stored in the database)."""
 from __future__ import annotations
 
+from tests.procedures import STARTER
+
 import hashlib
 import io
 
@@ -254,7 +256,7 @@ def _script_process(key: str, script: str) -> bytes:
         <bpmn:flowNodeRef>large</bpmn:flowNodeRef>
       </bpmn:lane>
     </bpmn:laneSet>
-    <bpmn:startEvent id="start" />
+    <bpmn:startEvent id="start">{STARTER}</bpmn:startEvent>
     <bpmn:scriptTask id="calc" name="计算">
       <bpmn:script>{script}</bpmn:script>
     </bpmn:scriptTask>
@@ -282,7 +284,7 @@ def _script_process(key: str, script: str) -> bytes:
 </bpmn:definitions>""".encode()
 
 
-GOOD_SCRIPT = ("total = sum(amounts)\nbig = total &gt;= 10000\n"
+GOOD_SCRIPT = ("total = amount\nbig = total &gt;= 10000\n"
                "target_unit = justice_bureau_above(case_unit) if big else case_unit\n"
                "note = '合计' + str(total)")
 
@@ -307,14 +309,14 @@ def test_script_in_a_workflow_sets_data_that_routes_the_case(client, token):
     resp = _deploy(client, token, "script_ok", _script_process("script_ok", GOOD_SCRIPT))
     assert resp.status_code == 201, resp.get_json()
 
-    big = _start(client, token, "script_ok", {"amounts": [6000, 5000]})
+    big = _start(client, token, "script_ok", {"amount": 11000})
     assert big.status_code == 201, big.get_json()
     body = big.get_json()
     assert [(t["element_id"], t["unit"]["code"]) for t in body["open_tasks"]] == [("large", "lf.guan.sfj")]
     data = services.runtime().data_of(db.session.get(ProcessInstance, body["id"]))
     assert (data["total"], data["big"], data["note"]) == (11000, True, "合计11000")
 
-    small = _start(client, token, "script_ok", {"amounts": [100]}).get_json()
+    small = _start(client, token, "script_ok", {"amount": 100}).get_json()
     assert [(t["element_id"], t["unit"]["code"]) for t in small["open_tasks"]] == [("small", "lf.guan.guanzhen.zfd")]
 
 
@@ -379,11 +381,11 @@ def test_refused_script_at_run_time_fails_the_start_and_leaves_no_instance(clien
     definition = _store_unchecked(key, RUNTIME_SCRIPTS[name](f"touch {marker}"))
     try:
         instances, audit = _count(ProcessInstance), _count(AuditEvent)
-        resp = _start(client, token, key, {"amounts": [1]})
+        resp = _start(client, token, key, {"amount": 1})
         assert resp.status_code == 422, resp.get_json()
         message = resp.get_json()["message"]
-        assert "calc" in message  # names the script task
-        assert ("NameError" if name == "not_a_safe_builtin" else "not allowed") in message
+        assert message.startswith("步骤“计算”")  # names the script task by its name
+        assert ("NameError" if name == "not_a_safe_builtin" else "不允许") in message
         db.session.expire_all()
         assert (_count(ProcessInstance), _count(AuditEvent)) == (instances, audit)
         assert not marker.exists()

@@ -29,8 +29,12 @@ def user(name: str) -> User:
 
 
 def start(ctx, key: str, data=None, who=HANDLER) -> ProcessInstance:
+    """Started by the platform for ``who``'s unit: the test processes take their timer inputs as start data,
+    which a person may not give a procedure without a start form."""
     rt = Runtime(db.session, ctx.extensions["clock"])
-    instance = rt.start(key, business_key="T-1", data=data or {}, user=user(who))
+    starter = user(who)
+    instance = rt.start(key, business_key="T-1", data={"initiator": starter.username,
+                                                      "case_unit": starter.unit.code, **(data or {})})
     db.session.commit()
     return instance
 

@@ -12,12 +12,12 @@ from engine.runtime import Runtime
 from engine import versions
 from web.extensions import db
 
-from .procedures import Case
+from .procedures import STARTER, Case
 
 HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
         'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="D" targetNamespace="x">'
         '<bpmn:process id="ver_demo" name="版本演示" isExecutable="true"><bpmn:laneSet id="ls"><bpmn:lane id="l" name="承办人">'
-        '{refs}</bpmn:lane></bpmn:laneSet><bpmn:startEvent id="s" name="开始"/>{tasks}<bpmn:endEvent id="e" name="结束"/>{flows}'
+        '{refs}</bpmn:lane></bpmn:laneSet><bpmn:startEvent id="s" name="开始">' + STARTER + '</bpmn:startEvent>{tasks}<bpmn:endEvent id="e" name="结束"/>{flows}'
         '</bpmn:process></bpmn:definitions>')
 
 

@@ -195,11 +195,8 @@ def processes():
 def start_instance():
     user = current()
     body = StartInstanceSchema().load(_json())
-    data = body["data"]
-    if data.get("case_unit") not in (None, user.unit.code) and "admin" not in {r.role_code for r in user.roles}:
-        raise Forbidden(N_("You can only start a case for your own unit"))
-    instance = services.runtime().start(body["process_key"], business_key=body["business_key"], data=data,
-                                        user=user, validate=services.validate_form)
+    instance = services.runtime().start(body["process_key"], business_key=body["business_key"], data=body["data"],
+                                        user=user, validate=services.start_validator(user))
     db.session.commit()
     return jsonify(_instance_body(instance)), 201
 

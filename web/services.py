@@ -42,6 +42,26 @@ def _lookups() -> dict:
             "user": lambda name: db.session.scalar(select(User.id).where(User.username == name)) is not None}
 
 
+def start_validator(user: User):
+    """The start-form check for ``user``: the form's own rules, and unit fields scoped to the units the user
+    supervises (e.g. the unit a supervision notice addresses) hold such a unit."""
+    from engine.org import Directory
+
+    def validate(form_key: str, data: dict) -> dict:
+        clean = validate_form(form_key, data)
+        form = default_registry().get(form_key)
+        directory = Directory(db.session)
+        area = directory.supervised_area(user)
+        for field in form.fields:
+            code = clean.get(field.name)
+            if field.unit_scope == "supervised" and code and area is not None:
+                if directory.unit(code).id not in area | {user.unit_id}:
+                    raise InvalidInput(N_("Invalid input"), fields={
+                        field.name: [gettext("You can only address a unit in the area you supervise")]})
+        return clean
+    return validate
+
+
 def validate_form(form_key: str, data: dict, context: dict | None = None) -> dict:
     """Check a submission against a form from forms/; messages in the user's language."""
     form = default_registry().get(form_key)

@@ -20,7 +20,7 @@ def _startable():
     out = []
     for definition in services.repository().list_latest():
         props = runtime.start_properties(definition)
-        if props.get("formKey") and props.get("starterRoles") and runtime.may_start(me(), definition):
+        if props.get("formKey") and runtime.may_start(me(), definition):
             out.append((definition, default_registry().get(props["formKey"])))
     return out
 
@@ -46,7 +46,7 @@ def form(key: str):
             values = parse(start_form, me())
             db.session.commit()       # uploaded files are kept even if the form is refused
             instance = services.runtime().start(key, business_key=business_key or values.get("case_number"),
-                                                data=values, user=me(), validate=services.validate_form)
+                                                data=values, user=me(), validate=services.start_validator(me()))
             for f in start_form.fields:
                 if f.type == "files":
                     store().bind(values.get(f.name) or [], me(), instance.id, None)
