@@ -1,6 +1,7 @@
 """Settings. ``Config`` is the embedded default (SQLite file under instance/); ``TestConfig`` is used by the
 tests; ``ProductionConfig`` reads everything from environment variables."""
 import os
+import socket
 
 BASE_DIR = os.path.abspath(os.path.dirname(__file__))
 
@@ -28,6 +29,15 @@ class Config:
     SCHEDULER_POLL_SECONDS = int(os.environ.get("SCHEDULER_POLL_SECONDS", "5"))
     SCHEDULER_BATCH_SIZE = int(os.environ.get("SCHEDULER_BATCH_SIZE", "100"))
     SCHEDULER_SLA_BATCH_SIZE = int(os.environ.get("SCHEDULER_SLA_BATCH_SIZE", "500"))
+    # a failing timer is tried this often, waiting 1, 2, 4 … times SCHEDULER_RETRY_SECONDS in between (at most
+    # SCHEDULER_RETRY_MAX_SECONDS); then it becomes an incident for an administrator (/admin/incidents)
+    SCHEDULER_MAX_ATTEMPTS = int(os.environ.get("SCHEDULER_MAX_ATTEMPTS", "3"))
+    SCHEDULER_RETRY_SECONDS = int(os.environ.get("SCHEDULER_RETRY_SECONDS", "60"))
+    SCHEDULER_RETRY_MAX_SECONDS = int(os.environ.get("SCHEDULER_RETRY_MAX_SECONDS", "3600"))
+    # the name a scheduler process records its ticks under (scheduler_heartbeats), and whether /api/health
+    # warns when no scheduler ever ticked
+    SCHEDULER_NAME = os.environ.get("SCHEDULER_NAME") or socket.gethostname()[:128]
+    SCHEDULER_EXPECTED = os.environ.get("SCHEDULER_EXPECTED", "1") not in ("0", "false", "no")
     # werkzeug password-hash method for users created from an organisation file (None = werkzeug default)
     ORG_PASSWORD_METHOD = None
 
@@ -37,6 +47,7 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     ORG_PASSWORD_METHOD = "pbkdf2:sha256:1000"   # fast hashing for the demo users the tests load
+    SCHEDULER_EXPECTED = False                   # no scheduler runs beside the test client
 
 
 class ProductionConfig(Config):

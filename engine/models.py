@@ -206,8 +206,28 @@ class Timer(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))     # waiting / fired / cancelled
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Failures while firing (Camunda's job retries and incidents): each failed attempt counts, the row is not
+    # claimed again before ``next_attempt_at`` (backoff); after the last attempt ``incident_at`` is set and
+    # the row waits for an administrator (retry or cancel). An open incident = waiting with ``incident_at``.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[dict | None] = mapped_column(JSON)               # {msgid, params, detail}
+    last_error_class: Mapped[str | None] = mapped_column(String(128))
+    first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    incident_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     instance: Mapped[ProcessInstance] = relationship(lazy="select")
     __table_args__ = (Index("ix_timers_due", "status", "due_at", "id"),)   # the claim query's order
+
+
+class SchedulerHeartbeat(Base):
+    """When each scheduler process (by name, e.g. its host) last ran a tick, and last ran one without a
+    database error; /api/health reads it from the web process."""
+
+    __tablename__ = "scheduler_heartbeats"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_tick_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class MessageSubscription(Base):

@@ -391,9 +391,10 @@ class Runtime:
             else:
                 row.status = "cancelled"
         due_times = []
+        withdrawn = self._withdrawn_timers(instance, [t for t in waiting if t not in rows])
         for task_id, task in waiting.items():
             due = _timer_due(task)
-            if due is None:
+            if due is None or task_id in withdrawn:
                 continue
             due_times.append(due)
             row = rows.get(task_id)
@@ -406,6 +407,15 @@ class Runtime:
             elif row.due_at != due:
                 row.due_at = due
         instance.next_timer_at = min(due_times, default=None)
+
+    def _withdrawn_timers(self, instance: ProcessInstance, task_ids: list[str]) -> set[str]:
+        """Of these waiting timers without a waiting row, those an administrator cancelled as an incident
+        (engine.incidents.cancel): they stay cancelled and are not indexed again."""
+        if not task_ids:
+            return set()
+        return set(self.session.scalars(select(Timer.task_id).where(
+            Timer.instance_id == instance.id, Timer.task_id.in_(task_ids), Timer.status == "cancelled",
+            Timer.incident_at.is_not(None))))
 
     def _escalate(self, human_task_id: str, now: datetime) -> None:
         task = self.session.get(HumanTask, human_task_id)

@@ -1,6 +1,7 @@
 """Several schedulers on one PostgreSQL: every due timer fires exactly once, also when one is killed."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -31,7 +32,8 @@ def _due_timers(app, n: int) -> datetime:
     fire_at = datetime.now(timezone.utc) + timedelta(seconds=2)
     user = db.session.query(User).filter_by(username="guan_scjg_handler").one()
     first = Runtime(db.session, app.extensions["clock"]).start(
-        "wait_timer", business_key="BULK-0", data={"fire_at": fire_at.isoformat()}, user=user)
+        "wait_timer", business_key="BULK-0",
+        data={"fire_at": fire_at.isoformat(), "initiator": user.username, "case_unit": user.unit.code})
     db.session.commit()
     # copy the waiting instance (same state, same timer) n-1 times in one statement each
     db.session.execute(text(
@@ -44,7 +46,8 @@ def _due_timers(app, n: int) -> datetime:
         " t.due_at, 'waiting' FROM process_instances p, timers t WHERE t.instance_id = :id AND p.id <> :id"
         " AND p.process_key = 'wait_timer'"), {"id": first.id})
     db.session.commit()
-    assert db.session.scalar(select(func.count()).select_from(Timer).where(Timer.status == "waiting")) == n
+    assert db.session.scalar(select(func.count()).select_from(Timer).join(ProcessInstance).where(
+        Timer.status == "waiting", ProcessInstance.process_key == "wait_timer")) == n
     return fire_at
 
 
@@ -98,3 +101,38 @@ def test_a_killed_scheduler_loses_nothing(pg, db_url):
     out = survivor.communicate(timeout=600)[0]
     assert survivor.returncode == 0, out
     assert _fired_counts() == (N, N, N, N)
+
+
+@pytest.mark.realtime
+def test_poisoned_cases_cost_two_schedulers_nothing_else(pg, db_url):
+    """Five cases whose stored state cannot be loaded (half-written, or nested too deep) among the due timers:
+    both schedulers finish their drain, every other timer fires exactly once, and each poisoned row has one
+    attempt counted (not one per scheduler) and waits for its next attempt."""
+    n = 200
+    fire_at = _due_timers(pg, n)
+    ids = db.session.scalars(select(ProcessInstance.id).where(ProcessInstance.process_key == "wait_timer")
+                             .order_by(ProcessInstance.id).limit(5)).all()
+    for k, instance_id in enumerate(ids):
+        state = db.session.get(ProcessInstance, instance_id).state
+        if k % 2:
+            deep: object = "x"
+            for _ in range(600):
+                deep = {"a": deep}
+            poisoned = json.loads(state)
+            poisoned["data"] = {**poisoned.get("data", {}), "deep": deep}
+            state = json.dumps(poisoned)
+        else:
+            state = state[: len(state) // 2]
+        db.session.execute(text("UPDATE process_instances SET state = :s WHERE id = :id"),
+                           {"s": state, "id": instance_id})
+    db.session.commit()
+    _wait_until_due(fire_at)
+    procs = [_scheduler(db_url, "--drain"), _scheduler(db_url, "--drain")]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert _fired_counts() == (n - 5, n - 5, n - 5, n - 5)
+    failures = [int(o.split(" conflicts, ")[1].split()[0]) for o in outputs]
+    assert sum(failures) >= 5, outputs
+    rows = db.session.scalars(select(Timer).where(Timer.instance_id.in_(ids))).all()
+    assert [(r.status, r.attempts, r.incident_at) for r in rows] == [("waiting", 1, None)] * 5
+    assert all(r.next_attempt_at > r.last_failed_at for r in rows)

@@ -369,12 +369,68 @@ def calendar_set_year(year: int):
     return jsonify(year=year, days=count)
 
 
+# -- timer incidents (administrators) ---------------------------------------------------------------------
+def _incident_body(incident) -> dict:
+    from .views.incidents import error_text, step_label
+    row, instance = incident.timer, incident.instance
+    iso = lambda dt: dt.isoformat() if dt else None   # noqa: E731
+    return {"id": row.id, "instance_id": instance.id, "business_key": instance.business_key,
+            "process_key": instance.process_key, "process_name": incident.process_name,
+            "element_id": row.element_id, "step": step_label(incident), "status": row.status,
+            "due_at": iso(row.due_at), "attempts": row.attempts, "error": error_text(row.last_error),
+            "error_class": row.last_error_class, "error_detail": (row.last_error or {}).get("detail"),
+            "first_failed_at": iso(row.first_failed_at), "last_failed_at": iso(row.last_failed_at),
+            "incident_at": iso(row.incident_at)}
+
+
+@bp.get("/incidents")
+@login_required
+def incidents():
+    """Open timer incidents: timers that failed on every attempt and wait for an administrator."""
+    from engine.incidents import list_open
+    _require_roles({"admin"})
+    return jsonify(incidents=[_incident_body(i) for i in list_open(db.session)])
+
+
+@bp.post("/incidents/<int:timer_id>/<action>")
+@login_required
+def incident_action(timer_id: int, action: str):
+    """``retry`` (attempts reset, due now) or ``cancel`` (the timer is withdrawn); both audited."""
+    from engine import incidents as inc
+    user = _require_roles({"admin"})
+    if action not in ("retry", "cancel"):
+        return jsonify(message=gettext("Unknown action")), 404
+    row = (inc.retry if action == "retry" else inc.cancel)(db.session, timer_id, services.clock().now(),
+                                                           user.username)
+    db.session.commit()
+    return jsonify(id=row.id, status=row.status, attempts=row.attempts,
+                   due_at=row.due_at.isoformat(), incident=row.incident_at is not None and row.status == "waiting")
+
+
 @bp.get("/health")
 def health():
-    """Liveness plus warnings an operator must act on (e.g. next year's holidays missing)."""
+    """Liveness plus warnings an operator must act on: next year's holidays missing, no recent successful
+    scheduler tick, open timer incidents."""
+    from flask import current_app
     from engine.calendar import LOCAL_TZ
-    from engine.jobs import calendar_warning
+    from engine.jobs import calendar_warning, scheduler_health
     db.session.execute(select(1))
-    warning = calendar_warning(db.session, services.clock().now().astimezone(LOCAL_TZ).date())
-    warnings = [gettext(warning[0]) % warning[1]] if warning else []
-    return jsonify(status="warning" if warnings else "ok", warnings=warnings)
+    now = services.clock().now()
+    warnings = []
+    warning = calendar_warning(db.session, now.astimezone(LOCAL_TZ).date())
+    if warning:
+        warnings.append(gettext(warning[0]) % warning[1])
+    sched = scheduler_health(db.session, now, current_app.config["SCHEDULER_POLL_SECONDS"],
+                             current_app.config["SCHEDULER_EXPECTED"])
+    if sched.stale:
+        warnings.append(gettext("The timer scheduler has not completed a run recently: timers and deadlines are "
+                                "not being processed"))
+    if sched.open_incidents:
+        warnings.append(gettext("%(n)s timers failed repeatedly and wait for an administrator (timer incidents)")
+                        % {"n": sched.open_incidents})
+    db.session.rollback()
+    return jsonify(status="warning" if warnings else "ok", warnings=warnings,
+                   scheduler={"last_tick_at": sched.last_ok_at.isoformat() if sched.last_ok_at else None,
+                              "last_attempted_tick_at": sched.last_tick_at.isoformat() if sched.last_tick_at else None,
+                              "stale": sched.stale, "max_age_seconds": 3 * current_app.config["SCHEDULER_POLL_SECONDS"]},
+                   incidents=sched.open_incidents)

@@ -75,7 +75,11 @@ def register(app: Flask) -> None:
         if drain:
             report = tick(app_obj)
             click.echo(f"fired {report.fired_instances} instances, {report.conflicts} conflicts, "
-                       f"{report.failures} failures, {report.sla_changes} SLA changes")
+                       f"{report.failures} failures, {report.incidents} new incidents, "
+                       f"{report.sla_changes} SLA changes")
+            if not report.ok:
+                click.echo("the tick ended early on a database error (see the log)", err=True)
+                sys.exit(1)
             return
         run_blocking(app_obj)
 

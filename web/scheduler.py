@@ -3,36 +3,61 @@ standalone process (`flask scheduler`), several of which may run against one Pos
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from engine.calendar import LOCAL_TZ
-from engine.jobs import RunReport, calendar_warning, run_due_timers, sweep_sla
+from engine.jobs import RetryPolicy, RunReport, calendar_warning, record_tick, run_due_timers, sweep_sla
 
 from .extensions import db
 
 log = logging.getLogger(__name__)
 
 
+def retry_policy(app: Flask) -> RetryPolicy:
+    return RetryPolicy(max_attempts=app.config["SCHEDULER_MAX_ATTEMPTS"],
+                       base=timedelta(seconds=app.config["SCHEDULER_RETRY_SECONDS"]),
+                       cap=timedelta(seconds=app.config["SCHEDULER_RETRY_MAX_SECONDS"]))
+
+
 def tick(app: Flask) -> RunReport:
-    """One poll: fire due timers (in batches until none is due), then move SLA states."""
+    """One poll: fire due timers (in batches until none is due), then move SLA states, then note the tick.
+
+    Each part has its own try: a failing instance is recorded on its timer row inside run_due_timers, a
+    database error ends the firing but the SLA sweep is still tried. No row is claimed twice in one tick
+    (the batches share ``skip``), so a tick — and ``flask scheduler --drain`` — always ends."""
     with app.app_context():
         clock = app.extensions["clock"]
         batch = app.config["SCHEDULER_BATCH_SIZE"]
+        policy = retry_policy(app)
         total = RunReport()
         try:
-            while True:
-                report = run_due_timers(db.session, clock, batch)
-                total.fired_instances += report.fired_instances
-                total.conflicts += report.conflicts
-                total.failures += report.failures
-                if report.fired_instances + report.conflicts + report.failures < batch:
-                    break
-            sla = sweep_sla(db.session, clock, app.config["SCHEDULER_SLA_BATCH_SIZE"])
-            total.sla_changes, total.notifications = sla.sla_changes, sla.notifications
+            try:
+                while True:
+                    report = run_due_timers(db.session, clock, batch, policy=policy, skip=total.skipped)
+                    for name in ("claimed", "fired_instances", "conflicts", "failures", "incidents"):
+                        setattr(total, name, getattr(total, name) + getattr(report, name))
+                    if report.claimed < batch:
+                        break
+            except Exception:
+                db.session.rollback()
+                total.ok = False
+                log.exception("firing timers stopped")
+            try:
+                sla = sweep_sla(db.session, clock, app.config["SCHEDULER_SLA_BATCH_SIZE"])
+                total.sla_changes, total.notifications = sla.sla_changes, sla.notifications
+            except Exception:
+                db.session.rollback()
+                total.ok = False
+                log.exception("the SLA sweep failed")
+            try:
+                record_tick(db.session, app.config["SCHEDULER_NAME"], clock.now(), total.ok)
+            except Exception:
+                db.session.rollback()
+                log.exception("could not record the scheduler tick")
         finally:
             db.session.remove()
         return total

@@ -5,6 +5,6 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from . import auth, case, dashboard, designer, inbox, notifications, start, task, vendor
-    for module in (auth, inbox, start, task, case, dashboard, notifications, vendor, designer):
+    from . import auth, case, dashboard, designer, inbox, incidents, notifications, start, task, vendor
+    for module in (auth, inbox, start, task, case, dashboard, notifications, vendor, designer, incidents):
         app.register_blueprint(module.bp)

@@ -2,6 +2,8 @@
 with the steps done and the current step highlighted."""
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response, abort, render_template
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -19,6 +21,7 @@ from ..forms_web import attachment_names, store
 from .common import annotate, me, signed_in
 
 bp = Blueprint("case", __name__)
+log = logging.getLogger(__name__)
 
 ACTIONS = {
     "instance_started": N_("Case started"), "task_created": N_("Task offered"), "task_claimed": N_("Task claimed"),
@@ -28,7 +31,11 @@ ACTIONS = {
     "message_received": N_("Message received"), "comment_added": N_("Comment"), "instance_completed": N_("Case closed"),
     "instance_terminated": N_("Case terminated"), "revisit_sampling": N_("Revisit draw"),
     "message_received_external": N_("Message from another system"),
+    "timer_incident": N_("Timer failed repeatedly (incident)"),
+    "timer_incident_retried": N_("Failed timer retried"), "timer_incident_cancelled": N_("Failed timer cancelled"),
 }
+
+SYSTEM_ACTORS = {"timer": N_("Scheduler"), "scheduler": N_("Scheduler"), "system": N_("System")}
 
 
 def _load(instance_id: int):
@@ -97,13 +104,17 @@ def show(instance_id: int):
             details = []
         if e.action == "comment_added":
             details = [(_("Comment"), data.get("text"))]
-        timeline.append({"at": e.at, "who": users.get(e.actor, e.actor), "what": _(ACTIONS.get(e.action, e.action)),
+        timeline.append({"at": e.at, "who": users.get(e.actor) or (_(SYSTEM_ACTORS[e.actor]) if e.actor in SYSTEM_ACTORS else e.actor), "what": _(ACTIONS.get(e.action, e.action)),
                          "step": data.get("name") or (task.name if task else data.get("element_id")),
                          "details": details})
     unit_ids = {t.unit_id for t in tasks.values() if t.unit_id} | ({instance.unit_id} if instance.unit_id else set())
     units = db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_(unit_ids)).order_by(OrgUnit.code)).all()
     open_tasks = annotate([t for t in tasks.values() if t.status == "open"])
-    done, current = _steps(instance)
+    try:
+        done, current = _steps(instance)
+    except Exception:              # a case whose state cannot be loaded (a timer incident) still shows its record
+        log.exception("case %s: the workflow state could not be loaded", instance.id)
+        done, current = [], []
     return render_template("case.html", instance=instance, timeline=timeline, units=units, open_tasks=open_tasks,
                            documents=store().for_instance(instance.id), comments=services.tasks().comments(instance.id),
                            done=done, current=current)

@@ -75,9 +75,12 @@ def init_app(app) -> None:
         from engine.models import Role
         role_names = {r.code: r.name for r in db.session.scalars(select(Role))} if request.endpoint == "auth.profile" else {}
         roles = roles_of(user)
+        if "admin" in roles and "incidents" not in g.nav_counts:
+            from engine.incidents import count_open
+            g.nav_counts["incidents"] = count_open(db.session)
         return {"me": user, "my_roles": roles, "nav": g.nav_counts, "role_names": role_names,
                 "is_supervisor": bool(roles & {"supervision_officer", "admin", "invited_supervisor"}),
-                "is_designer": bool(roles & {"process_designer", "admin"})}
+                "is_designer": bool(roles & {"process_designer", "admin"}), "is_admin": "admin" in roles}
 
     for code in (400, 403, 404, 409, 413, 429):
         app.register_error_handler(code, _error_page)
