@@ -79,12 +79,30 @@ def init_app(app) -> None:
                 "is_supervisor": bool(roles & {"supervision_officer", "admin", "invited_supervisor"}),
                 "is_designer": bool(roles & {"process_designer", "admin"})}
 
-    for code in (400, 403, 404, 409, 413, 429):
+    for code in ERROR_MESSAGES:
         app.register_error_handler(code, _error_page)
 
 
+# what a 4xx says when whoever raised it gave no message of its own (werkzeug's defaults are English)
+ERROR_MESSAGES = {
+    400: N_("The request is not valid."),
+    403: N_("You are not allowed to do this."),
+    404: N_("The page or item does not exist, or you may not see it."),
+    405: N_("This action is not possible here."),
+    409: N_("Someone else changed this at the same moment; reload and try again."),
+    413: N_("The request is too large."),
+    415: N_("The request body must be JSON (Content-Type: application/json)"),
+    422: N_("Something in the request cannot be used."),
+    429: N_("Too many requests; try again later."),
+}
+
+
 def _error_page(exc):
+    """4xx answers in the user's language: JSON for the API, the app's error page for pages."""
+    message = exc.description
+    if not message or message == type(exc).description:
+        message = _(ERROR_MESSAGES.get(exc.code, ERROR_MESSAGES[400]))
     if request.blueprint == "api" or request.path.startswith("/api/"):
         from flask import jsonify
-        return jsonify(message=getattr(exc, "description", str(exc))), exc.code
-    return render_template("error.html", code=exc.code, message=exc.description), exc.code
+        return jsonify(message=message), exc.code
+    return render_template("error.html", code=exc.code, message=message), exc.code
