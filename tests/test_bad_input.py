@@ -272,3 +272,149 @@ def test_designer_page_bad_input(client, case_id, method, path, body, expected):
     if resp.status_code >= 400:
         _assert_chinese_page(resp, case_id)
     assert _counts() == before, case_id
+
+
+# -- the same mechanisms, looked at one by one ---------------------------------------------------------------
+
+def test_capped_error_list_and_translated_schema_messages(client, token):
+    resp = client.post("/api/instances", headers=token(MDR_HANDLER), json={
+        "process_key": "major_decision_review", "data": {**MAJOR, **{f"x{i}": 1 for i in range(1500)}}})
+    fields = resp.get_json()["fields"]
+    assert resp.status_code == 422 and len(fields) == 21 and "1480" in fields["_more"][0]
+    assert all(CJK.search(m) for ms in fields.values() for m in ms)
+    resp = client.post("/api/session", json={"username": ["a"], "password": ""})
+    assert resp.get_json()["fields"] == {"username": ["应为文本。"], "password": ["请输入 1 至 256 个字符。"]}
+    resp = client.post("/api/instances", headers=token("admin"),
+                       json={"process_key": "two_lane_review", "data": {"case_unit": ["lf"]}})
+    assert resp.get_json()["fields"] == {"data": {"case_unit": ["请选择已有的单位。"]}}
+    resp = client.post("/api/designer/two_lane_review/migrations", headers=token("designer"),
+                       json={"instances": ["abc", 10 ** 20]})
+    assert resp.status_code == 422 and set(resp.get_json()["fields"]["instances"]) == {"0", "1"}
+
+
+def test_limits_are_configurable_and_the_engine_bounds_data_too(ctx, client, token):
+    """With the edge's limits raised, a 100,000-key start still is not stored: check_data refuses it, briefly."""
+    before = _counts()
+    saved = {k: ctx.config[k] for k in ("JSON_MAX_BYTES", "JSON_MAX_ITEMS")}
+    ctx.config.update(JSON_MAX_BYTES=8 * 1024 * 1024, JSON_MAX_ITEMS=10 ** 6)
+    try:
+        resp = client.post("/api/instances", headers=token(HANDLER), json={
+            "process_key": "two_lane_review", "data": {f"k{i}": i for i in range(100_000)}})
+        assert resp.status_code == 422 and "最多 2000 个" in resp.get_json()["message"]
+        assert len(resp.get_data()) < 1000
+        ctx.config["JSON_MAX_ITEMS"] = 10
+        resp = client.post("/api/instances", headers=token(HANDLER), json={
+            "process_key": "two_lane_review", "data": {f"k{i}": i for i in range(11)}})
+        assert resp.status_code == 400 and "最多 10 个" in resp.get_json()["message"]
+    finally:
+        ctx.config.update(saved)
+    assert _counts() == before
+    # one view takes a larger body: a diagram to validate may be up to the deployment limit
+    resp = client.post("/api/designer/validate", headers=token("designer"),
+                       json={"filename": "big.bpmn", "xml": "<x/>" + " " * 1_500_000})
+    assert resp.status_code == 200 and resp.get_json()["ok"] is False
+
+
+def test_check_data_bounds_what_pages_and_messages_bring():
+    from datetime import datetime
+    from decimal import Decimal
+    from engine.runtime import check_data
+
+    def refused(data):
+        with pytest.raises(InvalidInput) as info:
+            check_data(data)
+        return info.value.message
+
+    deep: list = []
+    for _ in range(40):
+        deep = [deep]
+    assert "nested too deeply (at most 32" in refused({"a": deep})
+    assert "too many fields and items (at most 2000" in refused({"a": list(range(2001))})
+    assert "too many fields and items" in refused({f"k{i}": 1 for i in range(2001)})
+    assert "too large (at most 1048576 bytes" in refused({"a": "x" * 1_100_000})
+    assert "amount: a number must be finite" in refused({"amount": float("nan")})
+    assert "a number must be finite" in refused({"a": {"b": [float("inf")]}})
+    assert "amount: a number may have at most 15 digits" in refused({"amount": 1e30})
+    assert "at most 15 digits" in refused({"amount": Decimal("7" * 5000)})
+    assert "at most 15 digits" in refused({"amount": 10 ** 15})
+    assert refused({"at": datetime(2026, 1, 1)}) == "Data must be JSON"
+    assert refused({"a": {1: 2}}) == "Data must be JSON"
+    assert refused([1]) == "Data must be an object"
+    long_names = refused({f"_{i}": 1 for i in range(500)})
+    assert long_names.endswith(" …") and len(long_names) < 200
+    ok = {"amount": 999_999_999_999_999, "rate": -0.5, "items": [1, "x", None, True, {"k": [2]}], "t": (1, 2)}
+    assert check_data(ok) == {**ok, "t": [1, 2]}
+
+
+def test_form_fields_have_sane_bounds():
+    from forms.definition import parse_form
+    from forms.schema import validate
+    form = parse_form({"key": "bounds", "title": "t", "fields": [
+        {"name": "amount", "type": "money", "label": "金额"}, {"name": "count", "type": "integer", "label": "数量"},
+        {"name": "ratio", "type": "number", "label": "比例"}, {"name": "day", "type": "date", "label": "日期"},
+        {"name": "unit", "type": "unit", "label": "单位"}]})
+
+    def errors(**data):
+        with pytest.raises(InvalidInput) as info:
+            validate(form, data, lookups={"unit": lambda code: code == "lf"})
+        return info.value.fields
+
+    assert errors(amount="1e30") == {"amount": ["The number is too large."]}
+    assert errors(amount="9" * 5000) == {"amount": ["The number is too large."]}
+    assert errors(amount=1e13) == {"amount": ["Must be at most 999999999999.99."]}
+    assert errors(amount="NaN") == {"amount": ["Enter an amount in yuan, e.g. 1200.50."]}
+    assert errors(amount=[1]) == {"amount": ["Enter an amount in yuan, e.g. 1200.50."]}
+    assert errors(count=10 ** 20) == {"count": ["The number is too large."]}
+    assert errors(ratio="1e400") == {"ratio": ["Enter a number."]}
+    assert errors(ratio=-1e16) == {"ratio": ["The number is too large."]}
+    assert errors(day="0001-01-01") == {"day": ["Enter a date between 1900-01-01 and 2200-12-31."]}
+    assert errors(day="9999-12-31") == {"day": ["Enter a date between 1900-01-01 and 2200-12-31."]}
+    assert errors(unit=["lf"]) == {"unit": ["Choose an existing unit."]}
+    assert errors(unit={"code": "lf"}) == {"unit": ["Choose an existing unit."]}
+    assert validate(form, {"amount": "999999999999.99", "count": 10 ** 14, "day": "2200-12-31", "unit": "lf"},
+                    lookups={"unit": lambda code: code == "lf"})["amount"] == 999999999999.99
+
+
+def test_engine_lookups_refuse_what_cannot_be_an_id(ctx):
+    from datetime import datetime, timezone
+    from engine.calendar import WorkCalendar, check_year
+    from engine.errors import CalendarError, NotFound
+    from engine.models import User
+    from engine.notifications import mark_read
+    from engine.org import Directory
+    from web import services
+    user = db.session.query(User).filter_by(username=HANDLER).one()
+    svc = services.tasks()
+    for task_id in ("xyz", "../x", "a" * 5000, None, 5):
+        with pytest.raises(NotFound):
+            svc.get_for(user, task_id)
+    for instance_id in (0, -1, 2 ** 31, 10 ** 30, "abc"):
+        with pytest.raises(NotFound):
+            svc.instance_for(user, instance_id)
+        with pytest.raises(NotFound):
+            mark_read(db.session, user, instance_id, datetime.now(timezone.utc))
+    for code in (["x"], {"a": 1}, 5, "", "u" * 500):
+        with pytest.raises(NotFound):
+            Directory(db.session).unit(code)
+    for year in (0, 1899, 2201, 99999, 10 ** 20):
+        with pytest.raises(CalendarError):
+            check_year(year)
+    calendar = WorkCalendar(db.session)
+    for start in ("9999-12-31", "0001-01-01"):
+        with pytest.raises(CalendarError):
+            calendar.add_working_days(start, 1)
+        with pytest.raises(CalendarError):
+            calendar.working_days_between(start, "2026-06-01")
+
+
+def test_headers_and_redirect_targets_that_are_not_what_they_claim(client):
+    resp = client.post("/api/session", json={"username": HANDLER, "password": "demo1234"})
+    assert resp.status_code == 200
+    resp = client.post("/api/instances", json={"process_key": "two_lane_review"},
+                       headers={"X-CSRF-Token": "令牌".encode().decode("latin-1")})
+    assert resp.status_code == 400 and CJK.search(resp.get_json()["message"])
+    token_ = csrf(client.get("/login"))
+    resp = client.post("/login?next=//[", data={"csrf_token": token_, "username": HANDLER, "password": "demo1234"})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+    resp = client.get("/lang/en", headers={"Referer": "http://["})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"

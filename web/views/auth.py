@@ -19,8 +19,11 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    if target and not urlparse(target).netloc and target.startswith("/") and not target.startswith("//"):
-        return target
+    try:
+        if target and not urlparse(target).netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    except ValueError:                       # e.g. "//[": not a URL at all
+        pass
     return url_for("inbox.index")
 
 
@@ -67,4 +70,11 @@ def language(code: str):
     from flask import current_app
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
-    return redirect(_safe_next(request.args.get("next") or request.referrer and urlparse(request.referrer).path))
+    return redirect(_safe_next(request.args.get("next") or _path_of(request.referrer)))
+
+
+def _path_of(url: str | None) -> str | None:
+    try:
+        return urlparse(url).path if url else None
+    except ValueError:
+        return None
