@@ -90,6 +90,11 @@ API_CASES = [
      {"name": "revisit_clue", "payload": {"case_number": "12345-1", "case_unit": {"a": 1}}}, 422),
     ("message-case-number-list", SUP, "POST", "/api/messages",
      {"name": "revisit_clue", "payload": {"case_number": [1], "case_unit": "lf.guan.scjg"}}, 422),
+    ("message-business-key-long", SUP, "POST", "/api/messages",
+     {"name": "revisit_clue", "payload": {"case_number": "12345-1", "case_unit": "lf.guan.scjg", "business_key": "B" * 500}},
+     422),
+    ("message-business-key-list", SUP, "POST", "/api/messages",
+     {"name": "revisit_clue", "payload": {"case_number": "12345-1", "case_unit": "lf.guan.scjg", "business_key": [1]}}, 422),
     ("message-huge-number", SUP, "POST", "/api/messages",
      '{"name": "revisit_clue", "payload": {"case_number": "1", "case_unit": "lf.guan.scjg", "n": %s}}' % ("1" * 5000),
      422),
@@ -418,3 +423,17 @@ def test_headers_and_redirect_targets_that_are_not_what_they_claim(client):
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
     resp = client.get("/lang/en", headers={"Referer": "http://["})
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
+
+
+def test_after_an_action_the_page_stays_on_this_site(client, token):
+    task = _open_task(client, token)
+    sign_in(client, HANDLER)
+    token_ = csrf(client.get("/"))
+    for target in ("http://evil.example/", "//evil.example/", "/\\evil.example", "//["):
+        resp = client.post(f"/tasks/{task['id']}/claim", data={"csrf_token": token_, "next": target})
+        assert resp.status_code == 302 and resp.headers["Location"] == "/", target
+        resp = client.post(f"/cases/{task['instance_id']}/comments",
+                           data={"csrf_token": token_, "text": "好", "next": target})
+        assert resp.headers["Location"] == f"/cases/{task['instance_id']}", target
+    resp = client.post(f"/tasks/{task['id']}/unclaim", data={"csrf_token": token_, "next": "/?tab=group"})
+    assert resp.headers["Location"] == "/?tab=group"

@@ -154,7 +154,7 @@ def migration_preview(key: str):
     source = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == key,
                                                                ProcessDefinition.version == version)) if version else None
     if source is None:
-        raise NotFound(N_("No process definition %(id)s"), id=f"{key} v{request.args.get('from')}")
+        raise NotFound(N_("No process definition %(id)s"), id=f"{key} v{version or ''}")
     target = services.repository().latest(key)
     runtime = services.runtime()
     running = db.session.scalars(select(ProcessInstance).where(ProcessInstance.definition_id == source.id,

@@ -70,7 +70,8 @@ class MessageSchema(Schema):
         """What the API reads itself (case number and unit) must be text; the rest is checked as case data."""
         payload = body.get("payload") or {}
         errors = {}
-        for key, message in (("case_number", gettext("Enter text.")), ("case_unit", gettext("Choose an existing unit."))):
+        for key, message in (("case_number", gettext("Enter text.")), ("business_key", gettext("Enter text.")),
+                             ("case_unit", gettext("Choose an existing unit."))):
             value = payload.get(key)
             if value is not None and not (isinstance(value, str) and len(value) <= 128):
                 errors[key] = [message]

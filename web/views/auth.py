@@ -13,18 +13,13 @@ from engine.org import sign_in
 from .. import services
 from ..auth import SessionUser
 from ..extensions import db
-from .common import check_csrf, me, signed_in
+from .common import check_csrf, me, safe_next, signed_in
 
 bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    try:
-        if target and not urlparse(target).netloc and target.startswith("/") and not target.startswith("//"):
-            return target
-    except ValueError:                       # e.g. "//[": not a URL at all
-        pass
-    return url_for("inbox.index")
+    return safe_next(target)
 
 
 @bp.route("/login", methods=["GET", "POST"])

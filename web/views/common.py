@@ -37,6 +37,19 @@ def roles_of(user) -> set[str]:
     return {ra.role_code for ra in user.roles}
 
 
+def safe_next(target: str | None, fallback: str | None = None) -> str:
+    """Where to go after an action: a path on this site, else ``fallback`` (the inbox) — never another site,
+    and never a 500 for something that is not a URL at all."""
+    from urllib.parse import urlparse
+    try:
+        if target and not urlparse(target).netloc and target.startswith("/") and not target.startswith("//") \
+                and "\\" not in target:
+            return target
+    except ValueError:                       # e.g. "//[": not a URL at all
+        pass
+    return fallback or url_for("inbox.index")
+
+
 def check_csrf() -> None:
     """Every page form carries the session's token; a post without it is refused."""
     sent = request.form.get("csrf_token", "")

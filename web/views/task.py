@@ -14,7 +14,7 @@ from forms import default_registry
 from .. import services
 from ..extensions import db
 from ..forms_web import attachment_names, hidden_by_case, parse, pickers, store
-from .common import annotate, check_csrf, me, signed_in
+from .common import annotate, check_csrf, me, safe_next, signed_in
 
 bp = Blueprint("task", __name__)
 
@@ -123,7 +123,7 @@ def comment(instance_id: int):
         if exc.status == 404:
             abort(404)
         flash(exc.render(_)["message"], "error")
-    return redirect(request.form.get("next") or url_for("case.show", instance_id=instance_id))
+    return redirect(safe_next(request.form.get("next"), url_for("case.show", instance_id=instance_id)))
 
 
 @bp.get("/documents/<uid:att_id>")
