@@ -120,7 +120,8 @@ def _check_json_body() -> None:
     if size is None:                        # chunked: read it (MAX_CONTENT_LENGTH bounds this)
         size = len(request.get_data(cache=True))
     if size > limit:
-        raise RequestEntityTooLarge(description=_("The request body is too large (at most %(max)s bytes)") % {"max": limit})
+        raise RequestEntityTooLarge(
+            description=_("The request body is too large (at most %(max)s bytes)") % {"max": limit})
     if size:
         request.get_json()
 

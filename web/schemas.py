@@ -39,7 +39,8 @@ class Schema(_Schema):
 
 def _length(lo: int | None, hi: int):
     if lo:
-        return validate.Length(min=lo, max=hi, error=lazy_gettext("Enter %(min)s to %(max)s characters.", min=lo, max=hi))
+        return validate.Length(min=lo, max=hi,
+                               error=lazy_gettext("Enter %(min)s to %(max)s characters.", min=lo, max=hi))
     return validate.Length(max=hi, error=lazy_gettext("At most %(max)s characters.", max=hi))
 
 

@@ -1,7 +1,7 @@
 """The inbox: my tasks, tasks to claim, due soon, overdue, done — filtered, sorted by due time, paged."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
