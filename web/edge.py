@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from flask import Flask, Request, current_app, request
 from flask_babel import gettext as _
-from werkzeug.exceptions import BadRequest, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, NotFound, RequestEntityTooLarge, UnprocessableEntity
 from werkzeug.routing import BaseConverter, ValidationError
 
 from engine.calendar import LOCAL_TZ, MAX_YEAR, MIN_YEAR
@@ -176,6 +176,15 @@ class UidConverter(BaseConverter):
 MAX_PAGE = 100_000
 
 
+class QueryValueError(UnprocessableEntity):
+    """A query value that cannot be used (422): the API answers with ``fields`` as for a body, pages show the
+    error page."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(description=message)
+        self.fields = {name: [message]}
+
+
 def arg_page(name: str = "page") -> int:
     """A page number: missing, malformed or below 1 → 1; absurdly large → the last page anyone reaches."""
     raw = request.args.get(name, "")
@@ -208,19 +217,19 @@ def as_id(raw) -> int | None:
 
 
 def _out_of_range(name: str):
-    return BadRequest(description=_("%(name)s: give a date between %(min)s and %(max)s")
-                      % {"name": name, "min": f"{MIN_YEAR}-01-01", "max": f"{MAX_YEAR}-12-31"})
+    return QueryValueError(name, _("%(name)s: give a date between %(min)s and %(max)s")
+                           % {"name": name, "min": f"{MIN_YEAR}-01-01", "max": f"{MAX_YEAR}-12-31"})
 
 
 def arg_date(name: str) -> date | None:
-    """An optional ISO date from the query, within the years the app handles (400 otherwise)."""
+    """An optional ISO date from the query, within the years the app handles (422 otherwise)."""
     raw = (request.args.get(name) or "").strip()
     if not raw:
         return None
     try:
         day = date.fromisoformat(raw)
     except ValueError:
-        raise BadRequest(description=_("%(name)s: give a date as YYYY-MM-DD") % {"name": name}) from None
+        raise QueryValueError(name, _("%(name)s: give a date as YYYY-MM-DD") % {"name": name}) from None
     if not MIN_YEAR <= day.year <= MAX_YEAR:
         raise _out_of_range(name)
     return day
@@ -235,16 +244,16 @@ def arg_day_start(name: str, end: bool = False) -> datetime | None:
 
 
 def arg_datetime(name: str) -> datetime | None:
-    """An optional ISO date and time with a time zone, within the years the app handles (400 otherwise)."""
+    """An optional ISO date and time with a time zone, within the years the app handles (422 otherwise)."""
     raw = (request.args.get(name) or "").strip()
     if not raw:
         return None
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise BadRequest(description=_("%(name)s: not a date and time") % {"name": name}) from None
+        raise QueryValueError(name, _("%(name)s: not a date and time") % {"name": name}) from None
     if value.tzinfo is None:
-        raise BadRequest(description=_("%(name)s: give a time zone, e.g. +08:00") % {"name": name})
+        raise QueryValueError(name, _("%(name)s: give a time zone, e.g. +08:00") % {"name": name})
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise _out_of_range(name)
     return value.astimezone(timezone.utc)

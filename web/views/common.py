@@ -117,5 +117,6 @@ def _error_page(exc):
         message = _(ERROR_MESSAGES.get(exc.code, ERROR_MESSAGES[400]))
     if request.blueprint == "api" or request.path.startswith("/api/"):
         from flask import jsonify
-        return jsonify(message=message), exc.code
+        fields = getattr(exc, "fields", None)
+        return jsonify(message=message, **({"fields": fields} if fields else {})), exc.code
     return render_template("error.html", code=exc.code, message=message), exc.code
