@@ -17,6 +17,10 @@ class Config:
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    # every JSON request body, checked before any view runs (web/edge.py): bytes, nesting, keys and items
+    JSON_MAX_BYTES = int(os.environ.get("JSON_MAX_BYTES", str(1024 * 1024)))
+    JSON_MAX_DEPTH = int(os.environ.get("JSON_MAX_DEPTH", "32"))
+    JSON_MAX_ITEMS = int(os.environ.get("JSON_MAX_ITEMS", "2000"))
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 8 * 3600

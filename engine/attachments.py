@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import N_, InvalidInput, NotFound
+from .limits import is_uuid
 from .models import Attachment, User
 
 DEFAULT_ALLOWED = (".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".ofd", ".zip")
@@ -58,14 +59,14 @@ class AttachmentStore:
     def bind(self, ids: list[str], user: User, instance_id: int, task_id: str | None) -> None:
         """Attach files named in an accepted form to its case; only the uploader's unbound files qualify."""
         for att_id in ids or []:
-            row = self.session.get(Attachment, att_id)
+            row = self.session.get(Attachment, att_id) if is_uuid(att_id) else None
             if row is None or row.uploaded_by_id != user.id or row.instance_id not in (None, instance_id):
-                raise InvalidInput(N_("Unknown attachment %(id)s"), id=att_id)
+                raise InvalidInput(N_("Unknown attachment %(id)s"), id=str(att_id)[:64])
             row.instance_id, row.task_id = instance_id, row.task_id or task_id
         self.session.flush()
 
     def get(self, att_id: str) -> Attachment:
-        row = self.session.get(Attachment, att_id)
+        row = self.session.get(Attachment, att_id) if is_uuid(att_id) else None
         if row is None:
             raise NotFound(N_("No such document"))
         return row

@@ -15,6 +15,14 @@ from .errors import N_, CalendarError
 from .models import CalendarYear, Holiday
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+MIN_YEAR, MAX_YEAR = 1900, 2200          # the years anyone may enter or ask about
+
+
+def check_year(year: int) -> int:
+    """A year the calendar may be asked about or given; others are refused with a message (422)."""
+    if isinstance(year, bool) or not isinstance(year, int) or not MIN_YEAR <= year <= MAX_YEAR:
+        raise CalendarError(N_("The year must be between %(min)s and %(max)s"), min=MIN_YEAR, max=MAX_YEAR)
+    return year
 
 
 def local_date(value: date | datetime | str) -> date:
@@ -38,6 +46,7 @@ class WorkCalendar:
 
     def _year(self, year: int) -> dict[date, bool]:
         if year not in self._years:
+            check_year(year)
             if self.session.get(CalendarYear, year) is None:
                 raise CalendarError(N_("The working-day calendar does not cover the year %(year)s; "
                                        "an administrator must enter that year's holidays first."), year=year)
@@ -53,6 +62,7 @@ class WorkCalendar:
     def add_working_days(self, start: date | datetime | str, n: int) -> date:
         """The day on which a limit of ``n`` working days starting on ``start`` ends."""
         day = local_date(start)
+        self._year(day.year)                 # an unknown year is refused before stepping off its end
         step = 1 if n >= 0 else -1
         remaining = abs(n)
         while remaining:
@@ -64,6 +74,7 @@ class WorkCalendar:
     def working_days_between(self, a: date | datetime | str, b: date | datetime | str) -> int:
         """Working days after ``a`` up to and including ``b`` (negative when ``b`` is before ``a``)."""
         start, end = local_date(a), local_date(b)
+        self._year(start.year), self._year(end.year)
         sign = 1
         if end < start:
             start, end, sign = end, start, -1
@@ -105,6 +116,7 @@ def seed_from_chinesecalendar(session: Session) -> int:
 
 def set_day(session: Session, day: date, is_workday: bool, name: str | None) -> Holiday:
     """Enter or override one day (a local holiday, a corrected make-up day). Its year must be known."""
+    check_year(day.year)
     if session.get(CalendarYear, day.year) is None:
         raise CalendarError(N_("The working-day calendar does not cover the year %(year)s; "
                                "an administrator must enter that year's holidays first."), year=day.year)
@@ -120,6 +132,7 @@ def set_day(session: Session, day: date, is_workday: bool, name: str | None) -> 
 def set_year(session: Session, year: int, days: list[dict]) -> int:
     """Enter a whole year (e.g. next year's State Council notice): its holidays and make-up working days
     replace what the table held for that year, and the year counts as covered from now on."""
+    check_year(year)
     for d in days:
         if d["day"].year != year:
             raise CalendarError(N_("Day %(day)s is not in the year %(year)s"), day=d["day"].isoformat(), year=year)
@@ -138,5 +151,6 @@ def set_year(session: Session, year: int, days: list[dict]) -> int:
 
 
 def year_overrides(session: Session, year: int) -> list[Holiday]:
+    check_year(year)
     return list(session.scalars(select(Holiday).where(Holiday.day >= date(year, 1, 1),
                                                       Holiday.day <= date(year, 12, 31)).order_by(Holiday.day)))

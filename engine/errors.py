@@ -12,6 +12,24 @@ def N_(msgid: str) -> str:
     return msgid
 
 
+MAX_REPORTED_FIELDS = 20        # a refused submission reports this many fields, then "and N more"
+MAX_REPORTED_ERRORS = 100       # a refused deployment lists this many problems, then "and N more"
+
+
+def more_message(count: int, gettext: Callable[[str], str]) -> str:
+    return gettext(N_("… and %(count)s more")) % {"count": count}
+
+
+def cap_fields(fields: dict, gettext: Callable[[str], str]) -> dict:
+    """At most MAX_REPORTED_FIELDS entries of a field → messages map; the rest are counted under ``_more``
+    (a submission with 100,000 unknown keys gets a short answer, not megabytes of messages)."""
+    if len(fields) <= MAX_REPORTED_FIELDS:
+        return fields
+    kept = dict(list(fields.items())[:MAX_REPORTED_FIELDS])
+    kept["_more"] = [more_message(len(fields) - MAX_REPORTED_FIELDS, gettext)]
+    return kept
+
+
 def problem(msgid: str, *, file: str | None = None, element_id: str | None = None, line: int | None = None,
             **params: Any) -> dict:
     """One entry of an error list: where, and what (a message id with its parameters)."""
@@ -53,9 +71,12 @@ class EngineError(Exception):
             return text % params if params else text
         body = {"message": (tr(*self.where) if self.where else "") + tr(self.msgid, self.params),
                 "errors": [{**{k: v for k, v in e.items() if k not in ("msgid", "params")},
-                            "message": tr(e["msgid"], e["params"])} for e in self.errors]}
+                            "message": tr(e["msgid"], e["params"])} for e in self.errors[:MAX_REPORTED_ERRORS]]}
+        if len(self.errors) > MAX_REPORTED_ERRORS:
+            body["errors"].append({"file": None, "element_id": None, "line": None,
+                                   "message": more_message(len(self.errors) - MAX_REPORTED_ERRORS, gettext)})
         if self.fields:
-            body["fields"] = self.fields
+            body["fields"] = cap_fields(self.fields, gettext)
         return body
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import N_, NotFound
+from .limits import is_db_id
 from .models import HumanTask, Notification, User
 from .org import Directory
 
@@ -58,7 +59,7 @@ def for_user(session: Session, user: User, unread_only: bool = False, limit: int
 
 
 def mark_read(session: Session, user: User, notification_id: int, now: datetime) -> Notification:
-    note = session.get(Notification, notification_id)
+    note = session.get(Notification, notification_id) if is_db_id(notification_id) else None
     if note is None or note.user_id != user.id:
         raise NotFound(N_("No such notification"))
     if note.read_at is None:

@@ -33,6 +33,8 @@ class Directory:
 
     # -- units --------------------------------------------------------------------------------------
     def unit(self, code: str) -> OrgUnit:
+        if not isinstance(code, str) or not code or len(code) > 64:     # a list, a number, junk: no unit
+            raise NotFound(N_("Unknown unit: %(code)s"), code=str(code)[:64])
         if code not in self._by_code:
             unit = self.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
             if unit is None:

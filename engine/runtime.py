@@ -7,8 +7,10 @@ column and surfaces as :class:`Conflict`."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, Callable, Iterable
 from uuid import UUID
 
@@ -24,6 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import history
 from .calendar import WorkCalendar
 from .errors import N_, Conflict, EngineError, Forbidden, InvalidInput, NotFound, ScriptError
+from .limits import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_DATA_ITEMS, MAX_NUMBER_DIGITS, is_db_id
 from .models import (HumanTask, MessageSubscription, PendingMessage, ProcessDefinition, ProcessInstance, Timer,
                      User)
 from .org import Directory
@@ -38,18 +41,62 @@ _DATA_KEY = re.compile(r"^[A-Za-z\u4e00-\u9fff][A-Za-z0-9_\u4e00-\u9fff]*$")
 
 
 def check_data(data: Any) -> dict:
-    """Task data must be a JSON object with plain keys; it is stored as JSON."""
+    """Task data must be a JSON object with plain keys, of bounded size and shape (it is stored as JSON
+    and comes from the API, from pages and from messages): at most MAX_DATA_DEPTH levels, MAX_DATA_ITEMS
+    keys and items, MAX_DATA_BYTES as JSON; numbers finite and at most MAX_NUMBER_DIGITS digits."""
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise InvalidInput(N_("Data must be an object"))
+    if len(data) > MAX_DATA_ITEMS:
+        raise InvalidInput(N_("The data has too many fields and items (at most %(max)s)"), max=MAX_DATA_ITEMS)
     bad = [k for k in data if not isinstance(k, str) or not _DATA_KEY.match(k)]
     if bad:
-        raise InvalidInput(N_("Invalid data field names: %(names)s"), names=", ".join(map(str, bad)))
+        shown = ", ".join(str(k)[:64] for k in bad[:10]) + (" …" if len(bad) > 10 else "")
+        raise InvalidInput(N_("Invalid data field names: %(names)s"), names=shown)
+    _check_shape(data)
     try:
-        return json.loads(json.dumps(data))
+        text = json.dumps(data, allow_nan=False)
     except (TypeError, ValueError):
         raise InvalidInput(N_("Data must be JSON")) from None
+    if len(text.encode("utf-8")) > MAX_DATA_BYTES:
+        raise InvalidInput(N_("The data is too large (at most %(max)s bytes)"), max=MAX_DATA_BYTES)
+    return json.loads(text)
+
+
+_NUMBER_LIMIT = 10 ** MAX_NUMBER_DIGITS
+
+
+def _check_shape(data: dict) -> None:
+    """Depth, item count and numbers, walked without recursion; errors name the top-level field."""
+    items = len(data)
+    stack: list[tuple[Any, int, str]] = [(v, 2, k) for k, v in data.items()]
+    while stack:
+        value, depth, field = stack.pop()
+        if isinstance(value, (dict, list, tuple)):
+            if depth > MAX_DATA_DEPTH:
+                raise InvalidInput(N_("The data is nested too deeply (at most %(max)s levels)"), max=MAX_DATA_DEPTH)
+            items += len(value)
+            if items > MAX_DATA_ITEMS:
+                raise InvalidInput(N_("The data has too many fields and items (at most %(max)s)"),
+                                   max=MAX_DATA_ITEMS)
+            if isinstance(value, dict):
+                if not all(isinstance(k, str) for k in value):
+                    raise InvalidInput(N_("Data must be JSON"))
+                stack.extend((v, depth + 1, field) for v in value.values())
+            else:
+                stack.extend((v, depth + 1, field) for v in value)
+        elif isinstance(value, bool) or value is None or isinstance(value, str):
+            continue
+        elif isinstance(value, (int, float, Decimal)):
+            if isinstance(value, float) and not math.isfinite(value) \
+                    or isinstance(value, Decimal) and not value.is_finite():
+                raise InvalidInput(N_("%(field)s: a number must be finite"), field=field)
+            if abs(value) >= _NUMBER_LIMIT:
+                raise InvalidInput(N_("%(field)s: a number may have at most %(max)s digits"), field=field,
+                                   max=MAX_NUMBER_DIGITS)
+        else:
+            raise InvalidInput(N_("Data must be JSON"))
 
 
 def _step_name(task_spec) -> str:
@@ -163,7 +210,7 @@ class Runtime:
 
     # -- loading and saving -----------------------------------------------------------------------
     def get_instance(self, instance_id: int) -> ProcessInstance:
-        instance = self.session.get(ProcessInstance, instance_id)
+        instance = self.session.get(ProcessInstance, instance_id) if is_db_id(instance_id) else None
         if instance is None:
             raise NotFound(N_("No process instance %(id)s"), id=instance_id)
         return instance

@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from . import history
 from .errors import N_, Conflict, Forbidden, InvalidInput, NotFound
+from .limits import is_db_id, is_uuid
 from .models import HumanTask, ProcessInstance, User
 from .org import user_holds
 from .runtime import Runtime, check_data
 
 
+MAX_PAGE, MAX_PER_PAGE = 100_000, 200
 FormValidator = Callable[[str, dict, dict], dict]   # (form key, submitted data, case data) -> cleaned data
 
 
@@ -82,6 +84,8 @@ class TaskService:
         if created_to:
             stmt = stmt.where(HumanTask.created_at < created_to)
         total = self.session.scalar(select(func.count()).select_from(stmt.subquery()))
+        per_page = min(max(int(per_page), 1), MAX_PER_PAGE)
+        page = min(max(int(page), 1), MAX_PAGE)              # an offset the database can take
         order = (HumanTask.completed_at.desc(),) if tab == "done" else \
             (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
         rows = list(self.session.scalars(stmt.order_by(*order).offset((page - 1) * per_page).limit(per_page)))
@@ -96,7 +100,7 @@ class TaskService:
     def get_for(self, user: User, task_id: str) -> HumanTask:
         """A task the user may see: offered to them, claimed or done by them, or — read only — in the area
         a supervisor oversees. Acting on it still needs the task's role at its unit."""
-        task = self.session.get(HumanTask, task_id)
+        task = self.session.get(HumanTask, task_id) if is_uuid(task_id) else None
         if task is None:
             raise NotFound(N_("No such task"))
         if self.is_candidate(user, task) or task.claimed_by_id == user.id or task.completed_by_id == user.id:
@@ -110,7 +114,7 @@ class TaskService:
         """An instance the user may read: one they started, one of their unit, one with a task offered to
         or done by them, or — for supervision officers and admins — one of a unit in their area. With
         ``write`` (adding a comment), reading it as an invited supervisor is not enough."""
-        instance = self.session.get(ProcessInstance, instance_id)
+        instance = self.session.get(ProcessInstance, instance_id) if is_db_id(instance_id) else None
         if instance is None:
             raise NotFound(N_("No such case"))
         if instance.started_by == user.username or instance.unit_id == user.unit_id:
@@ -146,6 +150,9 @@ class TaskService:
             raise InvalidInput(N_("A comment cannot be empty"))
         if len(text) > 2000:
             raise InvalidInput(N_("A comment can have at most 2000 characters"))
+        if task_id is not None and (not is_uuid(task_id) or self.session.scalar(select(HumanTask.id).where(
+                HumanTask.id == task_id, HumanTask.instance_id == instance_id)) is None):
+            raise InvalidInput(N_("The comment names a task that is not part of this case"))
         now = self.clock.now()
         comment = Comment(instance_id=instance_id, task_id=task_id, author_id=user.id, text=text, created_at=now)
         self.session.add(comment)

@@ -6,12 +6,15 @@ or raises :class:`engine.errors.InvalidInput` whose ``fields`` map each field to
 form does not define are refused: a submission cannot set process variables the form does not offer."""
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Callable
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate as v
 
+from engine.calendar import MAX_YEAR, MIN_YEAR
 from engine.errors import N_, InvalidInput
+from engine.limits import MAX_NUMBER_DIGITS
 
 from .definition import Field, Form
 
@@ -37,19 +40,32 @@ MESSAGES = {
     "option_unavailable": N_("This option cannot be chosen at this step."),
     "hidden": N_("This field does not apply here; leave it empty."),
     "differs": N_("Must be someone or something other than: %(other)s."),
+    "too_large": N_("The number is too large."),
+    "date_range": N_("Enter a date between %(min)s and %(max)s."),
 }
+
+# bounds of fields whose definition sets none: numbers a double holds exactly, amounts below one trillion
+# yuan, dates within the years the working-day calendar may cover
+NUMBER_BOUND = 10 ** MAX_NUMBER_DIGITS
+MONEY_MAX = Decimal("999999999999.99")
+DATE_MIN, DATE_MAX = date(MIN_YEAR, 1, 1), date(MAX_YEAR, 12, 31)
 
 
 class _Money(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
             raise self.make_error("invalid")
+        text = str(value).replace(",", "").strip()
+        if len(text) > 64:
+            raise self.make_error("too_large")
         try:
-            amount = Decimal(str(value).replace(",", "").strip())
+            amount = Decimal(text)
         except (InvalidOperation, ValueError):
             raise self.make_error("invalid") from None
         if not amount.is_finite():
             raise self.make_error("invalid")
+        if abs(amount) >= NUMBER_BOUND:          # before quantize, which fails beyond 28 digits
+            raise self.make_error("too_large")
         return amount.quantize(Decimal("0.01"))
 
 
@@ -66,17 +82,23 @@ def _field(f: Field, tr: Callable[[str], str], lookups: dict[str, Lookup]):
             validators.append(v.Range(min=f.min, error=msg("min", min=f.min)))
         if f.max is not None:
             validators.append(v.Range(max=f.max, error=msg("max", max=f.max)))
+        validators.append(v.Range(min=-NUMBER_BOUND, max=NUMBER_BOUND, min_inclusive=False, max_inclusive=False,
+                                  error=msg("too_large")))
         cls = fields.Integer if f.type == "integer" else fields.Float
         kwargs = {"strict": True} if f.type == "integer" else {"allow_nan": False}
-        return cls(validate=validators, error_messages={"invalid": msg(f.type), "special": msg(f.type)},
+        return cls(validate=validators, error_messages={"invalid": msg(f.type), "special": msg(f.type),
+                                                        "too_large": msg("too_large")},
                    **kwargs, **common)
     if f.type == "money":
         validators.append(v.Range(min=Decimal(str(f.min if f.min is not None else 0)), error=msg("negative")))
-        if f.max is not None:
-            validators.append(v.Range(max=Decimal(str(f.max)), error=msg("max", max=f.max)))
-        return _Money(validate=validators, error_messages={"invalid": msg("money")}, **common)
+        top = Decimal(str(f.max)) if f.max is not None else MONEY_MAX
+        validators.append(v.Range(max=top, error=msg("max", max=f.max if f.max is not None else MONEY_MAX)))
+        return _Money(validate=validators, error_messages={"invalid": msg("money"), "too_large": msg("too_large")},
+                      **common)
     if f.type == "date":
-        return fields.Date(error_messages={"invalid": msg("date")}, **common)
+        validators.append(v.Range(min=DATE_MIN, max=DATE_MAX, error=msg("date_range", min=DATE_MIN.isoformat(),
+                                                                         max=DATE_MAX.isoformat())))
+        return fields.Date(validate=validators, error_messages={"invalid": msg("date")}, **common)
     if f.type == "choice":
         return fields.String(validate=v.OneOf([o.value for o in f.options], error=msg("choice")),
                              error_messages={"invalid": msg("choice")}, **common)

@@ -75,13 +75,15 @@ def create_app(config: str | type = "default", **overrides) -> Flask:
         # taken at BEGIN) ends with the request even when the app context lives on (tests, CLI).
         db.session.rollback()
 
-    from . import auth
+    from . import auth, edge
     from .api import bp as api_bp
     from .cli import register as register_cli
     from .views import common as view_common
     from .views import register as register_views
 
     auth.init_app(app)
+    edge.init_app(app)                      # after auth: each request forgets the previous one's user first
+    edge.register_converters(app)           # before the blueprints, whose rules use <id:…>, <uid:…>
     app.register_blueprint(api_bp)
     register_views(app)
     view_common.init_app(app)

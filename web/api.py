@@ -11,14 +11,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import history
-from engine.errors import N_, Conflict, EngineError, Forbidden, NotFound
+from engine.errors import N_, Conflict, EngineError, Forbidden, NotFound, cap_fields
 from engine.models import User
 
 from . import services
 from .auth import SessionUser, csrf_ok, csrf_token, current
 from .extensions import db
-from .schemas import (AuditSchema, CompleteSchema, DelegateSchema, InstanceSchema, LoginSchema, ProcessSchema,
-                      StartInstanceSchema, TaskSchema, UserSchema)
+from .edge import arg_datetime, arg_id, json_body
+from .schemas import (AuditSchema, CompleteSchema, DelegateSchema, InstanceSchema, LoginSchema, MigrateSchema,
+                      ProcessSchema, StartInstanceSchema, TaskSchema, UserSchema)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 DESIGN_ROLES = {"process_designer", "admin"}
@@ -33,7 +34,8 @@ def _engine_error(exc: EngineError):
 @bp.errorhandler(ValidationError)
 def _invalid(exc: ValidationError):
     db.session.rollback()
-    return jsonify(message=gettext("Invalid input"), fields=exc.messages), 422
+    messages = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
+    return jsonify(message=gettext("Invalid input"), fields=cap_fields(messages, gettext)), 422
 
 
 @bp.errorhandler(StaleDataError)
@@ -116,6 +118,7 @@ def deploy():
 
 @bp.post("/designer/validate")
 @login_required
+@json_body(max_bytes=3 * 2 * 1024 * 1024)      # a diagram of up to 2 MB (the deployment limit), JSON-escaped
 def validate_model():
     """The deployment checks without deploying: multipart ``files`` or JSON {filename, xml}."""
     _require_roles(DESIGN_ROLES)
@@ -147,10 +150,11 @@ def migration_preview(key: str):
     from engine import versions
     from engine.models import ProcessDefinition, ProcessInstance
     _require_roles(DESIGN_ROLES)
+    version = arg_id("from")
     source = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == key,
-                                                               ProcessDefinition.version == request.args.get("from", type=int)))
+                                                               ProcessDefinition.version == version)) if version else None
     if source is None:
-        raise NotFound(N_("No process definition %(id)s"), id=f"{key} v{request.args.get('from')}")
+        raise NotFound(N_("No process definition %(id)s"), id=f"{key} v{version or ''}")
     target = services.repository().latest(key)
     runtime = services.runtime()
     running = db.session.scalars(select(ProcessInstance).where(ProcessInstance.definition_id == source.id,
@@ -165,10 +169,10 @@ def migrate_instances(key: str):
     from engine import versions
     from engine.models import ProcessInstance
     user = _require_roles(DESIGN_ROLES)
-    body = _json()
+    body = MigrateSchema().load(_json())
     target = services.repository().latest(key)
     results = []
-    for instance_id in body.get("instances") or []:
+    for instance_id in body["instances"]:
         instance = db.session.get(ProcessInstance, instance_id)
         if instance is None or instance.process_key != key:
             results.append({"instance_id": instance_id, "migrated": False, "message": gettext("No such case")})
@@ -201,7 +205,7 @@ def start_instance():
     return jsonify(_instance_body(instance)), 201
 
 
-@bp.get("/instances/<int:instance_id>")
+@bp.get("/instances/<id:instance_id>")
 @login_required
 def get_instance(instance_id: int):
     instance = services.tasks().instance_for(current(), instance_id)
@@ -251,13 +255,13 @@ def list_tasks():
     return jsonify(tasks=TaskSchema(many=True).dump(_annotate(services.tasks().list(current(), scope, status))))
 
 
-@bp.get("/tasks/<task_id>")
+@bp.get("/tasks/<uid:task_id>")
 @login_required
 def get_task(task_id: str):
     return jsonify(TaskSchema().dump(_annotate([services.tasks().get_for(current(), task_id)])[0]))
 
 
-@bp.post("/tasks/<task_id>/<action>")
+@bp.post("/tasks/<uid:task_id>/<action>")
 @login_required
 def task_action(task_id: str, action: str):
     svc = services.tasks()
@@ -293,7 +297,7 @@ def notifications():
                    unread=sum(1 for n in rows if n.read_at is None))
 
 
-@bp.post("/notifications/<int:notification_id>/read")
+@bp.post("/notifications/<id:notification_id>/read")
 @login_required
 def notification_read(notification_id: int):
     from engine import notifications as notes
@@ -308,19 +312,13 @@ def notification_read(notification_id: int):
 @login_required
 def timers():
     """Waiting timers of the cases a supervisor oversees, soonest first."""
-    from datetime import datetime
     from engine.models import ProcessInstance, Timer
     from engine.org import Directory
     from .schemas import TimerSchema
     user = _require_roles({"supervision_officer", "admin"})
     stmt = select(Timer).join(ProcessInstance).where(Timer.status == "waiting")
-    if request.args.get("due_before"):
-        try:
-            before = datetime.fromisoformat(request.args["due_before"])
-        except ValueError:
-            raise ValidationError({"due_before": [gettext("Not a date and time")]}) from None
-        if before.tzinfo is None:
-            raise ValidationError({"due_before": [gettext("Give a time zone, e.g. +08:00")]})
+    before = arg_datetime("due_before")
+    if before is not None:
         stmt = stmt.where(Timer.due_at <= before)
     area = Directory(db.session).supervised_area(user)
     if area is not None:
@@ -330,12 +328,13 @@ def timers():
 
 
 # -- calendar administration ----------------------------------------------------------------------------
-@bp.get("/calendar/<int:year>")
+@bp.get("/calendar/<year:year>")
 @login_required
 def calendar_year(year: int):
-    from engine.calendar import year_overrides
+    from engine.calendar import check_year, year_overrides
     from engine.models import CalendarYear
     from .schemas import HolidaySchema
+    check_year(year)
     covered = db.session.get(CalendarYear, year)
     return jsonify(year=year, covered=covered is not None, source=covered.source if covered else None,
                    days=HolidaySchema(many=True).dump(year_overrides(db.session, year)))
@@ -355,12 +354,13 @@ def calendar_day(day: str):
     return jsonify(HolidaySchema().dump(row))
 
 
-@bp.put("/calendar/years/<int:year>")
+@bp.put("/calendar/years/<year:year>")
 @login_required
 def calendar_set_year(year: int):
-    from engine.calendar import set_year
+    from engine.calendar import check_year, set_year
     from .schemas import CalendarYearSchema
     user = _require_roles({"admin"})
+    check_year(year)
     body = CalendarYearSchema().load(_json())
     count = set_year(db.session, year, body["days"])
     history.record(db.session, services.clock().now(), "calendar_year_set", actor=user.username,

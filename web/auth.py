@@ -73,4 +73,6 @@ def csrf_ok() -> bool:
     if request.method in SAFE_METHODS or not current_user.is_authenticated or g.get("token_auth"):
         return True
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
-    return bool(sent) and secrets.compare_digest(sent, session.get("csrf", ""))
+    # bytes: compare_digest refuses str with non-ASCII characters (a forged header must not make a 500)
+    return bool(sent) and secrets.compare_digest(sent.encode("utf-8", "replace"),
+                                                 session.get("csrf", "").encode("utf-8"))

@@ -53,7 +53,7 @@ def parse(form: Form, user, instance_id: int | None = None, task_id: str | None 
                 data[f.name] = ids
         elif f.name in request.form:
             value = request.form.get(f.name, "")
-            if f.type == "integer" and re.fullmatch(r"\s*-?\d+\s*", value):
+            if f.type == "integer" and re.fullmatch(r"\s*-?\d{1,18}\s*", value):   # longer: refused as text
                 value = int(value)
             data[f.name] = value
     return data

@@ -1,21 +1,83 @@
-"""marshmallow schemas of the JSON API: what comes in is loaded (validated), what goes out is dumped."""
-from marshmallow import Schema, fields, validate
+"""marshmallow schemas of the JSON API: what comes in is loaded (validated), what goes out is dumped.
+Every message a client gets back is in the user's language: the schemas' own messages are lazy gettext
+strings, and marshmallow's built-in ones are translated when a schema is made (``Schema`` below)."""
+from flask_babel import gettext
+from flask_babel import lazy_gettext
+from marshmallow import Schema as _Schema
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
+
+from engine.errors import N_
+from engine.limits import MAX_DB_ID
+
+# marshmallow's own messages (its default_error_messages), as message ids
+BUILTIN_MESSAGES = (
+    N_("Missing data for required field."), N_("Field may not be null."), N_("Invalid value."),
+    N_("Not a valid string."), N_("Not a valid utf-8 string."), N_("Not a valid integer."), N_("Not a valid number."),
+    N_("Number too large."), N_("Not a valid boolean."), N_("Not a valid date."), N_("Not a valid mapping type."),
+    N_("Not a valid list."), N_("Invalid type."), N_("Invalid input type."), N_("Unknown field."),
+)
+
+
+def _translate(field) -> None:
+    field.error_messages = {k: gettext(v) if isinstance(v, str) else v for k, v in field.error_messages.items()}
+    for inner in (getattr(field, "inner", None), getattr(field, "key_field", None),
+                  getattr(field, "value_field", None)):
+        if inner is not None:
+            _translate(inner)
+
+
+class Schema(_Schema):
+    """A marshmallow schema answering in the user's language (made per request, so per language)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.error_messages = {k: gettext(v) for k, v in self.error_messages.items()}
+
+    def on_bind_field(self, field_name, field_obj) -> None:
+        _translate(field_obj)
+
+
+def _length(lo: int | None, hi: int):
+    if lo:
+        return validate.Length(min=lo, max=hi,
+                               error=lazy_gettext("Enter %(min)s to %(max)s characters.", min=lo, max=hi))
+    return validate.Length(max=hi, error=lazy_gettext("At most %(max)s characters.", max=hi))
 
 
 class LoginSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    username = fields.String(required=True, validate=_length(1, 64))
+    password = fields.String(required=True, validate=_length(1, 256))
 
 
 class StartInstanceSchema(Schema):
-    process_key = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    business_key = fields.String(load_default=None, validate=validate.Length(max=128))
+    process_key = fields.String(required=True, validate=_length(1, 128))
+    business_key = fields.String(load_default=None, validate=_length(None, 128))
     data = fields.Dict(keys=fields.String(), load_default=dict)
+
+    @validates("data")
+    def _case_unit(self, value, **_kwargs):
+        """``case_unit`` routes the case: a unit code, nothing else (a list or a number is no unit)."""
+        unit = value.get("case_unit")
+        if unit is not None and not (isinstance(unit, str) and 0 < len(unit) <= 64):
+            raise ValidationError({"case_unit": [gettext("Choose an existing unit.")]})
 
 
 class MessageSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    name = fields.String(required=True, validate=_length(1, 128))
     payload = fields.Dict(keys=fields.String(), required=True)
+
+    @validates_schema
+    def _routing(self, body, **_kwargs):
+        """What the API reads itself (case number and unit) must be text; the rest is checked as case data."""
+        payload = body.get("payload") or {}
+        errors = {}
+        for key, message in (("case_number", gettext("Enter text.")), ("business_key", gettext("Enter text.")),
+                             ("case_unit", gettext("Choose an existing unit."))):
+            value = payload.get(key)
+            if value is not None and not (isinstance(value, str) and len(value) <= 128):
+                errors[key] = [message]
+        if errors:
+            raise ValidationError({"payload": errors})
 
 
 class CompleteSchema(Schema):
@@ -23,7 +85,13 @@ class CompleteSchema(Schema):
 
 
 class DelegateSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    username = fields.String(required=True, validate=_length(1, 64))
+
+
+class MigrateSchema(Schema):
+    instances = fields.List(fields.Integer(strict=True, validate=validate.Range(
+        min=1, max=MAX_DB_ID, error=lazy_gettext("Not the id of a case."))), load_default=list,
+        validate=validate.Length(max=1000, error=lazy_gettext("At most %(max)s cases at a time.", max=1000)))
 
 
 class UnitSchema(Schema):
@@ -98,7 +166,7 @@ class TimerSchema(Schema):
 class HolidaySchema(Schema):
     day = fields.Date(required=True)
     is_workday = fields.Boolean(required=True)
-    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    name = fields.String(load_default=None, allow_none=True, validate=_length(None, 64))
     source = fields.String(dump_only=True)
 
 

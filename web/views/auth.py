@@ -13,15 +13,13 @@ from engine.org import sign_in
 from .. import services
 from ..auth import SessionUser
 from ..extensions import db
-from .common import check_csrf, me, signed_in
+from .common import check_csrf, me, safe_next, signed_in
 
 bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    if target and not urlparse(target).netloc and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("inbox.index")
+    return safe_next(target)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -67,4 +65,11 @@ def language(code: str):
     from flask import current_app
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
-    return redirect(_safe_next(request.args.get("next") or request.referrer and urlparse(request.referrer).path))
+    return redirect(_safe_next(request.args.get("next") or _path_of(request.referrer)))
+
+
+def _path_of(url: str | None) -> str | None:
+    try:
+        return urlparse(url).path if url else None
+    except ValueError:
+        return None

@@ -83,7 +83,7 @@ def _steps(instance) -> tuple[list[str], list[str]]:
     return sorted(done - current), sorted(current)
 
 
-@bp.get("/cases/<int:instance_id>")
+@bp.get("/cases/<id:instance_id>")
 @signed_in
 def show(instance_id: int):
     instance = _load(instance_id)
@@ -120,7 +120,7 @@ def show(instance_id: int):
                            done=done, current=current)
 
 
-@bp.get("/cases/<int:instance_id>/diagram.bpmn")
+@bp.get("/cases/<id:instance_id>/diagram.bpmn")
 @signed_in
 def diagram(instance_id: int):
     """The BPMN file of the case's version: the one defining its process."""

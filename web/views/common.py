@@ -37,6 +37,19 @@ def roles_of(user) -> set[str]:
     return {ra.role_code for ra in user.roles}
 
 
+def safe_next(target: str | None, fallback: str | None = None) -> str:
+    """Where to go after an action: a path on this site, else ``fallback`` (the inbox) — never another site,
+    and never a 500 for something that is not a URL at all."""
+    from urllib.parse import urlparse
+    try:
+        if target and not urlparse(target).netloc and target.startswith("/") and not target.startswith("//") \
+                and "\\" not in target:
+            return target
+    except ValueError:                       # e.g. "//[": not a URL at all
+        pass
+    return fallback or url_for("inbox.index")
+
+
 def check_csrf() -> None:
     """Every page form carries the session's token; a post without it is refused."""
     sent = request.form.get("csrf_token", "")
@@ -82,12 +95,31 @@ def init_app(app) -> None:
                 "is_supervisor": bool(roles & {"supervision_officer", "admin", "invited_supervisor"}),
                 "is_designer": bool(roles & {"process_designer", "admin"}), "is_admin": "admin" in roles}
 
-    for code in (400, 403, 404, 409, 413, 429):
+    for code in ERROR_MESSAGES:
         app.register_error_handler(code, _error_page)
 
 
+# what a 4xx says when whoever raised it gave no message of its own (werkzeug's defaults are English)
+ERROR_MESSAGES = {
+    400: N_("The request is not valid."),
+    403: N_("You are not allowed to do this."),
+    404: N_("The page or item does not exist, or you may not see it."),
+    405: N_("This action is not possible here."),
+    409: N_("Someone else changed this at the same moment; reload and try again."),
+    413: N_("The request is too large."),
+    415: N_("The request body must be JSON (Content-Type: application/json)"),
+    422: N_("Something in the request cannot be used."),
+    429: N_("Too many requests; try again later."),
+}
+
+
 def _error_page(exc):
+    """4xx answers in the user's language: JSON for the API, the app's error page for pages."""
+    message = exc.description
+    if not message or message == type(exc).description:
+        message = _(ERROR_MESSAGES.get(exc.code, ERROR_MESSAGES[400]))
     if request.blueprint == "api" or request.path.startswith("/api/"):
         from flask import jsonify
-        return jsonify(message=getattr(exc, "description", str(exc))), exc.code
-    return render_template("error.html", code=exc.code, message=exc.description), exc.code
+        fields = getattr(exc, "fields", None)
+        return jsonify(message=message, **({"fields": fields} if fields else {})), exc.code
+    return render_template("error.html", code=exc.code, message=message), exc.code

@@ -20,8 +20,8 @@ from engine.errors import N_
 from .. import services
 from ..export import XLSX_MIMETYPE, workbook_bytes
 from ..extensions import db
+from ..edge import arg_day_start
 from .common import SLA_LABELS, me, roles_of, signed_in
-from .inbox import _day
 
 bp = Blueprint("dashboard", __name__)
 
@@ -79,8 +79,8 @@ def _one(value: float | None):
 
 
 def _filters() -> Filters:
-    return Filters(process_key=request.args.get("process") or None, created_from=_day(request.args.get("from")),
-                   created_to=_day(request.args.get("to"), end=True))
+    return Filters(process_key=request.args.get("process") or None, created_from=arg_day_start("from"),
+                   created_to=arg_day_start("to", end=True))
 
 
 def _dashboard() -> Dashboard:

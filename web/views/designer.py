@@ -13,6 +13,7 @@ from engine.org import Directory
 from forms import default_registry
 
 from .. import services
+from ..edge import arg_id, as_id
 from ..extensions import db
 from .common import check_csrf, me, roles_of, signed_in
 
@@ -25,9 +26,9 @@ def _designer():
         abort(403)
 
 
-def _definition(key: str, version: int) -> ProcessDefinition:
+def _definition(key: str, version: int | None) -> ProcessDefinition:
     row = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == key,
-                                                             ProcessDefinition.version == version))
+                                                             ProcessDefinition.version == version)) if version else None
     if row is None:
         abort(404)
     return row
@@ -57,7 +58,7 @@ def index():
 def modeler():
     """Open a deployed version (key, version) or a new diagram."""
     _designer()
-    key, version = request.args.get("key"), request.args.get("version", type=int)
+    key, version = request.args.get("key"), arg_id("version")
     definition = None
     if key:
         definition = _definition(key, version) if version else services.repository().latest(key, missing_ok=True)
@@ -78,7 +79,8 @@ def dmn_editor():
     _designer()
     source = None
     if request.args.get("file"):
-        source = db.session.get(DeploymentFile, request.args.get("file", type=int) or 0)
+        file_id = arg_id("file")
+        source = db.session.get(DeploymentFile, file_id) if file_id else None
         if source is None or not source.filename.endswith(".dmn"):
             abort(404)
     return render_template("designer/dmn.html", source=source)
@@ -100,8 +102,8 @@ def version_list(key: str):
 @signed_in
 def diff(key: str):
     _designer()
-    a = _definition(key, request.args.get("a", type=int) or 0)
-    b = _definition(key, request.args.get("b", type=int) or 0)
+    a = _definition(key, arg_id("a"))
+    b = _definition(key, arg_id("b"))
     return render_template("designer/diff.html", key=key, a=a, b=b, result=versions.diff(a, b))
 
 
@@ -109,14 +111,15 @@ def diff(key: str):
 @signed_in
 def migrate(key: str):
     _designer()
-    source = _definition(key, request.values.get("from", type=int) or 0)
+    source = _definition(key, arg_id("from", request.values))
     target = services.repository().latest(key)
     runtime = services.runtime()
     if request.method == "POST":
         check_csrf()
         moved, refused = [], []
-        for instance_id in request.form.getlist("instance", type=int):
-            instance = db.session.get(ProcessInstance, instance_id)
+        for instance_id in request.form.getlist("instance"):
+            instance_id = as_id(instance_id)
+            instance = db.session.get(ProcessInstance, instance_id) if instance_id else None
             if instance is None or instance.definition_id != source.id:
                 continue
             try:
@@ -137,7 +140,7 @@ def migrate(key: str):
     return render_template("designer/migrate.html", key=key, source=source, target=target, previews=previews)
 
 
-@bp.get("/designer/definitions/<int:definition_id>/source.bpmn")
+@bp.get("/designer/definitions/<id:definition_id>/source.bpmn")
 @signed_in
 def source(definition_id: int):
     """The BPMN file that defines this version's process (for the viewers and the modeler)."""
@@ -146,7 +149,7 @@ def source(definition_id: int):
     return Response(versions.source_of(definition), mimetype="application/xml")
 
 
-@bp.get("/designer/definitions/<int:definition_id>/<path:filename>")
+@bp.get("/designer/definitions/<id:definition_id>/<path:filename>")
 @signed_in
 def download(definition_id: int, filename: str):
     _designer()

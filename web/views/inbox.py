@@ -1,34 +1,22 @@
 """The inbox: my tasks, tasks to claim, due soon, overdue, done — filtered, sorted by due time, paged."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from engine.calendar import LOCAL_TZ
 from engine.errors import N_, EngineError
 from engine.models import OrgUnit
 
 from .. import services
+from ..edge import arg_day_start, arg_page
 from ..extensions import db
-from .common import annotate, check_csrf, me, signed_in
+from .common import annotate, check_csrf, me, safe_next, signed_in
 
 bp = Blueprint("inbox", __name__)
 PER_PAGE = 20
 TABS = [("mine", N_("My tasks")), ("group", N_("To claim")), ("due_soon", N_("Due soon")),
         ("overdue", N_("Overdue")), ("done", N_("Done"))]
-
-
-def _day(value: str | None, end: bool = False):
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        return None
-    return datetime.combine(day + timedelta(days=1) if end else day, time(0), LOCAL_TZ)
 
 
 @bp.get("/")
@@ -37,13 +25,13 @@ def index():
     tab = request.args.get("tab", "mine")
     if tab not in dict(TABS):
         abort(404)
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = arg_page()
     unit_code = request.args.get("unit") or None
     unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == unit_code)) if unit_code else None
     svc = services.tasks()
     rows, total = svc.inbox(me(), tab, now=services.clock().now(), process_key=request.args.get("process") or None,
-                            unit_id=unit.id if unit else None, created_from=_day(request.args.get("from")),
-                            created_to=_day(request.args.get("to"), end=True), page=page, per_page=PER_PAGE)
+                            unit_id=unit.id if unit else None, created_from=arg_day_start("from"),
+                            created_to=arg_day_start("to", end=True), page=page, per_page=PER_PAGE)
     processes = {d.key: d.name for d in services.repository().list_latest()}
     my_units = db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_({ra.unit_id for ra in me().roles}))).all()
     return render_template("inbox.html", tab=tab, tabs=TABS, rows=annotate(rows), total=total, page=page,
@@ -51,14 +39,14 @@ def index():
                            my_units=my_units, args=request.args)
 
 
-@bp.post("/tasks/<task_id>/claim")
+@bp.post("/tasks/<uid:task_id>/claim")
 @signed_in
 def claim(task_id: str):
     check_csrf()
     return _act(lambda svc: svc.claim(me(), task_id), _("Claimed: the task is now in My tasks."))
 
 
-@bp.post("/tasks/<task_id>/unclaim")
+@bp.post("/tasks/<uid:task_id>/unclaim")
 @signed_in
 def unclaim(task_id: str):
     check_csrf()
@@ -75,4 +63,4 @@ def _act(action, message: str):
         if exc.status == 404:
             abort(404)
         flash(exc.render(_)["message"], "error")
-    return redirect(request.form.get("next") or url_for("inbox.index"))
+    return redirect(safe_next(request.form.get("next")))

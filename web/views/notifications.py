@@ -21,7 +21,7 @@ def menu():
     return render_template("notifications_menu.html", rows=rows)
 
 
-@bp.post("/notifications/<int:notification_id>/open")
+@bp.post("/notifications/<id:notification_id>/open")
 @signed_in
 def open_(notification_id: int):
     check_csrf()

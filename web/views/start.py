@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine.errors import EngineError, InvalidInput
+from engine.errors import N_, EngineError, InvalidInput
 from forms import default_registry
 
 from .. import services
@@ -43,6 +43,8 @@ def form(key: str):
         check_csrf()
         business_key = request.form.get("business_key", "").strip() or None
         try:
+            if business_key and len(business_key) > 128:           # the column's width
+                raise InvalidInput(N_("The business key can have at most %(max)s characters"), max=128)
             values = parse(start_form, me())
             db.session.commit()       # uploaded files are kept even if the form is refused
             instance = services.runtime().start(key, business_key=business_key or values.get("case_number"),

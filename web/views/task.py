@@ -14,7 +14,7 @@ from forms import default_registry
 from .. import services
 from ..extensions import db
 from ..forms_web import attachment_names, hidden_by_case, parse, pickers, store
-from .common import annotate, check_csrf, me, signed_in
+from .common import annotate, check_csrf, me, safe_next, signed_in
 
 bp = Blueprint("task", __name__)
 
@@ -53,13 +53,13 @@ def _render(task, values, errors, status=200):
             task.claimed_by_id == me().id or (task.claimed_by_id is None and svc.is_candidate(me(), task)))), status
 
 
-@bp.get("/tasks/<task_id>")
+@bp.get("/tasks/<uid:task_id>")
 @signed_in
 def show(task_id: str):
     return _render(_load(task_id), {}, {})
 
 
-@bp.post("/tasks/<task_id>/complete")
+@bp.post("/tasks/<uid:task_id>/complete")
 @signed_in
 def complete(task_id: str):
     check_csrf()
@@ -93,7 +93,7 @@ def complete(task_id: str):
     return redirect(url_for("inbox.index"))
 
 
-@bp.post("/tasks/<task_id>/delegate")
+@bp.post("/tasks/<uid:task_id>/delegate")
 @signed_in
 def delegate(task_id: str):
     check_csrf()
@@ -110,7 +110,7 @@ def delegate(task_id: str):
         return redirect(url_for("task.show", task_id=task_id))
 
 
-@bp.post("/cases/<int:instance_id>/comments")
+@bp.post("/cases/<id:instance_id>/comments")
 @signed_in
 def comment(instance_id: int):
     check_csrf()
@@ -123,10 +123,10 @@ def comment(instance_id: int):
         if exc.status == 404:
             abort(404)
         flash(exc.render(_)["message"], "error")
-    return redirect(request.form.get("next") or url_for("case.show", instance_id=instance_id))
+    return redirect(safe_next(request.form.get("next"), url_for("case.show", instance_id=instance_id)))
 
 
-@bp.get("/documents/<att_id>")
+@bp.get("/documents/<uid:att_id>")
 @signed_in
 def document(att_id: str):
     from flask import send_file
