@@ -13,7 +13,7 @@ from engine.models import OrgUnit
 
 from .. import services
 from ..extensions import db
-from .common import annotate, check_csrf, me, signed_in
+from .common import annotate, check_csrf, me, safe_next, signed_in
 
 bp = Blueprint("inbox", __name__)
 PER_PAGE = 20
@@ -75,4 +75,4 @@ def _act(action, message: str):
         if exc.status == 404:
             abort(404)
         flash(exc.render(_)["message"], "error")
-    return redirect(request.form.get("next") or url_for("inbox.index"))
+    return redirect(safe_next(request.form.get("next"), url_for("inbox.index")))
