@@ -44,7 +44,7 @@ def form(key: str):
         business_key = request.form.get("business_key", "").strip() or None
         try:
             values = parse(start_form, me())
-            db.session.commit()       # uploaded files are kept even if the form is refused
+            db.session.commit()       # uploads are kept unbound (the uploader's only) if the form is refused
             instance = services.runtime().start(key, business_key=business_key or values.get("case_number"),
                                                 data=values, user=me(), validate=services.validate_form)
             for f in start_form.fields:

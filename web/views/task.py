@@ -14,7 +14,7 @@ from forms import default_registry
 from .. import services
 from ..extensions import db
 from ..forms_web import attachment_names, hidden_by_case, parse, pickers, store
-from .common import annotate, check_csrf, me, signed_in
+from .common import annotate, check_csrf, me, safe_next, signed_in
 
 bp = Blueprint("task", __name__)
 
@@ -67,8 +67,10 @@ def complete(task_id: str):
     form = default_registry().get(task.form_key) if task.form_key else None
     values = {}
     try:
-        values = parse(form, me(), task.instance_id, task.id) if form else {}
-        db.session.commit()           # uploaded files are kept even if the form is refused
+        values = parse(form, me()) if form else {}
+        # the uploads are kept (unbound: only the uploader sees them) so a refused form shows them again;
+        # they join the case below, only when the form is accepted
+        db.session.commit()
         services.tasks().complete(me(), task.id, values)
         if form is not None:
             for f in form.fields:
@@ -123,7 +125,7 @@ def comment(instance_id: int):
         if exc.status == 404:
             abort(404)
         flash(exc.render(_)["message"], "error")
-    return redirect(request.form.get("next") or url_for("case.show", instance_id=instance_id))
+    return redirect(safe_next(request.form.get("next"), url_for("case.show", instance_id=instance_id)))
 
 
 @bp.get("/documents/<att_id>")
@@ -140,4 +142,6 @@ def document(att_id: str):
             services.tasks().instance_for(me(), row.instance_id)
     except EngineError:
         abort(404)
-    return send_file(files.open(row), mimetype=row.content_type, as_attachment=True, download_name=row.filename)
+    # the server's type for the extension, never the one stored from an upload; always a download
+    return send_file(files.open(row), mimetype=files.content_type(row.filename), as_attachment=True,
+                     download_name=row.filename)
