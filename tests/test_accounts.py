@@ -102,7 +102,7 @@ def test_a_user_changes_the_password_on_the_page(client, ctx, person):
     resp = post(OLD, person.username + "-2026-abc", person.username + "-2026-abc")
     assert resp.status_code == 422 and "不能包含用户名" in body(resp)
     resp = post(OLD, "short", "short")
-    assert resp.status_code == 422 and "至少 10 个字符" in body(resp)
+    assert resp.status_code == 422 and "密码至少需要 10 个字符" in body(resp)
     assert OLD not in body(resp)                               # passwords are never echoed back
     resp = post(OLD, NEW, NEW)
     assert resp.status_code == 302 and resp.headers["Location"] == "/profile"
@@ -157,7 +157,7 @@ def test_admins_create_users_from_the_command_line_with_the_policy(app, ctx):
     try:
         result = runner.invoke(args=["users", "create", name, "--name", "命令行用户", "--unit", UNIT,
                                      "--role", "handler", "--password", "demo1234"])
-        assert result.exit_code != 0 and "至少 10 个字符" in result.output
+        assert result.exit_code != 0 and "密码至少需要 10 个字符" in result.output
         result = runner.invoke(args=["users", "create", name, "--name", "命令行用户", "--unit", UNIT,
                                      "--role", "handler", "--password", NEW])
         assert result.exit_code == 0, result.output
