@@ -1,8 +1,11 @@
 """Case documents: files stored outside the web root under their content hash, indexed by a table.
 
-An attachment may be uploaded before its case exists (on a start form); it is bound to the case when the
-form that names it is accepted. Only people who may see the case (or the uploader, before binding) can
-download it."""
+An attachment is uploaded unbound (on a start form before its case exists, on a task form before the form is
+accepted); it is bound to the case only when the form that names it is accepted, so the files of a refused
+form never join the case. Only people who may see the case (or the uploader, before binding) can download it.
+
+The content type is the server's, chosen by the file's extension from ``CONTENT_TYPES`` (the type the
+uploader's browser sent is ignored): a file is never served as HTML or script."""
 from __future__ import annotations
 
 import hashlib
@@ -19,6 +22,20 @@ from .limits import is_uuid
 from .models import Attachment, User
 
 DEFAULT_ALLOWED = (".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".ofd", ".zip")
+CONTENT_TYPES = {
+    ".pdf": "application/pdf",
+    ".doc": "application/msword",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xls": "application/vnd.ms-excel",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".txt": "text/plain; charset=utf-8",
+    ".ofd": "application/ofd",
+    ".zip": "application/zip",
+}
+FALLBACK_TYPE = "application/octet-stream"
 _SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff（）()]+")
 
 
@@ -27,11 +44,18 @@ class AttachmentStore:
                  allowed: tuple[str, ...] = DEFAULT_ALLOWED):
         self.session, self.root, self.max_bytes, self.allowed = session, root, max_bytes, allowed
 
+    def content_type(self, filename: str) -> str:
+        """The type a file is served with: by its extension, for whitelisted extensions only."""
+        ext = os.path.splitext(filename or "")[1].lower()
+        return CONTENT_TYPES.get(ext, FALLBACK_TYPE) if ext in self.allowed else FALLBACK_TYPE
+
     def _path(self, sha256: str) -> str:
         return os.path.join(self.root, sha256[:2], sha256)
 
     def save(self, user: User, filename: str, content: bytes, content_type: str | None, now: datetime,
              instance_id: int | None = None, task_id: str | None = None) -> Attachment:
+        """Store an upload. ``content_type`` (what the uploader sent) is not trusted: the stored type comes
+        from the extension. Pass ``instance_id`` only for a file that belongs to the case right away."""
         name = _SAFE_NAME.sub("_", os.path.basename(filename or "")).strip("._") or "file"
         ext = os.path.splitext(name)[1].lower()
         if ext not in self.allowed:
@@ -50,7 +74,7 @@ class AttachmentStore:
                 fh.write(content)
             os.replace(tmp, path)
         row = Attachment(id=str(uuid.uuid4()), instance_id=instance_id, task_id=task_id, filename=name,
-                         content_type=(content_type or "application/octet-stream")[:100], size=len(content),
+                         content_type=self.content_type(name)[:100], size=len(content),
                          sha256=digest, uploaded_by_id=user.id, uploaded_at=now)
         self.session.add(row)
         self.session.flush()

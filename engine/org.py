@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 import yaml
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .errors import N_, InvalidInput, NotFound
+from .errors import N_, Forbidden, InvalidInput, NotFound
 from .models import ApiToken, OrgUnit, Role, RoleAssignment, User
 
 TIERS = ("city", "county", "township")
@@ -192,46 +193,162 @@ def user_holds(user: User, role_code: str | None, unit_id: int | None) -> bool:
 
 # --- tokens and passwords -------------------------------------------------------------------------
 
+TOKEN_DAYS = 90
+TOKEN_TOUCH_SECONDS = 60          # last use is written at most once a minute per token
+
+
 def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User, now: datetime) -> str:
-    """Create an API token for ``user``; only its hash is stored, the token is shown once."""
+def issue_token(session: Session, user: User, now: datetime, name: str | None = None,
+                days: int = TOKEN_DAYS) -> str:
+    """Create an API token for ``user``, valid for ``days`` days; only its hash is stored, the token is
+    shown once."""
+    if days < 1:
+        raise InvalidInput(N_("A token must be valid for at least one day"))
     token = secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=_token_digest(token), created_at=now))
+    session.add(ApiToken(user_id=user.id, token_hash=_token_digest(token), name=(name or "").strip()[:100] or None,
+                         created_at=now, expires_at=now + timedelta(days=days), revoked=False))
     session.flush()
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
+def user_for_token(session: Session, token: str, now: datetime | None = None) -> User | None:
+    """The active user holding a valid (not expired, not revoked) token; records when it was last used."""
+    now = now or datetime.now(timezone.utc)
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token)))
-    return row.user if row is not None and row.user.active else None
+    if row is None or row.revoked or row.expires_at <= now or not row.user.active:
+        return None
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() >= TOKEN_TOUCH_SECONDS:
+        row.last_used_at = now
+        session.flush()
+    return row.user
+
+
+def tokens_of(session: Session, user: User) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
+                                .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
+    """Revoke one of ``user``'s own tokens (another user's token is not found)."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(N_("No such token"))
+    row.revoked = True
+    session.flush()
+    return row
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(method: str | None) -> str:
+    """A hash of a random password, made like real ones: checked when the user name is unknown, so a refusal
+    takes as long for an unknown user as for a wrong password."""
+    return hash_password(secrets.token_urlsafe(16), method)
+
+
+def hash_password(password: str, method: str | None = None) -> str:
+    return generate_password_hash(password, method=method) if method else generate_password_hash(password)
 
 
 def check_password(user: User, password: str) -> bool:
     return bool(user.password_hash) and check_password_hash(user.password_hash, password)
 
 
-def sign_in(session: Session, username: str, password: str, now: datetime, remote_addr: str | None = None,
-            max_failures: int = 5, window_minutes: int = 15) -> User:
-    """Check a sign-in; refuse after ``max_failures`` failures for the user name within the window.
-    Every attempt is recorded."""
-    from datetime import timedelta
+class WrongPassword(InvalidInput):
+    """A password check failed; the attempt was recorded and counts toward the sign-in limits."""
 
-    from .errors import Forbidden
+
+def _refuse_when_limited(session: Session, username: str, remote_addr: str | None, now: datetime,
+                         max_failures: int, max_address_failures: int, window_minutes: int) -> None:
     from .models import LoginAttempt
     since = now - timedelta(minutes=window_minutes)
-    failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.username == username, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False)))
-    if failures >= max_failures:
+    failed = select(func.count()).select_from(LoginAttempt).where(LoginAttempt.at >= since,
+                                                                  LoginAttempt.succeeded.is_(False))
+    if session.scalar(failed.where(LoginAttempt.username == username[:64])) >= max_failures:
         raise Forbidden(N_("Too many failed sign-ins; try again in %(minutes)s minutes"), minutes=window_minutes)
-    user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
-    ok = user is not None and check_password(user, password)
+    if remote_addr and max_address_failures and \
+            session.scalar(failed.where(LoginAttempt.remote_addr == remote_addr[:64])) >= max_address_failures:
+        raise Forbidden(N_("Too many failed sign-ins from your address; try again in %(minutes)s minutes"),
+                        minutes=window_minutes)
+
+
+def _record_attempt(session: Session, username: str, remote_addr: str | None, now: datetime, ok: bool) -> None:
+    from .models import LoginAttempt
     session.add(LoginAttempt(username=username[:64], remote_addr=(remote_addr or "")[:64], at=now, succeeded=ok))
     session.flush()
+
+
+def sign_in(session: Session, username: str, password: str, now: datetime, remote_addr: str | None = None,
+            max_failures: int = 5, window_minutes: int = 15, max_address_failures: int = 20,
+            password_method: str | None = None) -> User:
+    """Check a sign-in. Refused (Forbidden) after ``max_failures`` failures for the user name, or
+    ``max_address_failures`` failures from the source address, within the window. Every attempt is recorded.
+    An unknown user name costs a password-hash check like a known one (``password_method``: how passwords
+    are hashed, werkzeug's default when None)."""
+    _refuse_when_limited(session, username, remote_addr, now, max_failures, max_address_failures, window_minutes)
+    user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
+    if user is not None and user.password_hash:
+        ok = check_password_hash(user.password_hash, password)
+    else:
+        check_password_hash(_dummy_hash(password_method), password)
+        ok = False
+    _record_attempt(session, username, remote_addr, now, ok)
     if not ok:
-        raise InvalidInput(N_("Wrong user name or password"))
+        raise WrongPassword(N_("Wrong user name or password"))
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """Every session signed in before now is no longer valid (see the web layer's user loader)."""
+    user.session_version = (user.session_version or 0) + 1
+
+
+def set_password(session: Session, user: User, password: str, method: str | None = None) -> None:
+    """Set a password chosen by a person (the policy applies) and end the user's sessions."""
+    from .passwords import require_strong
+    require_strong(password, user.username)
+    user.password_hash = hash_password(password, method)
+    end_sessions(user)
+    session.flush()
+
+
+def change_password(session: Session, user: User, current_password: str, new_password: str, now: datetime,
+                    remote_addr: str | None = None, password_method: str | None = None, max_failures: int = 5,
+                    window_minutes: int = 15, max_address_failures: int = 20) -> None:
+    """A user changes their own password: the current one must be right (a wrong one counts as a failed
+    sign-in), the new one must follow the policy. Every session of the user ends."""
+    from .passwords import field_problem
+    _refuse_when_limited(session, user.username, remote_addr, now, max_failures, max_address_failures,
+                         window_minutes)
+    if not check_password(user, current_password or ""):
+        _record_attempt(session, user.username, remote_addr, now, False)
+        wrong = N_("The current password is wrong")
+        raise WrongPassword(wrong, errors=[field_problem(wrong, "current_password")])
+    set_password(session, user, new_password, password_method)
+
+
+def create_user(session: Session, username: str, display_name: str, unit_code: str, roles: Iterable[str],
+                password: str, password_method: str | None = None) -> User:
+    """A user created by an administrator: the password policy applies."""
+    from .passwords import require_strong
+    username = (username or "").strip()
+    if not username or len(username) > 64:
+        raise InvalidInput(N_("A user name needs 1 to 64 characters"))
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise InvalidInput(N_("The user %(user)s already exists"), user=username)
+    unit = Directory(session).unit(unit_code)
+    known_roles = {r.code for r in session.scalars(select(Role))}
+    for role in roles:
+        if role not in known_roles:
+            raise InvalidInput(N_("User %(user)s has an unknown role %(role)s"), user=username, role=role)
+    require_strong(password, username)
+    user = User(username=username, display_name=display_name or username, unit=unit, active=True,
+                password_hash=hash_password(password, password_method), session_version=0)
+    user.roles = [RoleAssignment(role_code=role, unit_id=unit.id) for role in sorted(set(roles))]
+    session.add(user)
+    session.flush()
     return user
 
 
@@ -291,8 +408,7 @@ def load(session: Session, doc: dict, password_method: str | None = None) -> dic
             session.add(user)
         user.display_name, user.unit, user.active = u.get("name", u["username"]), unit, u.get("active", True)
         if u.get("password") and not user.password_hash:
-            user.password_hash = (generate_password_hash(u["password"], method=password_method)
-                                  if password_method else generate_password_hash(u["password"]))
+            user.password_hash = hash_password(u["password"], password_method)   # seeded: no policy check
         wanted = set()
         for role in u.get("roles", []):
             if role not in known_roles:

@@ -96,14 +96,14 @@ def client(ctx):
 
 @pytest.fixture
 def token(ctx):
-    """token('username') -> a Bearer header for that demo user."""
+    """token('username') -> a Bearer header for that demo user (valid for ten years: tests move the clock)."""
     cache: dict[str, dict] = {}
 
     def make(username: str) -> dict:
         if username not in cache:
             user = db.session.query(User).filter_by(username=username).one()
-            cache[username] = {"Authorization": "Bearer " + issue_token(db.session, user,
-                                                                        datetime.now(timezone.utc))}
+            cache[username] = {"Authorization": "Bearer " + issue_token(db.session, user, datetime.now(timezone.utc),
+                                                                        name="tests", days=3650)}
             db.session.commit()
         return cache[username]
     return make

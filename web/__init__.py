@@ -6,7 +6,7 @@ import os
 from flask import Flask, request
 from sqlalchemy import event
 
-from config import CONFIGS
+from config import CONFIGS, from_environment
 from engine.clock import Clock
 
 from .extensions import babel, db, login_manager, migrate
@@ -44,10 +44,17 @@ def _tune_sqlite(engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_app(config: str | type = "default", **overrides) -> Flask:
+def create_app(config: str | type | None = None, **overrides) -> Flask:
+    """The application. Without ``config``, the configuration named by the environment variable
+    SUPERVISION_CONFIG (development or production; see config.py)."""
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_object(CONFIGS[config] if isinstance(config, str) else config)
+    settings = from_environment() if config is None else CONFIGS[config] if isinstance(config, str) else config
+    app.config.from_object(settings)
     app.config.update(overrides)
+    settings.finish(app.config)
+    if app.config.get("PROXY_COUNT"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=app.config["PROXY_COUNT"])
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         os.makedirs(os.path.dirname(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///"):]) or ".",
                     exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext
-from flask_login import login_required, login_user, logout_user
+from flask_login import login_required
 from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -15,7 +15,7 @@ from engine.errors import N_, Conflict, EngineError, Forbidden, NotFound, cap_fi
 from engine.models import User
 
 from . import services
-from .auth import SessionUser, csrf_ok, csrf_token, current
+from .auth import csrf_ok, csrf_token, current, end_every_session, keep_this_session, start_session
 from .extensions import db
 from .edge import arg_datetime, arg_id, json_body
 from .schemas import (AuditSchema, CompleteSchema, DelegateSchema, InstanceSchema, LoginSchema, MigrateSchema,
@@ -75,21 +75,24 @@ def _require_roles(roles: set[str]) -> User:
 @bp.post("/session")
 def login():
     from engine.org import sign_in
+    from .views.auth import limits
     creds = LoginSchema().load(_json())
     try:
-        user = sign_in(db.session, creds["username"], creds["password"], services.clock().now(), request.remote_addr)
+        user = sign_in(db.session, creds["username"], creds["password"], services.clock().now(), request.remote_addr,
+                       **limits())
     except EngineError as exc:
         db.session.commit()                     # the failed attempt counts
         return jsonify(exc.render(gettext)), (429 if isinstance(exc, Forbidden) else 401)
     db.session.commit()
-    login_user(SessionUser(user))
+    start_session(user)
     return jsonify(user=UserSchema().dump(user), csrf_token=csrf_token())
 
 
 @bp.delete("/session")
 @login_required
 def logout():
-    logout_user()
+    """Sign out: this session and every other session of the user end (API tokens stay valid)."""
+    end_every_session(current())
     return "", 204
 
 
@@ -97,6 +100,45 @@ def logout():
 @login_required
 def me():
     return jsonify(user=UserSchema().dump(current()), csrf_token=csrf_token())
+
+
+@bp.post("/me/password")
+@login_required
+def change_my_password():
+    """{current_password, new_password}: every other session of the user ends; API tokens stay valid."""
+    from flask import g
+    from engine.org import WrongPassword, change_password
+    from .schemas import PasswordChangeSchema
+    from .views.auth import limits
+    body = PasswordChangeSchema().load(_json())
+    user = current()
+    try:
+        change_password(db.session, user, body["current_password"], body["new_password"], services.clock().now(),
+                        request.remote_addr, **limits())
+    except WrongPassword as exc:
+        db.session.commit()                     # counts as a failed sign-in
+        return jsonify(exc.render(gettext)), exc.status
+    db.session.commit()
+    if not g.get("token_auth"):
+        keep_this_session(user)
+    return jsonify(message=gettext("Password changed. You stay signed in here; every other session has ended."))
+
+
+@bp.get("/me/tokens")
+@login_required
+def my_tokens():
+    from engine.org import tokens_of
+    from .schemas import TokenSchema
+    return jsonify(tokens=TokenSchema(many=True).dump(tokens_of(db.session, current())))
+
+
+@bp.delete("/me/tokens/<int:token_id>")
+@login_required
+def revoke_my_token(token_id: int):
+    from engine.org import revoke_token
+    revoke_token(db.session, current(), token_id)
+    db.session.commit()
+    return "", 204
 
 
 # -- repository -----------------------------------------------------------------------------------------

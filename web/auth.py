@@ -1,19 +1,25 @@
 """Who is calling: a Flask-Login session or an ``Authorization: Bearer <token>`` header.
 
 Session-authenticated API calls that change something must carry the ``X-CSRF-Token`` header issued at
-sign-in; token-authenticated calls need none (a browser never sends the header by itself)."""
+sign-in; token-authenticated calls need none (a browser never sends the header by itself).
+
+A session holds the user's ``session_version`` from when it was signed in; signing out or changing the
+password raises the version, so every older session cookie — copies included — signs nobody in."""
 from __future__ import annotations
 
 import secrets
 
 from flask import Flask, g, jsonify, request, session
 from flask_babel import gettext as _
-from flask_login import UserMixin, current_user
+from flask_login import UserMixin, current_user, login_user, logout_user
 
 from engine.models import User
-from engine.org import user_for_token
+from engine.org import end_sessions, user_for_token
 
+from . import services
 from .extensions import db, login_manager
+
+SESSION_VERSION = "session_version"
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -38,15 +44,21 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load(user_id: str):
-        user = db.session.get(User, int(user_id))
-        return SessionUser(user) if user is not None and user.active else None
+        try:
+            user = db.session.get(User, int(user_id))
+        except ValueError:
+            return None
+        if user is None or not user.active or session.get(SESSION_VERSION) != user.session_version:
+            return None                  # signed out, password changed, or deactivated since this session began
+        return SessionUser(user)
 
     @login_manager.request_loader
     def _from_header(req):
         header = req.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            user = user_for_token(db.session, header[7:].strip())
+            user = user_for_token(db.session, header[7:].strip(), services.clock().now())
             if user is not None:
+                db.session.commit()      # keeps the token's last use
                 g.token_auth = True
                 return SessionUser(user)
         return None
@@ -57,6 +69,30 @@ def init_app(app: Flask) -> None:
             from flask import redirect, url_for
             return redirect(url_for("auth.login", next=request.full_path))
         return jsonify(message=_("Please sign in")), 401
+
+
+def start_session(user: User) -> None:
+    """Sign ``user`` in with a fresh session (a new CSRF token; the chosen language is kept)."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    session.permanent = True             # expires after PERMANENT_SESSION_LIFETIME without activity
+    login_user(SessionUser(user))
+    session[SESSION_VERSION] = user.session_version
+
+
+def end_every_session(user: User) -> None:
+    """Sign out here and everywhere else: every session of ``user`` ends (committed)."""
+    end_sessions(user)
+    db.session.commit()
+    logout_user()
+    session.clear()
+
+
+def keep_this_session(user: User) -> None:
+    """After a password change ended every session: this one goes on under the new version."""
+    session[SESSION_VERSION] = user.session_version
 
 
 def current() -> User | None:

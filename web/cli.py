@@ -1,4 +1,5 @@
-"""``flask`` commands: deploy, org load, users token, audit verify, calendar seed, demo load."""
+"""``flask`` commands: deploy, org load, users (token, set-password, create), audit verify, calendar seed,
+demo load."""
 from __future__ import annotations
 
 import glob
@@ -15,7 +16,7 @@ from engine import history
 from engine.calendar import seed_from_chinesecalendar
 from engine.errors import EngineError
 from engine.models import User
-from engine.org import issue_token, load_file
+from engine.org import TOKEN_DAYS, create_user, issue_token, load_file, set_password
 from engine.repository import deploy_paths
 
 from . import services
@@ -27,6 +28,10 @@ def _fail(exc: EngineError) -> None:
     rendered = exc.render(gettext)
     click.echo(rendered["message"], err=True)
     for e in rendered["errors"]:
+        if not (e.get("file") or e.get("line") or e.get("element_id")):      # e.g. the password policy
+            if e["message"] != rendered["message"]:
+                click.echo(f"  - {e['message']}", err=True)
+            continue
         where = ":".join(str(x) for x in (e.get("file"), e.get("line")) if x)
         click.echo(f"  {where} [{e.get('element_id') or '-'}] {e['message']}", err=True)
     sys.exit(1)
@@ -100,17 +105,65 @@ def register(app: Flask) -> None:
 
     users = AppGroup("users", help="User accounts.")
 
-    @users.command("token")
-    @click.argument("username")
-    def users_token(username):
-        """Issue an API token (shown once)."""
+    def _user(username: str) -> User:
         user = db.session.scalar(select(User).where(User.username == username))
         if user is None:
-            click.echo(f"no user {username}", err=True)
+            click.echo(gettext("No user %(user)s", user=username), err=True)
             sys.exit(1)
-        token = issue_token(db.session, user, services.clock().now())
+        return user
+
+    def _password(password: str | None) -> str:
+        if password is not None:
+            return password
+        first = click.prompt(gettext("New password"), hide_input=True, err=True)
+        if click.prompt(gettext("New password again"), hide_input=True, err=True) != first:
+            click.echo(gettext("The two new passwords differ."), err=True)
+            sys.exit(1)
+        return first
+
+    @users.command("token")
+    @click.argument("username")
+    @click.option("--days", type=click.IntRange(1, 3650), default=TOKEN_DAYS, show_default=True,
+                  help="Days until the token expires")
+    @click.option("--name", default=None, help="A label shown to the user (e.g. the system that uses it)")
+    def users_token(username, days, name):
+        """Issue an API token (shown once)."""
+        user = _user(username)
+        try:
+            token = issue_token(db.session, user, services.clock().now(), name=name, days=days)
+        except EngineError as exc:
+            _fail(exc)
         db.session.commit()
         click.echo(token)
+
+    @users.command("set-password")
+    @click.argument("username")
+    @click.option("--password", default=None, help="For scripts; without it the password is asked twice")
+    def users_set_password(username, password):
+        """Set a user's password (the password policy applies) and end that user's sessions."""
+        user = _user(username)
+        try:
+            set_password(db.session, user, _password(password), current_app.config["ORG_PASSWORD_METHOD"])
+        except EngineError as exc:
+            _fail(exc)
+        db.session.commit()
+        click.echo(gettext("Password set for %(user)s; their sessions have ended.", user=username))
+
+    @users.command("create")
+    @click.argument("username")
+    @click.option("--name", "display_name", required=True, help="Display name")
+    @click.option("--unit", "unit_code", required=True, help="Unit code, e.g. lf.guan.scjg")
+    @click.option("--role", "roles", multiple=True, help="Role code at that unit (repeatable)")
+    @click.option("--password", default=None, help="For scripts; without it the password is asked twice")
+    def users_create(username, display_name, unit_code, roles, password):
+        """Create a user (the password policy applies)."""
+        try:
+            create_user(db.session, username, display_name, unit_code, roles, _password(password),
+                        current_app.config["ORG_PASSWORD_METHOD"])
+        except EngineError as exc:
+            _fail(exc)
+        db.session.commit()
+        click.echo(gettext("User %(user)s created.", user=username))
 
     app.cli.add_command(users)
 

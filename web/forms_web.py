@@ -32,8 +32,10 @@ def pickers(form: Form) -> dict:
     return out
 
 
-def parse(form: Form, user, instance_id: int | None = None, task_id: str | None = None) -> dict:
-    """The posted values as the form's schema expects them; uploaded files are stored and replaced by ids."""
+def parse(form: Form, user) -> dict:
+    """The posted values as the form's schema expects them; uploaded files are stored — unbound, visible to
+    the uploader only, until ``store().bind`` attaches them to the case of an accepted form — and replaced
+    by their ids."""
     data: dict = {}
     for f in form.fields:
         if f.readonly:
@@ -46,8 +48,7 @@ def parse(form: Form, user, instance_id: int | None = None, task_id: str | None 
             ids = [v for v in request.form.getlist(f.name) if v]
             for upload in request.files.getlist(f"{f.name}__upload"):
                 if upload and upload.filename:
-                    row = store().save(user, upload.filename, upload.read(), upload.mimetype,
-                                       services.clock().now(), instance_id, task_id)
+                    row = store().save(user, upload.filename, upload.read(), None, services.clock().now())
                     ids.append(row.id)
             if ids:
                 data[f.name] = ids

@@ -49,6 +49,21 @@ class LoginSchema(Schema):
     password = fields.String(required=True, validate=_length(1, 256))
 
 
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(required=True, validate=validate.Length(max=1024))
+    new_password = fields.String(required=True, validate=validate.Length(max=1024))
+
+
+class TokenSchema(Schema):
+    """A token as its owner sees it: never the token itself nor its hash."""
+    id = fields.Integer()
+    name = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked = fields.Boolean()
+
+
 class StartInstanceSchema(Schema):
     process_key = fields.String(required=True, validate=_length(1, 128))
     business_key = fields.String(load_default=None, validate=_length(None, 128))

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b15sch000001'
-down_revision = 'ee8a0df845b3'
+down_revision = "a15acc000001"
 branch_labels = None
 depends_on = None
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlsplit
 
-from flask import abort, g, redirect, render_template, request, session, url_for
+from flask import abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -15,8 +16,48 @@ from .. import services
 from ..auth import csrf_token
 from ..extensions import db
 
+# Content-Security-Policy: scripts only from this site (no inline code: page scripts live in web/static and
+# read their data from JSON blocks); styles may be inline (the diagram libraries set style attributes).
+CSP = "; ".join((
+    "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:",
+    "font-src 'self' data:", "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+    "frame-ancestors 'none'"))
+SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "same-origin"}
+# what an error says when whoever raised it gave no message of its own (werkzeug's defaults are English)
+ERROR_MESSAGES = {
+    400: N_("Something is wrong with the request."),
+    403: N_("You are not allowed to do this."),
+    404: N_("Not found, or you are not allowed to see it."),
+    405: N_("This address does not accept this kind of request."),
+    409: N_("Someone else changed this at the same time; reload the page and try again."),
+    413: N_("The request is too large."),
+    415: N_("The request body must be JSON (Content-Type: application/json)"),
+    422: N_("Something in the request cannot be used."),
+    429: N_("Too many requests; please wait a moment and try again."),
+    500: N_("Something went wrong on the server; please try again later."),
+    503: N_("The service is busy or the database cannot be reached; please try again in a moment."),
+}
+TOO_LARGE = N_("The upload is too large: each file may have at most %(file_mb)s MB, one submission at most "
+               "%(total_mb)s MB.")
+
 SLA_LABELS = {"on_time": N_("On time"), "due_soon": N_("Due soon"), "overdue": N_("Overdue"),
               "escalated": N_("Escalated")}
+
+
+def safe_next(target: str | None, default: str | None = None) -> str:
+    """``target`` if it is a path of this site, else ``default`` (the inbox). Every ``next`` parameter goes
+    through here: refused are other sites (``https://…``, ``//…``), schemes (``javascript:``), backslashes
+    (``/\\evil`` — browsers read them as slashes) and control characters or spaces."""
+    fallback = default or url_for("inbox.index")
+    if not isinstance(target, str) or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    if "\\" in target or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return target
 
 
 def signed_in(view):
@@ -35,19 +76,6 @@ def me():
 
 def roles_of(user) -> set[str]:
     return {ra.role_code for ra in user.roles}
-
-
-def safe_next(target: str | None, fallback: str | None = None) -> str:
-    """Where to go after an action: a path on this site, else ``fallback`` (the inbox) — never another site,
-    and never a 500 for something that is not a URL at all."""
-    from urllib.parse import urlparse
-    try:
-        if target and not urlparse(target).netloc and target.startswith("/") and not target.startswith("//") \
-                and "\\" not in target:
-            return target
-    except ValueError:                       # e.g. "//[": not a URL at all
-        pass
-    return fallback or url_for("inbox.index")
 
 
 def check_csrf() -> None:
@@ -98,28 +126,34 @@ def init_app(app) -> None:
     for code in ERROR_MESSAGES:
         app.register_error_handler(code, _error_page)
 
+    @app.after_request
+    def _security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
-# what a 4xx says when whoever raised it gave no message of its own (werkzeug's defaults are English)
-ERROR_MESSAGES = {
-    400: N_("The request is not valid."),
-    403: N_("You are not allowed to do this."),
-    404: N_("The page or item does not exist, or you may not see it."),
-    405: N_("This action is not possible here."),
-    409: N_("Someone else changed this at the same moment; reload and try again."),
-    413: N_("The request is too large."),
-    415: N_("The request body must be JSON (Content-Type: application/json)"),
-    422: N_("Something in the request cannot be used."),
-    429: N_("Too many requests; try again later."),
-}
+
+def _error_message(exc) -> str:
+    """The error's own message when a view gave one (already translated), else a translated general one —
+    never werkzeug's English default text."""
+    code = getattr(exc, "code", 500) or 500
+    if code == 413:
+        mib = 1024 * 1024
+        cfg = current_app.config
+        return _(TOO_LARGE, file_mb=max(cfg["ATTACHMENT_MAX_BYTES"] // mib, 1),
+                 total_mb=max(round((cfg["MAX_CONTENT_LENGTH"] or 0) / mib), 1))
+    description = getattr(exc, "description", None)
+    if description and description != type(exc).description:
+        return description
+    return _(ERROR_MESSAGES.get(code, ERROR_MESSAGES[400]))
 
 
 def _error_page(exc):
-    """4xx answers in the user's language: JSON for the API, the app's error page for pages."""
-    message = exc.description
-    if not message or message == type(exc).description:
-        message = _(ERROR_MESSAGES.get(exc.code, ERROR_MESSAGES[400]))
+    """Errors in the user's language: JSON for the API, the app's error page for pages."""
+    code = getattr(exc, "code", 500) or 500
+    message = _error_message(exc)
     if request.blueprint == "api" or request.path.startswith("/api/"):
         from flask import jsonify
         fields = getattr(exc, "fields", None)
-        return jsonify(message=message, **({"fields": fields} if fields else {})), exc.code
-    return render_template("error.html", code=exc.code, message=message), exc.code
+        return jsonify(message=message, **({"fields": fields} if fields else {})), code
+    return render_template("error.html", code=code, message=message), code

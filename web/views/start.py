@@ -46,7 +46,7 @@ def form(key: str):
             if business_key and len(business_key) > 128:           # the column's width
                 raise InvalidInput(N_("The business key can have at most %(max)s characters"), max=128)
             values = parse(start_form, me())
-            db.session.commit()       # uploaded files are kept even if the form is refused
+            db.session.commit()       # uploads are kept unbound (the uploader's only) if the form is refused
             instance = services.runtime().start(key, business_key=business_key or values.get("case_number"),
                                                 data=values, user=me(), validate=services.start_validator(me()))
             for f in start_form.fields:

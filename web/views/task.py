@@ -67,8 +67,10 @@ def complete(task_id: str):
     form = default_registry().get(task.form_key) if task.form_key else None
     values = {}
     try:
-        values = parse(form, me(), task.instance_id, task.id) if form else {}
-        db.session.commit()           # uploaded files are kept even if the form is refused
+        values = parse(form, me()) if form else {}
+        # the uploads are kept (unbound: only the uploader sees them) so a refused form shows them again;
+        # they join the case below, only when the form is accepted
+        db.session.commit()
         services.tasks().complete(me(), task.id, values)
         if form is not None:
             for f in form.fields:
@@ -140,4 +142,6 @@ def document(att_id: str):
             services.tasks().instance_for(me(), row.instance_id)
     except EngineError:
         abort(404)
-    return send_file(files.open(row), mimetype=row.content_type, as_attachment=True, download_name=row.filename)
+    # the server's type for the extension, never the one stored from an upload; always a download
+    return send_file(files.open(row), mimetype=files.content_type(row.filename), as_attachment=True,
+                     download_name=row.filename)
