@@ -61,7 +61,8 @@ class Config:
     SECRET_KEY: str | None = None
     SECRET_KEY_FILE = os.path.join(INSTANCE_DIR, "secret_key")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "sqlite:///" + os.path.join(INSTANCE_DIR, "supervision.db"))
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # a pooled connection the database dropped (restart, failover, idle timeout) is replaced before use
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     BPMN_DIR = os.path.join(BASE_DIR, "workflows", "bpmn")
     DEMO_ORG_FILE = os.path.join(BASE_DIR, "web", "demo", "langfang.yaml")
     BABEL_DEFAULT_LOCALE = "zh"

@@ -319,6 +319,20 @@ class LoginAttempt(Base):
                       Index("ix_login_attempts_addr_at", "remote_addr", "at"))
 
 
+class IdempotencyKey(Base):
+    """A client's ``Idempotency-Key`` for starting a case: the same key from the same user starts nothing new
+    and answers with the case it started the first time (a retry after a lost answer)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(128))
+    fingerprint: Mapped[str] = mapped_column(String(64))       # sha256 of the request it answered
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # --- history ------------------------------------------------------------------------------------
 
 class AuditEvent(Base):

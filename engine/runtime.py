@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -108,8 +109,10 @@ def step_error(exc: Exception, task_spec=None) -> ScriptError:
     """What SpiffWorkflow raised while running a step, as a ScriptError naming the step: the guard's own
     error when it caused it (SpiffWorkflow wraps it), else SpiffWorkflow's first line."""
     cause = exc
-    while cause is not None and not isinstance(cause, ScriptError):
+    while cause is not None and not isinstance(cause, (ScriptError, SQLAlchemyError)):
         cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, SQLAlchemyError):
+        raise cause                  # the database failed under a helper: an outage, never the model's fault
     task = getattr(exc, "task", None)
     spec = task_spec or getattr(task, "task_spec", None) or getattr(exc, "task_spec", None)
     if cause is not None:

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
+from sqlalchemy.exc import SQLAlchemyError
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import TaskDataEnvironment
 
@@ -427,6 +428,8 @@ class GuardedEnvironment(TaskDataEnvironment):
         with _snippet_budget(self.limits):
             try:
                 return eval(code, my_globals)
+            except SQLAlchemyError:
+                raise                  # a helper's database failed: an outage, not the script's fault
             except Exception as exc:
                 raise _script_failure(exc) from exc
 
@@ -438,6 +441,8 @@ class GuardedEnvironment(TaskDataEnvironment):
         with _snippet_budget(self.limits):
             try:
                 exec(code, context)
+            except SQLAlchemyError:
+                raise
             except Exception as exc:
                 raise _script_failure(exc) from exc
             finally:

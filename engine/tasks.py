@@ -188,7 +188,7 @@ class TaskService:
         task = self._open_for(user, task_id)
         if task.claimed_by_id != user.id:
             raise Forbidden(N_("Only the person who claimed this task can give it back"))
-        task.claimed_by_id = None
+        task.claimed_by = None         # the object too: the answer is built before the commit
         self.session.flush()
         history.record(self.session, self.clock.now(), "task_unclaimed", actor=user.username,
                        instance_id=task.instance_id, task_id=task.id)
@@ -207,7 +207,7 @@ class TaskService:
             raise NotFound(N_("No user %(user)s"), user=to_username)
         if target.unit_id != task.unit_id or not self.is_candidate(target, task):
             raise Forbidden(N_("%(user)s does not hold this task's role at this unit"), user=target.display_name)
-        task.claimed_by_id = target.id
+        task.claimed_by = target
         self.session.flush()
         history.record(self.session, self.clock.now(), "task_delegated", actor=user.username,
                        instance_id=task.instance_id, task_id=task.id, data={"to": target.username})
@@ -226,7 +226,7 @@ class TaskService:
         if instance.status != "running":
             raise Conflict(N_("The case is no longer running"))
         now = self.clock.now()
-        task.status, task.completed_at, task.completed_by_id, task.claimed_by_id = "completed", now, user.id, user.id
+        task.status, task.completed_at, task.completed_by_id, task.claimed_by = "completed", now, user.id, user
 
         def accepted(clean: dict) -> None:
             history.record(self.session, now, "task_completed", actor=user.username, instance_id=instance.id,

@@ -13,7 +13,7 @@ from sqlalchemy import delete, text
 
 from engine.calendar import seed_from_chinesecalendar
 from engine.clock import Clock
-from engine.models import (Attachment, AuditEvent, Comment, HumanTask, LoginAttempt, MessageSubscription, Notification,
+from engine.models import (IdempotencyKey, Attachment, AuditEvent, Comment, HumanTask, LoginAttempt, MessageSubscription, Notification,
                            PendingMessage, ProcessInstance, SchedulerHeartbeat, Timer,
                            User)
 from engine.org import issue_token, load_file
@@ -82,7 +82,7 @@ def ctx(app):
         yield app
         db.session.rollback()
         for model in (Notification, Comment, Attachment, LoginAttempt, HumanTask, Timer, MessageSubscription,
-                      PendingMessage, AuditEvent, SchedulerHeartbeat):
+                      PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey):
             db.session.execute(delete(model))
         db.session.execute(delete(ProcessInstance))
         db.session.commit()

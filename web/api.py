@@ -2,12 +2,15 @@
 401 not signed in, 403 not allowed, 404 not found (or not yours to see), 409 conflict."""
 from __future__ import annotations
 
+import hashlib
+import json
+
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext
 from flask_login import login_required
 from marshmallow import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import history
@@ -41,12 +44,6 @@ def _invalid(exc: ValidationError):
 @bp.errorhandler(StaleDataError)
 def _stale(exc):
     return _engine_error(Conflict(N_("The case was changed by someone else at the same moment; reload and try again")))
-
-
-@bp.errorhandler(OperationalError)
-def _db_busy(exc):
-    db.session.rollback()
-    return jsonify(message=gettext("The database is busy; please try again")), 503
 
 
 @bp.before_request
@@ -83,9 +80,10 @@ def login():
     except EngineError as exc:
         db.session.commit()                     # the failed attempt counts
         return jsonify(exc.render(gettext)), (429 if isinstance(exc, Forbidden) else 401)
+    body = UserSchema().dump(user)          # built before the commit: a committed sign-in is reported as such
     db.session.commit()
     start_session(user)
-    return jsonify(user=UserSchema().dump(user), csrf_token=csrf_token())
+    return jsonify(user=body, csrf_token=csrf_token())
 
 
 @bp.delete("/session")
@@ -151,10 +149,10 @@ def deploy():
         raise ValidationError({"comment": [gettext("Say why this version is deployed")]})
     uploads = [(f.filename or "upload.bpmn", f.read()) for f in request.files.getlist("files")]
     result = services.repository().deploy(uploads, actor=user.username, comment=comment)
-    db.session.commit()
     body = {"deployment_id": result.deployment_id,
             "created": [{"key": d.key, "version": d.version} for d in result.created],
             "unchanged": [{"key": d.key, "version": d.version} for d in result.unchanged]}
+    db.session.commit()
     return jsonify(body), (201 if result.created else 200)
 
 
@@ -239,12 +237,51 @@ def processes():
 @bp.post("/instances")
 @login_required
 def start_instance():
+    """Start a case. With an ``Idempotency-Key`` header, a retry with the same key (after an answer that got
+    lost) starts nothing new and answers with the case the first request started."""
+    from engine.models import IdempotencyKey, ProcessInstance
     user = current()
-    body = StartInstanceSchema().load(_json())
+    raw = _json()
+    body = StartInstanceSchema().load(raw)
+    key = request.headers.get("Idempotency-Key")
+    fingerprint = None
+    if key is not None:
+        key = key.strip()
+        if not key or len(key) > 128 or not key.isprintable():
+            raise ValidationError({"Idempotency-Key": [gettext("Give at most 128 printable characters")]})
+        fingerprint = hashlib.sha256(json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
+                                     .encode()).hexdigest()
+
+    def replay():
+        prior = db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user.id,
+                                                               IdempotencyKey.key == key))
+        if prior is None:
+            return None
+        if prior.fingerprint != fingerprint:
+            raise ValidationError({"Idempotency-Key": [gettext("This key was already used for a different request")]})
+        answer = jsonify(_instance_body(db.session.get(ProcessInstance, prior.instance_id)))
+        answer.headers["Idempotent-Replayed"] = "true"
+        return answer, 201
+
+    if key is not None:
+        again = replay()
+        if again is not None:
+            return again
     instance = services.runtime().start(body["process_key"], business_key=body["business_key"], data=body["data"],
                                         user=user, validate=services.start_validator(user))
-    db.session.commit()
-    return jsonify(_instance_body(instance)), 201
+    if key is not None:
+        db.session.add(IdempotencyKey(user_id=user.id, key=key, fingerprint=fingerprint, instance_id=instance.id,
+                                      created_at=services.clock().now()))
+    answer = _instance_body(instance)       # built before the commit: a committed start is reported as such
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()                # the same key, started at the same moment by a second request
+        again = replay() if key is not None else None
+        if again is None:
+            raise
+        return again
+    return jsonify(answer), 201
 
 
 @bp.get("/instances/<id:instance_id>")
@@ -282,8 +319,9 @@ def external_message():
     if unit.id != user.unit_id and area is not None and unit.id not in area:
         raise Forbidden(N_("You can only act for your own unit or the units you supervise"))
     instance = services.runtime().receive(body["name"], payload, actor=user.username)
+    answer = _instance_body(instance) if instance else {"queued": True}
     db.session.commit()
-    return jsonify(_instance_body(instance) if instance else {"queued": True}), 201
+    return jsonify(answer), 201
 
 
 # -- tasks ----------------------------------------------------------------------------------------------
@@ -318,8 +356,9 @@ def task_action(task_id: str, action: str):
         task = svc.complete(user, task_id, CompleteSchema().load(_json())["data"])
     else:
         return jsonify(message=gettext("Unknown action")), 404
+    body = TaskSchema().dump(_annotate([task])[0])
     db.session.commit()
-    return jsonify(TaskSchema().dump(_annotate([task])[0]))
+    return jsonify(body)
 
 
 # -- SLA: notifications, timers ------------------------------------------------------------------------
@@ -345,9 +384,10 @@ def notification_read(notification_id: int):
     from engine import notifications as notes
     from .schemas import NotificationSchema
     note = notes.mark_read(db.session, current(), notification_id, services.clock().now())
-    db.session.commit()
     _annotate([note.task])
-    return jsonify(NotificationSchema().dump(note))
+    body = NotificationSchema().dump(note)
+    db.session.commit()
+    return jsonify(body)
 
 
 @bp.get("/timers")
@@ -392,8 +432,9 @@ def calendar_day(day: str):
     row = set_day(db.session, body["day"], body["is_workday"], body.get("name"))
     history.record(db.session, services.clock().now(), "calendar_day_set", actor=user.username,
                    data={"day": day, "is_workday": body["is_workday"], "name": body.get("name")})
+    answer = HolidaySchema().dump(row)
     db.session.commit()
-    return jsonify(HolidaySchema().dump(row))
+    return jsonify(answer)
 
 
 @bp.put("/calendar/years/<year:year>")
@@ -444,9 +485,10 @@ def incident_action(timer_id: int, action: str):
         return jsonify(message=gettext("Unknown action")), 404
     row = (inc.retry if action == "retry" else inc.cancel)(db.session, timer_id, services.clock().now(),
                                                            user.username)
+    body = dict(id=row.id, status=row.status, attempts=row.attempts, due_at=row.due_at.isoformat(),
+                incident=row.incident_at is not None and row.status == "waiting")
     db.session.commit()
-    return jsonify(id=row.id, status=row.status, attempts=row.attempts,
-                   due_at=row.due_at.isoformat(), incident=row.incident_at is not None and row.status == "waiting")
+    return jsonify(body)
 
 
 @bp.get("/health")

@@ -100,7 +100,7 @@ def init_app(app) -> None:
 
     @app.context_processor
     def navigation():
-        if not current_user.is_authenticated or request.blueprint == "api":
+        if g.get("database_down") or not current_user.is_authenticated or request.blueprint == "api":
             return {}
         from sqlalchemy import func, select
         user = current_user.row
@@ -125,6 +125,30 @@ def init_app(app) -> None:
 
     for code in ERROR_MESSAGES:
         app.register_error_handler(code, _error_page)
+
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    def _database_unavailable(exc):
+        """The database dropped the connection or is locked: nothing of the request was kept (its
+        transaction is rolled back); say so and ask to try again — never as a script or model error."""
+        import logging
+        logging.getLogger(__name__).warning("database unavailable: %s", str(exc).split("\n")[0][:200])
+        try:
+            db.session.rollback()
+        except Exception:            # the connection is gone; the pool replaces it (pool_pre_ping)
+            pass
+        g.database_down = True       # the page is drawn without asking the database anything,
+        if "_login_user" not in g:   # not even who is signed in
+            from flask_login import AnonymousUserMixin
+            g._login_user = AnonymousUserMixin()
+        message = _(ERROR_MESSAGES[503])
+        if request.blueprint == "api" or request.path.startswith("/api/"):
+            from flask import jsonify
+            return jsonify(message=message), 503
+        return render_template("error.html", code=503, message=message), 503
+
+    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(InterfaceError, _database_unavailable)
 
     @app.after_request
     def _security_headers(response):
