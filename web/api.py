@@ -1,5 +1,6 @@
 """The JSON API. Status codes: 201 created, 400/422 invalid input (with field or element errors),
-401 not signed in, 403 not allowed, 404 not found (or not yours to see), 409 conflict."""
+401 not signed in, 403 not allowed, 404 not found (or not yours to see), 409 conflict, 503 database unreachable.
+Every changing call builds its answer before it commits: a 2xx was committed, a 503 was not."""
 from __future__ import annotations
 
 import hashlib
