@@ -1,7 +1,7 @@
 """timer attempts, backoff and incidents; scheduler heartbeats
 
 Revision ID: b15sch000001
-Revises: ee8a0df845b3
+Revises: a15acc000001
 Create Date: 2026-12-05 10:00:00
 
 """
