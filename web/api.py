@@ -131,7 +131,7 @@ def my_tokens():
     return jsonify(tokens=TokenSchema(many=True).dump(tokens_of(db.session, current())))
 
 
-@bp.delete("/me/tokens/<int:token_id>")
+@bp.delete("/me/tokens/<id:token_id>")
 @login_required
 def revoke_my_token(token_id: int):
     from engine.org import revoke_token
@@ -476,7 +476,7 @@ def incidents():
     return jsonify(incidents=[_incident_body(i) for i in list_open(db.session)])
 
 
-@bp.post("/incidents/<int:timer_id>/<action>")
+@bp.post("/incidents/<id:timer_id>/<action>")
 @login_required
 def incident_action(timer_id: int, action: str):
     """``retry`` (attempts reset, due now) or ``cancel`` (the timer is withdrawn); both audited."""

@@ -49,7 +49,7 @@ def index():
     return render_template("incidents.html", incidents=rows, step_label=step_label, error_text=error_text)
 
 
-@bp.post("/admin/incidents/<int:timer_id>/<action>")
+@bp.post("/admin/incidents/<id:timer_id>/<action>")
 @signed_in
 def act(timer_id: int, action: str):
     _admin()
