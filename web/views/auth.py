@@ -102,7 +102,7 @@ def field_errors(exc: EngineError) -> dict[str, list[str]]:
     return out
 
 
-@bp.post("/profile/tokens/<int:token_id>/revoke")
+@bp.post("/profile/tokens/<id:token_id>/revoke")
 @signed_in
 def revoke(token_id: int):
     check_csrf()
