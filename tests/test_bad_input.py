@@ -439,3 +439,13 @@ def test_after_an_action_the_page_stays_on_this_site(client, token):
         assert resp.headers["Location"] == f"/cases/{task['instance_id']}", target
     resp = client.post(f"/tasks/{task['id']}/unclaim", data={"csrf_token": token_, "next": "/?tab=group"})
     assert resp.headers["Location"] == "/?tab=group"
+
+
+@pytest.mark.nodb
+def test_no_route_takes_an_unbounded_integer(app):
+    """Every database id in a path goes through the bounded ``id`` converter, so a huge id is a 404, never an
+    integer overflow in the database."""
+    from werkzeug.routing import IntegerConverter
+    unbounded = [rule.rule for rule in app.url_map.iter_rules()
+                 if any(type(c) is IntegerConverter for c in rule._converters.values())]
+    assert unbounded == []
