@@ -492,6 +492,21 @@ def incident_action(timer_id: int, action: str):
     return jsonify(body)
 
 
+@bp.get("/openapi.json")
+def openapi_json():
+    """The OpenAPI 3 document of this API (generated from the routes and the marshmallow schemas)."""
+    from flask import current_app
+    from .openapi import document
+    return jsonify(document(current_app))
+
+
+@bp.get("/docs")
+def openapi_page():
+    """The API document, browsable (Swagger UI, served by the app)."""
+    from flask import render_template
+    return render_template("api_docs.html")
+
+
 @bp.get("/health")
 def health():
     """Liveness plus warnings an operator must act on: next year's holidays missing, no recent successful

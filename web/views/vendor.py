@@ -8,7 +8,8 @@ from flask import Blueprint, abort, send_from_directory
 bp = Blueprint("vendor", __name__)
 NODE_MODULES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "node_modules")
 # only these folders are exposed
-SERVED = {"bpmn-js": "bpmn-js/dist", "chart.js": "chart.js/dist", "dmn-js": "dmn-js/dist"}
+SERVED = {"bpmn-js": "bpmn-js/dist", "chart.js": "chart.js/dist", "dmn-js": "dmn-js/dist",
+          "swagger-ui-dist": "swagger-ui-dist"}
 
 
 @bp.get("/vendor/<package>/<path:filename>")
