@@ -79,3 +79,14 @@ def test_pages_with_scripts_work_under_the_policy(user, client, token, shot):
     expect(page.locator("#diagram-b")).to_have_attribute("data-ready", "true", timeout=30000)
     shot(page, "diff")
     no_violations(page, problems)
+
+
+def test_the_api_documentation_page_works_under_the_policy(user, shot):
+    """/api/docs: Swagger UI (served by the app) renders every tag of the document, without violations."""
+    page, problems = watched(user)
+    page.goto("/api/docs")
+    expect(page.locator(".opblock-tag-section").first).to_be_visible(timeout=30000)
+    tags = page.locator(".opblock-tag").all_inner_texts()
+    assert {"cases", "tasks", "session", "calendar"} <= {t.strip().split("\n")[0] for t in tags}
+    shot(page, "api-docs")
+    no_violations(page, problems)
