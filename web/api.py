@@ -272,8 +272,9 @@ def start_instance():
     if key is not None:
         db.session.add(IdempotencyKey(user_id=user.id, key=key, fingerprint=fingerprint, instance_id=instance.id,
                                       created_at=services.clock().now()))
-    answer = _instance_body(instance)       # built before the commit: a committed start is reported as such
     try:
+        db.session.flush()                   # the key first: a second request with it waits here, then fails
+        answer = _instance_body(instance)    # built before the commit: a committed start is reported as such
         db.session.commit()
     except IntegrityError:
         db.session.rollback()                # the same key, started at the same moment by a second request
