@@ -85,7 +85,7 @@ class Config:
     # accepted file extensions; the server serves each with the content type of engine.attachments.CONTENT_TYPES
     ATTACHMENT_TYPES = (".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".ofd", ".zip")
     # messages other systems may send through POST /api/messages (each starts a procedure)
-    EXTERNAL_MESSAGES = ("revisit_clue",)
+    EXTERNAL_MESSAGES = ("revisit_clue", "case_closed")
     SCHEDULER_POLL_SECONDS = int(os.environ.get("SCHEDULER_POLL_SECONDS", "5"))
     SCHEDULER_BATCH_SIZE = int(os.environ.get("SCHEDULER_BATCH_SIZE", "100"))
     SCHEDULER_SLA_BATCH_SIZE = int(os.environ.get("SCHEDULER_SLA_BATCH_SIZE", "500"))

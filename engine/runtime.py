@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, Iterable
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import history
+from . import casefile, history
 from .calendar import WorkCalendar
 from .errors import N_, Conflict, EngineError, Forbidden, InvalidInput, NotFound, ScriptError
 from .limits import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_DATA_ITEMS, MAX_NUMBER_DIGITS, is_db_id
@@ -205,7 +205,10 @@ class Runtime:
             "revisit_draw": self._revisit_draw,
             "revisit_stats": self._revisit_stats,
             "units_with_role": self.directory.units_with_role,
+            "new_id": lambda: uuid4().hex,          # e.g. the id of a referral, which its answer correlates on
+            "step_done": self._step_done,
         })
+        helpers.update(casefile.helpers(session))
         helpers.update(extra_helpers or {})
         self._current: ProcessInstance | None = None
         self.helpers = helpers
@@ -274,8 +277,10 @@ class Runtime:
         """What a person may put into a new case: nothing unless the procedure lets them start it; only the
         start form's fields (checked), never routing variables; the case's unit is their own or one they
         supervise. The platform fills in who started it."""
-        if not self.may_start(user, definition):
+        if not self._starter_roles_hold(user, definition):
             raise Forbidden(N_("Your roles do not allow starting %(process)s"), process=definition.name or definition.key)
+        if not self._starter_unit_holds(user, definition):
+            raise Forbidden(N_("Your unit may not start %(process)s"), process=definition.name or definition.key)
         requested_unit = data.pop("case_unit", None)
         form_key = self.start_form(definition)
         if form_key and validate is not None:
@@ -291,7 +296,23 @@ class Runtime:
             if area is not None and unit.id not in area:
                 raise Forbidden(N_("You can only start a case for your own unit or a unit you supervise"))
         data.update(initiator=user.username, initiator_unit=user.unit.code, case_unit=unit.code)
+        self._check_start_condition(definition, data)
         return data
+
+    def _check_start_condition(self, definition: ProcessDefinition, data: dict) -> None:
+        """The start event's ``startCondition`` (an expression over the start data) must hold; otherwise the
+        start is refused with the model's ``startRefusal`` text, next to the ``startRefusalField`` field when
+        the model names one."""
+        props = self.start_properties(definition)
+        condition = props.get("startCondition")
+        if not condition or evaluate(condition, data, self.helpers):
+            return
+        reason = props.get("startRefusal") or ""
+        field = props.get("startRefusalField")
+        if field:
+            raise InvalidInput(N_("The form has errors; see the messages next to the fields"),
+                               fields={field: [reason or field]})
+        raise InvalidInput(N_("This case cannot be started: %(reason)s"), reason=reason)
 
     # -- advancing --------------------------------------------------------------------------------
     def advance(self, instance: ProcessInstance, workflow: BpmnWorkflow, *, actor: str | None = None,
@@ -357,6 +378,15 @@ class Runtime:
                        data={"case_number": case_number, "seed": seed, "ratio": ratio, "draw": round(value, 6),
                              "sampled": chosen})
         return chosen
+
+    def _step_done(self, element_id: str) -> bool:
+        """Whether the case being advanced has completed the user task ``element_id`` (e.g. an event
+        sub-process that started with the case asks whether the decision has been issued since)."""
+        if self._current is None or self._current.id is None or not isinstance(element_id, str):
+            return False
+        return self.session.scalar(select(HumanTask.id).where(
+            HumanTask.instance_id == self._current.id, HumanTask.element_id == element_id,
+            HumanTask.status == "completed").limit(1)) is not None
 
     def _revisit_stats(self, unit_code: str, start: str, end: str) -> dict:
         from .reports import revisit_stats
@@ -483,7 +513,10 @@ class Runtime:
         wanted = {}
         for pending in workflow.waiting_events():
             if pending.event_type.endswith("MessageEventDefinition"):
-                corr = correlation_key(_message_correlations(pending.value, workflow.correlations))
+                # the correlation values of the (sub-)workflow that waits: a catch inside a call activity
+                # correlates on what that call activity sent, not on the top workflow's values
+                values = pending.correlations or workflow.correlations
+                corr = correlation_key(_message_correlations(pending.value, values))
                 wanted[(pending.name, corr)] = True
         rows = list(self.session.scalars(select(MessageSubscription).where(
             MessageSubscription.instance_id == instance.id)))
@@ -609,8 +642,11 @@ class Runtime:
             self.advance(instance, workflow, actor=actor, completed_task_id=task_id)
 
     def start_properties(self, definition: ProcessDefinition) -> dict:
-        """Extension properties of the process's start event: ``formKey`` (the start form) and
-        ``starterRoles`` (comma-separated role codes allowed to start it; absent = nobody)."""
+        """Extension properties of the process's start event: ``formKey`` (the start form — of a message start
+        event: the form a message from outside must fill), ``starterRoles`` (comma-separated role codes allowed
+        to start it; absent = nobody), ``starterUnits`` (an expression over ``initiator_unit``, the starting
+        person's unit code, that must hold), ``startCondition`` / ``startRefusal`` / ``startRefusalField`` (an
+        expression over the start data that must hold, else the start is refused with that text)."""
         spec, _ = self.repository.load_spec(definition)
         for task_spec in spec.task_specs.values():
             if type(task_spec).__name__ == "StartEvent" and getattr(task_spec, "extensions", None):
@@ -625,10 +661,19 @@ class Runtime:
     def may_start(self, user: User, definition: ProcessDefinition) -> bool:
         """Default deny: a person starts only a procedure whose start event names ``starterRoles`` they hold;
         one started by a message or a timer, or only called by another process, never."""
+        return self._starter_roles_hold(user, definition) and self._starter_unit_holds(user, definition)
+
+    def _starter_roles_hold(self, user: User, definition: ProcessDefinition) -> bool:
         if definition.start_messages or definition.timer_start:
             return False
         allowed = {r.strip() for r in self.start_properties(definition).get("starterRoles", "").split(",") if r.strip()}
         return bool(allowed & {ra.role_code for ra in user.roles})
+
+    def _starter_unit_holds(self, user: User, definition: ProcessDefinition) -> bool:
+        """The start event's ``starterUnits`` expression, if any, holds for the person's unit (e.g. only the
+        city's justice bureau starts a reporting round)."""
+        expression = self.start_properties(definition).get("starterUnits")
+        return not expression or bool(evaluate(expression, {"initiator_unit": user.unit.code}, self.helpers))
 
     def terminate(self, instance: ProcessInstance, *, actor: str, reason: str | None = None) -> None:
         if instance.status != "running":

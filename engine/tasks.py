@@ -132,6 +132,22 @@ class TaskService:
             raise NotFound(N_("No such case"))
         return instance
 
+    def case_file(self, user: User, instance: ProcessInstance) -> list[ProcessInstance]:
+        """The instances of ``instance``'s case (same business key: the review, the referral on both sides,
+        notices, revisits) that ``user`` may read, oldest first; always including ``instance`` itself."""
+        from . import casefile
+        out = []
+        for other in casefile.instances(self.session, instance.business_key) or [instance]:
+            if other.id != instance.id:
+                try:
+                    self.instance_for(user, other.id)
+                except NotFound:
+                    continue
+            out.append(other)
+        if instance not in out:
+            out.append(instance)
+        return out
+
     def open_tasks(self, instance_id: int) -> list[HumanTask]:
         return list(self.session.scalars(select(HumanTask).where(
             HumanTask.instance_id == instance_id, HumanTask.status == "open").order_by(HumanTask.created_at)))

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-FIELD_TYPES = ("text", "long_text", "number", "integer", "money", "date", "choice", "multi_choice", "yes_no",
-               "unit", "user", "files")
+FIELD_TYPES = ("text", "long_text", "number", "integer", "money", "date", "datetime", "choice", "multi_choice",
+               "yes_no", "unit", "user", "files")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -62,6 +62,8 @@ class Field:
     readonly: bool = False        # shown from case data, never taken from a submission
     differs_from: tuple[tuple[str, str | None], ...] = ()   # (field or case variable, label) it must not equal
     unit_scope: str | None = None   # unit fields: "supervised" = the user's own unit or a unit the user supervises
+    user_role: str | None = None    # user fields: the person chosen is active and holds this role (role code) …
+    user_unit: str | None = None    # … at the unit this case variable names (e.g. case_unit); any unit when unset
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             raise FormDefinitionError(f"{where}: a choice needs options")
         if f.get("unit_scope") not in (None, "supervised") or (f.get("unit_scope") and f["type"] != "unit"):
             raise FormDefinitionError(f"{where}: unit_scope is 'supervised', on a unit field")
+        if (f.get("user_role") or f.get("user_unit")) and (f["type"] != "user" or not f.get("user_role")):
+            raise FormDefinitionError(f"{where}: user_role (and user_unit) belong on a user field")
         names.add(name)
         fields.append(Field(
             name=name, type=f["type"], label=f["label"], label_en=f.get("label_en"), help=f.get("help"),
@@ -120,6 +124,7 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             visible_if=Condition.parse(f.get("visible_if"), key, name), options=options, min=f.get("min"),
             max=f.get("max"), max_length=f.get("max_length"), default=f.get("default"),
             readonly=bool(f.get("readonly", False)), unit_scope=f.get("unit_scope"),
+            user_role=f.get("user_role"), user_unit=f.get("user_unit"),
             differs_from=tuple((d["name"], d.get("label")) if isinstance(d, dict) else (d, None)
                                for d in f.get("differs_from") or ())))
     return Form(key=key, title=raw["title"], title_en=raw.get("title_en"), description=raw.get("description"),

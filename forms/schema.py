@@ -6,13 +6,13 @@ or raises :class:`engine.errors.InvalidInput` whose ``fields`` map each field to
 form does not define are refused: a submission cannot set process variables the form does not offer."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Callable
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate as v
 
-from engine.calendar import MAX_YEAR, MIN_YEAR
+from engine.calendar import LOCAL_TZ, MAX_YEAR, MIN_YEAR
 from engine.errors import N_, InvalidInput
 from engine.limits import MAX_NUMBER_DIGITS
 
@@ -28,11 +28,14 @@ MESSAGES = {
     "integer": N_("Enter a whole number."),
     "money": N_("Enter an amount in yuan, e.g. 1200.50."),
     "date": N_("Enter a date as YYYY-MM-DD."),
+    "datetime": N_("Enter a date and time as YYYY-MM-DD HH:MM."),
     "choice": N_("Choose one of the options."),
     "list": N_("Choose from the options."),
     "yes_no": N_("Choose yes or no."),
     "unit": N_("Choose an existing unit."),
     "user": N_("Choose an existing user."),
+    "member": N_("Choose an active %(role)s of %(unit)s."),
+    "member_anywhere": N_("Choose an active %(role)s."),
     "max_length": N_("At most %(max)s characters."),
     "min": N_("Must be at least %(min)s."),
     "max": N_("Must be at most %(max)s."),
@@ -69,6 +72,27 @@ class _Money(fields.Field):
         return amount.quantize(Decimal("0.01"))
 
 
+class _LocalDateTime(fields.Field):
+    """A date and time as ISO text (``2026-03-13T08:00``, a space may replace the T); without a zone it is
+    Asia/Shanghai time. Loaded as an aware datetime in Asia/Shanghai, stored as ISO with its offset."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) > 40:
+            raise self.make_error("invalid")
+        text = value.strip().replace(" ", "T", 1)
+        if "T" not in text:
+            raise self.make_error("invalid")
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=LOCAL_TZ)
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            raise self.make_error("range")
+        return parsed.astimezone(LOCAL_TZ).replace(microsecond=0)
+
+
 def _field(f: Field, tr: Callable[[str], str], lookups: dict[str, Lookup]):
     msg = lambda key, **p: (tr(MESSAGES[key]) % p) if p else tr(MESSAGES[key])  # noqa: E731
     common = {"allow_none": True, "load_default": None}
@@ -99,6 +123,9 @@ def _field(f: Field, tr: Callable[[str], str], lookups: dict[str, Lookup]):
         validators.append(v.Range(min=DATE_MIN, max=DATE_MAX, error=msg("date_range", min=DATE_MIN.isoformat(),
                                                                          max=DATE_MAX.isoformat())))
         return fields.Date(validate=validators, error_messages={"invalid": msg("date")}, **common)
+    if f.type == "datetime":
+        return _LocalDateTime(error_messages={"invalid": msg("datetime"), "range": msg(
+            "date_range", min=DATE_MIN.isoformat(), max=DATE_MAX.isoformat())}, **common)
     if f.type == "choice":
         return fields.String(validate=v.OneOf([o.value for o in f.options], error=msg("choice")),
                              error_messages={"invalid": msg("choice")}, **common)
@@ -138,6 +165,21 @@ def _same(value, other) -> bool:
 
 def _blank(value) -> bool:
     return value is None or (isinstance(value, (str, list)) and not (value.strip() if isinstance(value, str) else value))
+
+
+def _membership(f: Field, value, merged: dict, lookups: dict, gettext) -> str | None:
+    """For a user field with ``user_role``: a message unless the person chosen is active and holds the role at
+    the unit named by the case variable ``user_unit`` (lookups ``member``, ``role_name``, ``unit_name``)."""
+    if f.type != "user" or not f.user_role or _blank(value) or "member" not in lookups:
+        return None
+    unit = merged.get(f.user_unit) if f.user_unit else None
+    if lookups["member"](value, f.user_role, unit):
+        return None
+    role = lookups["role_name"](f.user_role) if "role_name" in lookups else f.user_role
+    if unit:
+        name = lookups["unit_name"](unit) if "unit_name" in lookups else unit
+        return gettext(MESSAGES["member"]) % {"role": role, "unit": name}
+    return gettext(MESSAGES["member_anywhere"]) % {"role": role}
 
 
 def validate(form: Form, data: dict | None, gettext: Callable[[str], str] = lambda s: s,
@@ -186,6 +228,10 @@ def validate(form: Form, data: dict | None, gettext: Callable[[str], str] = lamb
             errors[f.name] = [gettext(MESSAGES["required"])]
             continue
         value = loaded.get(f.name)
+        problem = _membership(f, value, merged, lookups or {}, gettext)
+        if problem:
+            errors[f.name] = [problem]
+            continue
         clashes = [(o, label) for o, label in f.differs_from if not _blank(value) and _same(value, merged.get(o))]
         if clashes:
             labels = [label or (form.field(o).label if form.field(o) else o) for o, label in clashes]

@@ -84,7 +84,7 @@ API_CASES = [
      {"process_key": "two_lane_review", "data": {"case_unit": 5}}, 422),
     ("start-unit-field-list", MDR_HANDLER, "POST", "/api/instances",
      {"process_key": "case_referral", "data": {**CASE, "referral_target": ["lf.guan.gaj"], "referral_kind": "ordinary",
-                                               "referral_reason": "无管辖权", "found_on": "2026-05-20"}}, 422),
+                                               "referral_reason": "无管辖权", "found_at": "2026-05-20T09:00"}}, 422),
     ("message-case-unit-list", SUP, "POST", "/api/messages",
      {"name": "revisit_clue", "payload": {"case_number": "12345-1", "case_unit": ["x"]}}, 422),
     ("message-case-unit-object", SUP, "POST", "/api/messages",

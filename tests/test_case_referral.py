@@ -21,7 +21,7 @@ PREPARE = {"letter_number": "固安镇移〔2026〕3号", "handover_list": "案�
 def refer(client, token, user, target, kind="ordinary", number="GZ-2026-001") -> Case:
     return Case(client, token, "case_referral", user, {
         **CASE, "case_number": number, "referral_target": target, "referral_kind": kind,
-        "referral_reason": "涉及食品经营许可，属市场监管部门管辖", "found_on": "2026-03-09"})
+        "referral_reason": "涉及食品经营许可，属市场监管部门管辖", "found_at": "2026-03-09T09:00"})
 
 
 def receiver(sender: Case, who: str) -> Case:
@@ -159,3 +159,69 @@ def test_government_designates_the_receiver(client, token):
            {"designated": "receiver", "decision_note": "由三河市市场监管局办理"})
     rcv.do("立案办理移送案件", "handler", SH_SCJG, SH_SCJG_USER, {"new_case_number": "三市监立〔2026〕9号"})
     assert sender.status() == "completed" and rcv.status() == "completed"
+
+
+# -- issue 9: rules that were wrong --------------------------------------------------------------------------
+
+def refer_found(client, token, user, target, found_at: str, kind="ordinary", number="GZ-2026-001") -> Case:
+    return Case(client, token, "case_referral", user, {
+        **CASE, "case_number": number, "referral_target": target, "referral_kind": kind,
+        "referral_reason": "涉及食品经营许可，属市场监管部门管辖", "found_at": found_at})
+
+
+def test_a_serious_case_is_referred_within_24_hours_of_being_found(client, token):
+    with freeze_time(datetime(2026, 3, 13, 16, 0, tzinfo=SH)):
+        sender = refer_found(client, token, TEAM_USER, "lf.guan.yjgl", "2026-03-13T08:00", kind="serious",
+                             number="GZ-AQ-1")
+        prep = sender.expect("制作移送函并移送材料", "handler", TEAM, TEAM_USER)
+        assert prep["due_at"].startswith("2026-03-14T00:00:00")      # 08:00 the next day, Shanghai
+        ordinary = refer_found(client, token, TEAM_USER, GA_SCJG, "2026-03-13T08:00", number="GZ-2026-011")
+        prep = ordinary.expect("制作移送函并移送材料", "handler", TEAM, TEAM_USER)
+        assert prep["due_at"].startswith("2026-03-18T15:59:59")      # 3 working days from Friday 03-13
+
+
+def test_the_receiver_cannot_start_an_onward_referral_of_the_same_case(client, token):
+    sender = refer_found(client, token, TEAM_USER, GA_SCJG, "2026-03-09T09:00", number="GZ-2026-020")
+    sender.do("制作移送函并移送材料", "handler", TEAM, TEAM_USER, PREPARE)
+    receiver(sender, GA_SCJG_USER).expect("审查移送案件并答复", "handler", GA_SCJG, GA_SCJG_USER)
+    onward = {**CASE, "case_number": "GZ-2026-020", "referral_target": SH_SCJG, "referral_kind": "ordinary",
+              "referral_reason": "应由三河市管辖", "found_at": "2026-03-10T09:00"}
+    resp = client.post("/api/instances", headers=token(GA_SCJG_USER),
+                       json={"process_key": "case_referral", "business_key": "GZ-2026-020", "data": onward})
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.get_json()["fields"] == {"case_number": [
+        "该案件是移送给本单位的案件，不得自行再次移送；认为不属于本单位管辖的，请在“审查移送案件并答复”中提出异议，由司法行政部门协调。"]}
+    # another unit with a case of that number is not concerned
+    Case(client, token, "case_referral", SH_SCJG_USER, {**onward, "referral_target": "lf.sanhe.sthj"})
+
+
+def _receipt(client, token, who: str, sender_unit: str) -> Case:
+    """The receiving instance of the referral ``sender_unit`` sent (several may share a case number)."""
+    from sqlalchemy import select
+    from engine.models import ProcessInstance
+    from web.extensions import db
+    from web.services import runtime
+    found = [i.id for i in db.session.scalars(select(ProcessInstance).where(
+        ProcessInstance.process_key == "referral_receipt")) if runtime().data_of(i).get("sender_unit") == sender_unit]
+    assert len(found) == 1, found
+    case = Case.__new__(Case)
+    case.client, case.token, case.id, case.starter = client, token, found[0], who
+    return case
+
+
+def test_answers_reach_the_referral_that_was_sent(client, token):
+    """Two units refer cases that happen to carry the same number: each answer reaches its own sender."""
+    first = refer_found(client, token, TEAM_USER, GA_SCJG, "2026-03-09T09:00", number="2026-001")
+    first.do("制作移送函并移送材料", "handler", TEAM, TEAM_USER, PREPARE)
+    second = refer_found(client, token, SH_SCJG_USER, "lf.sanhe.sthj", "2026-03-09T09:00", number="2026-001")
+    second.do("制作移送函并移送材料", "handler", SH_SCJG, SH_SCJG_USER, PREPARE)
+    later = _receipt(client, token, "sanhe_sthj_handler", SH_SCJG)
+    later.do("审查移送案件并答复", "handler", "lf.sanhe.sthj", "sanhe_sthj_handler", {"answer": "accept"})
+    assert second.status() == "completed"
+    assert first.status() == "running"                        # still waiting for its own receiver
+    earlier = _receipt(client, token, GA_SCJG_USER, TEAM)
+    earlier.do("审查移送案件并答复", "handler", GA_SCJG, GA_SCJG_USER, {"answer": "accept"})
+    assert first.status() == "completed"
+    referral_ids = {m["data"]["correlation"]["referral"]["referral_id"] for m in first.history("message_received")
+                    + second.history("message_received")}
+    assert len(referral_ids) == 2

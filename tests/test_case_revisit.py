@@ -74,7 +74,7 @@ def test_satisfied_revisit_is_archived(client, token):
     assert list(resp["fields"]) == ["officer_2"]
     resp = case.do("开展回访", "revisit_officer", UNIT, OFFICER, {**REVISIT, "officer_1": HANDLER,
                                                             "satisfaction": "satisfied"}, status=422)
-    assert resp["fields"]["officer_1"] == ["不能与以下人员或内容相同：办案人员。"]
+    assert resp["fields"]["officer_1"] == ["请选择固安县市场监督管理局的在岗回访人员。"]   # the handler is no revisit officer
     case.do("开展回访", "revisit_officer", UNIT, OFFICER, {**REVISIT, "satisfaction": "satisfied"})
     assert case.status() == "completed"
 
@@ -85,7 +85,8 @@ def test_confirmed_problem_is_rectified_with_a_notice_and_fed_back(client, token
             {**REVISIT, "satisfaction": "dissatisfied", "improper_demands": True, "opinions": "执法人员态度恶劣"})
     case.do("核实回访反映的问题", "agency_head", UNIT, HEAD, {"problem_confirmed": True, "verify_note": "属实"})
     case.do("整改回访发现的问题", "handler", UNIT, HANDLER,
-            {"rectification": "批评教育并调离执法岗位", "request_notice": True, "discipline_referral": True})
+            {"rectification": "批评教育并调离执法岗位", "request_notice": True, "discipline_referral": True,
+             "discipline_note": "执法人员态度恶劣，移送县纪委监委"})
     notice = db.session.scalars(select(ProcessInstance).where(
         ProcessInstance.process_key == "supervision_notice_auto")).one()
     assert notice.unit.code == "lf.guan.sfj"
@@ -182,3 +183,117 @@ def test_a_category_matching_no_row_is_never_drawn(ctx):
                                                    "sampling_seed": None}, user=officer, validate=lambda key, d: d)
     data = runtime.data_of(instance)
     assert (data["revisit_ratio"], data["revisit_sampled"], instance.status) == (0, False, "completed")
+
+
+# -- issue 9: rules that were wrong --------------------------------------------------------------------------
+
+def _officer_errors(case: Case, **officers) -> dict:
+    resp = case.do("开展回访", "revisit_officer", UNIT, OFFICER, {**REVISIT, "satisfaction": "satisfied", **officers},
+                   status=422)
+    return resp["fields"]
+
+
+def test_revisit_officers_are_checked_on_the_server(client, token):
+    case = revisit_flow(client, token)
+    # someone of the unit who is not a revisit officer
+    assert _officer_errors(case, officer_1=HEAD) == {"officer_1": ["请选择固安县市场监督管理局的在岗回访人员。"]}
+    # a revisit officer of another unit
+    assert _officer_errors(case, officer_2="sanhe_scjg_revisit") == {
+        "officer_2": ["请选择固安县市场监督管理局的在岗回访人员。"]}
+    # a revisit officer who has left (inactive)
+    user = db.session.query(User).filter_by(username=OFFICER2).one()
+    user.active = False
+    db.session.commit()
+    try:
+        assert _officer_errors(case) == {"officer_2": ["请选择固安县市场监督管理局的在岗回访人员。"]}
+    finally:
+        user.active = True
+        db.session.commit()
+    case.do("开展回访", "revisit_officer", UNIT, OFFICER, {**REVISIT, "satisfaction": "satisfied"})
+    assert case.status() == "completed"
+
+
+def test_a_clue_revisit_knows_who_handled_the_case(client, token):
+    """A hotline clue names no handlers: the revisit looks them up in the case's own history, so a revisit
+    officer who handled the case (here also a handler of the unit) cannot revisit it."""
+    from engine.models import RoleAssignment
+    officer = db.session.query(User).filter_by(username=OFFICER2).one()
+    extra = RoleAssignment(user_id=officer.id, role_code="handler", unit_id=officer.unit_id)
+    db.session.add(extra)
+    db.session.commit()
+    try:
+        Case(client, token, "major_decision_review", OFFICER2, {**CASE, "case_number": "GA-2026-088",
+                                                                 "summary": "x", "amount": 200000})
+        body = {"name": "revisit_clue", "payload": {"case_number": "GA-2026-088", "case_unit": UNIT,
+                                                    "case_title": "市民反映执法人员态度问题", "clue_source": "hotline"}}
+        resp = client.post("/api/messages", headers=token("guan_sup"), json=body)
+        assert resp.status_code == 201, resp.get_json()
+        clue = Case.found(client, token, "revisit_clue", OFFICER, "GA-2026-088")
+        assert _officer_errors(clue) == {"officer_2": ["不能与以下人员或内容相同：办案人员。"]}
+    finally:
+        db.session.delete(db.session.get(RoleAssignment, extra.id))
+        db.session.commit()
+
+
+def _closed_review(client, token, number: str, origin: str = "complaint") -> Case:
+    from .test_major_decision_review import AGREE, ISSUE, MAJOR, PACKAGE, REVIEWER
+    case = Case(client, token, "major_decision_review", HANDLER, {**MAJOR, "case_number": number})
+    case.do("提交法制审核材料", "handler", UNIT, HANDLER, PACKAGE)
+    case.do("审查材料是否齐全", "legal_reviewer", UNIT, REVIEWER, {"package_complete": True})
+    case.do("法制审核", "legal_reviewer", UNIT, REVIEWER, AGREE)
+    case.do("机关负责人决定", "agency_head", UNIT, HEAD, {"head_decision": "approve"})
+    case.do("制作并送达行政执法决定书", "handler", UNIT, HANDLER, ISSUE)
+    assert case.status() == "running"                      # the decision is issued, not yet carried out
+    case.do("登记执行完毕并结案", "handler", UNIT, HANDLER,
+            {"executed_on": "2026-05-25", "closed_on": "2026-05-28", "case_origin": origin})
+    assert case.status() == "completed"
+    return case
+
+
+def test_closing_a_reviewed_case_starts_its_revisit(client, token):
+    _closed_review(client, token, "固市监罚〔2026〕31号")
+    revisit = Case.found(client, token, "revisit_closed", OFFICER, "固市监罚〔2026〕31号")
+    task = revisit.expect("开展回访", "revisit_officer", UNIT, OFFICER)
+    assert task["due_at"].startswith("2026-06-24T15:59:59")            # 30 days after it was carried out
+    assert task["remind_at"].startswith("2026-06-14T15:59:59")         # day 20
+    assert [h["data"]["sampled"] for h in revisit.history("revisit_sampling")] == [True]   # complaint: 100%
+    # the handler of the review is among the case's handlers
+    assert _officer_errors(revisit, officer_1=HANDLER)["officer_1"]
+
+
+def test_a_case_closed_elsewhere_starts_a_revisit_through_the_api(client, token):
+    payload = {**CLOSED, "case_number": "固市监罚〔2026〕40号", "case_unit": UNIT, "case_origin": "changed",
+               "closed_on": "2026-05-20", "executed_on": "2026-05-18"}
+    body = {"name": "case_closed", "payload": payload}
+    resp = client.post("/api/messages", headers=token(OFFICER),
+                       json={**body, "payload": {**payload, "executed_on": "上周"}})
+    assert resp.status_code == 422
+    assert resp.get_json()["fields"] == {"executed_on": ["请按 YYYY-MM-DD 格式输入日期。"]}
+    resp = client.post("/api/messages", headers=token("sanhe_scjg_revisit"), json=body)
+    assert resp.status_code == 403                                     # another county's unit
+    resp = client.post("/api/messages", headers=token(OFFICER), json=body)
+    assert resp.status_code == 201, resp.get_json()
+    started = resp.get_json()
+    assert (started["process_key"], started["business_key"]) == ("revisit_closed", "固市监罚〔2026〕40号")
+    [task] = started["open_tasks"]
+    assert (task["name"], task["role"], task["unit"]["code"]) == ("开展回访", "revisit_officer", UNIT)
+    assert task["due_at"].startswith("2026-06-17T15:59:59")
+
+
+def test_a_confirmed_problem_can_be_referred_to_discipline_inspection(client, token):
+    case = revisit_flow(client, token, case_number="GA-2026-091")
+    case.do("开展回访", "revisit_officer", UNIT, OFFICER,
+            {**REVISIT, "satisfaction": "dissatisfied", "improper_demands": True, "opinions": "执法人员索要财物"})
+    case.do("核实回访反映的问题", "agency_head", UNIT, HEAD, {"problem_confirmed": True, "verify_note": "属实"})
+    resp = case.do("整改回访发现的问题", "handler", UNIT, HANDLER,
+                   {"rectification": "已调离执法岗位", "discipline_referral": True}, status=422)
+    assert resp["fields"] == {"discipline_note": ["此项为必填项。"]}
+    case.do("整改回访发现的问题", "handler", UNIT, HANDLER,
+            {"rectification": "已调离执法岗位", "discipline_referral": True,
+             "discipline_note": "执法人员张某涉嫌索要财物，移送县纪委监委"})
+    referral = Case.found(client, token, "discipline_referral", "admin", "GA-2026-091")
+    task = referral.expect("办理回访移送的问题线索", "discipline_inspector", "lf.guan.jw", "admin")
+    assert task["form_key"] == "revisit_discipline" and task["due_at"]
+    # the party is told without waiting for the discipline inspection
+    case.do("向当事人反馈", "revisit_officer", UNIT, OFFICER, {"feedback_content": "已整改", "feedback_on": "2026-06-02"})
+    assert case.status() == "completed" and referral.status() == "running"

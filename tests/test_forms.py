@@ -10,8 +10,8 @@ from forms.definition import parse_form
 
 REGISTRY = default_registry()
 VALID = {"text": "文字", "long_text": "较长的说明文字", "number": 3.5, "integer": 3, "money": "1200.50",
-         "date": "2026-03-02", "yes_no": True, "unit": "lf.guan.scjg", "user": "guan_review", "files": ["a1"]}
-WRONG = {"number": "三点五", "integer": "3.5", "money": "很多", "date": "昨天", "yes_no": "也许",
+         "date": "2026-03-02", "datetime": "2026-03-02T09:30", "yes_no": True, "unit": "lf.guan.scjg", "user": "guan_review", "files": ["a1"]}
+WRONG = {"number": "三点五", "integer": "3.5", "money": "很多", "date": "昨天", "datetime": "2026-03-02", "yes_no": "也许",
          "choice": "nonsense", "multi_choice": ["nonsense"], "unit": "no.such.unit", "user": "nobody",
          "files": "not-a-list", "text": 12, "long_text": 12}
 LOOKUPS = {"unit": lambda c: c.startswith("lf."), "user": lambda u: u != "nobody"}
@@ -133,6 +133,38 @@ def test_revisit_officers_must_be_two_people_who_did_not_handle_the_case(tr):
         validate(form, {**base, "officer_1": "h"}, tr, LOOKUPS, {"case_handler_list": ["h", "k"]})
     assert list(err.value.fields) == ["officer_1"]
     assert err.value.fields["officer_1"] == ["不能与以下人员或内容相同：办案人员。"]
+
+
+def test_a_date_and_time_is_read_in_shanghai_time(tr):
+    form = parse_form({"key": "x", "title": "X", "fields": [{"name": "found_at", "type": "datetime", "label": "发现时间"}]})
+    for given in ("2026-03-13T08:00", "2026-03-13 08:00", "2026-03-13T00:00:00Z", "2026-03-13T08:00:00+08:00"):
+        assert validate(form, {"found_at": given}, tr) == {"found_at": "2026-03-13T08:00:00+08:00"}, given
+    for wrong in ("2026-03-13", "昨天早上", "2026-13-01T08:00", 20260313):
+        with pytest.raises(InvalidInput) as err:
+            validate(form, {"found_at": wrong}, tr)
+        assert err.value.fields == {"found_at": ["请按 YYYY-MM-DD HH:MM 格式输入日期和时间。"]}, wrong
+    with pytest.raises(InvalidInput) as err:
+        validate(form, {"found_at": "1800-01-01T08:00"}, tr)
+    assert err.value.fields == {"found_at": ["请输入 1900-01-01 至 2200-12-31 之间的日期。"]}
+
+
+def test_a_user_field_may_require_a_role_at_the_case_unit(tr):
+    form = REGISTRY.get("revisit_form")
+    base = visible(form, valid_data(form), {})
+    members = {("a", "revisit_officer", "u1"), ("b", "revisit_officer", "u1"), ("c", "revisit_officer", "u2")}
+    lookups = {**LOOKUPS, "member": lambda user, role, unit: (user, role, unit) in members,
+               "role_name": lambda code: {"revisit_officer": "回访人员"}[code], "unit_name": lambda code: "某局"}
+    assert validate(form, {**base, "officer_1": "a", "officer_2": "b"}, tr, lookups, {"case_unit": "u1"})
+    with pytest.raises(InvalidInput) as err:
+        validate(form, {**base, "officer_1": "a", "officer_2": "c"}, tr, lookups, {"case_unit": "u1"})
+    assert err.value.fields == {"officer_2": ["请选择某局的在岗回访人员。"]}
+    with pytest.raises(InvalidInput) as err:               # a revisit officer who handled the case
+        validate(form, {**base, "officer_1": "a", "officer_2": "b"}, tr, lookups,
+                 {"case_unit": "u1", "case_handler_list": ["b"]})
+    assert err.value.fields == {"officer_2": ["不能与以下人员或内容相同：办案人员。"]}
+    with pytest.raises(FormDefinitionError):
+        parse_form({"key": "x", "title": "X", "fields": [{"name": "a", "type": "text", "label": "A",
+                                                          "user_role": "handler"}]})
 
 
 def test_broken_definitions_are_refused():

@@ -21,6 +21,7 @@ AGREE = {**CHECKS, "check_crime": "no", "review_outcome": "agree", "review_opini
 REVISE = {**CHECKS, "check_law": "problem", "check_crime": "no", "review_outcome": "revise",
           "review_opinion": "裁量基准适用不当，建议修改罚款数额。"}
 ISSUE = {"decision_number": "固市监罚决〔2026〕12号", "decision_date": "2026-03-20", "served_on": "2026-03-21"}
+CLOSE = {"executed_on": "2026-04-02", "closed_on": "2026-04-03", "case_origin": "routine"}
 
 
 def start(client, token, **extra) -> Case:
@@ -66,6 +67,7 @@ def test_full_path_with_supplement_revision_extension_and_issue(client, token):
         case.do("法制审核", "legal_reviewer", UNIT, REVIEWER, AGREE)
         case.do("机关负责人决定", "agency_head", UNIT, HEAD, {"head_decision": "approve", "head_opinion": "同意"})
         case.do("制作并送达行政执法决定书", "handler", UNIT, HANDLER, ISSUE)
+        case.do("登记执行完毕并结案", "handler", UNIT, HANDLER, CLOSE)
         assert case.status() == "completed"
         completed = [h["data"]["element_id"] for h in case.history("task_completed")]
         assert completed.count("legal_review") == 3 and completed.count("check_completeness") == 3
@@ -81,6 +83,7 @@ def test_township_case_is_reviewed_by_the_county_justice_bureau(client, token):
     case.do("法制审核", "legal_reviewer", "lf.guan.sfj", "guan_review", AGREE)
     case.do("机关负责人决定", "agency_head", "lf.guan.guanzhen", "guan_guanzhen_head", {"head_decision": "approve"})
     case.do("制作并送达行政执法决定书", "handler", team, "guan_guanzhen_handler", ISSUE)
+    case.do("登记执行完毕并结案", "handler", team, "guan_guanzhen_handler", CLOSE)
     assert case.status() == "completed"
 
 
@@ -107,6 +110,7 @@ def test_dispute_goes_to_collective_discussion_which_cannot_decide_without_agree
     case.do("法制审核", "legal_reviewer", UNIT, REVIEWER, AGREE)
     case.do("机关负责人决定", "agency_head", UNIT, HEAD, {"head_decision": "approve"})
     case.do("制作并送达行政执法决定书", "handler", UNIT, HANDLER, ISSUE)
+    case.do("登记执行完毕并结案", "handler", UNIT, HANDLER, CLOSE)
     assert case.status() == "completed"
 
 
@@ -117,6 +121,7 @@ def test_complex_case_is_decided_collectively(client, token):
     case.do("集体讨论决定", "agency_head", UNIT, HEAD,
             {"discussion_record": "一致同意", "participants": "局务会", "discussion_result": "decide"})
     case.do("制作并送达行政执法决定书", "handler", UNIT, HANDLER, ISSUE)
+    case.do("登记执行完毕并结案", "handler", UNIT, HANDLER, CLOSE)
     assert case.status() == "completed"
 
 
@@ -190,3 +195,65 @@ def test_start_form_errors_are_chinese_and_field_level(client, token):
     assert fields["amount"] == ["请输入以元为单位的金额，例如 1200.50。"]
     assert fields["filed_on"] == ["请按 YYYY-MM-DD 格式输入日期。"]
     assert fields["case_title"] == ["此项为必填项。"]
+
+
+# -- issue 9: rules that were wrong --------------------------------------------------------------------------
+
+def test_reminder_counts_from_the_complete_package_also_after_a_refused_extension(ctx, client, token):
+    """Review 7 working days and reminder at 5 working days, both from the complete package (2026-04-01, over
+    清明 04-04..06): the reminder never falls after the deadline, however late the review task is offered again."""
+    with freeze_time(datetime(2026, 3, 31, 9, 0, tzinfo=SH)) as frozen:
+        case = start(client, token)
+        case.do("提交法制审核材料", "handler", UNIT, HANDLER, PACKAGE)
+        case.do("审查材料是否齐全", "legal_reviewer", UNIT, REVIEWER,
+                {"package_complete": False, "missing_items": "缺少证据清单附件"})
+        case.do("补正材料", "handler", UNIT, HANDLER, {"supplement_note": "已补充"})
+        frozen.move_to(datetime(2026, 4, 1, 9, 0, tzinfo=SH))
+        case.do("审查材料是否齐全", "legal_reviewer", UNIT, REVIEWER, {"package_complete": True})
+        review = case.expect("法制审核", "legal_reviewer", UNIT, REVIEWER)
+        assert review["due_at"].startswith("2026-04-13T15:59:59")       # 7 working days from 04-01
+        assert review["remind_at"].startswith("2026-04-09T15:59:59")    # 5 working days from 04-01
+        frozen.move_to(datetime(2026, 4, 2, 9, 0, tzinfo=SH))
+        case.do("法制审核", "legal_reviewer", UNIT, REVIEWER, {"request_extension": True, "extension_reason": "复杂"})
+        frozen.move_to(datetime(2026, 4, 8, 9, 0, tzinfo=SH))             # the head answers late and refuses
+        case.do("审批延长审核期限", "agency_head", UNIT, HEAD, {"extension_approved": False, "extension_note": "不同意"})
+        review = case.expect("法制审核", "legal_reviewer", UNIT, REVIEWER)
+        assert review["due_at"].startswith("2026-04-13T15:59:59")
+        assert review["remind_at"].startswith("2026-04-09T15:59:59")    # not 5 working days from 04-08
+        frozen.move_to(datetime(2026, 4, 10, 9, 0, tzinfo=SH))
+        tick(ctx)
+        assert case.expect("法制审核", "legal_reviewer", UNIT, REVIEWER)["sla_state"] == "due_soon"
+        notes = client.get("/api/notifications", headers=token(REVIEWER)).get_json()["notifications"]
+        assert [n["kind"] for n in notes] == ["due_soon"]
+
+
+def test_a_major_violation_is_decided_collectively(client, token):
+    case = start(client, token, major_violation=True)              # 重大违法, not complex, no dispute
+    submit_and_accept(case)
+    case.do("法制审核", "legal_reviewer", UNIT, REVIEWER, AGREE)
+    assert "机关负责人决定" not in case.names()
+    case.do("集体讨论决定", "agency_head", UNIT, HEAD,
+            {"discussion_record": "重大违法行为，集体讨论同意", "participants": "局务会", "discussion_result": "decide"})
+    case.expect("制作并送达行政执法决定书", "handler", UNIT, HANDLER)
+
+
+def test_an_ordinary_case_is_decided_by_the_head_alone(client, token):
+    case = start(client, token, major_violation=False)
+    submit_and_accept(case)
+    case.do("法制审核", "legal_reviewer", UNIT, REVIEWER, AGREE)
+    assert "机关负责人决定" in case.names() and "集体讨论决定" not in case.names()
+
+
+def test_no_ninety_day_warning_once_the_decision_is_issued(ctx, client, token):
+    """The 90-day limit is for making the decision: a case waiting for its execution is not warned."""
+    with freeze_time(datetime(2026, 3, 9, 9, 0, tzinfo=SH)) as frozen:
+        case = start(client, token)                                   # filed 2026-03-02
+        submit_and_accept(case)
+        case.do("法制审核", "legal_reviewer", UNIT, REVIEWER, AGREE)
+        case.do("机关负责人决定", "agency_head", UNIT, HEAD, {"head_decision": "approve"})
+        case.do("制作并送达行政执法决定书", "handler", UNIT, HANDLER, ISSUE)
+        frozen.move_to(datetime(2026, 5, 22, 0, 0, 5, tzinfo=SH))
+        tick(ctx)
+        assert case.names() == ["登记执行完毕并结案"]
+        case.do("登记执行完毕并结案", "handler", UNIT, HANDLER, CLOSE)
+        assert case.status() == "completed"

@@ -16,7 +16,8 @@ MODELS = sorted(glob.glob(os.path.join(ROOT, "workflows", "bpmn", "*.bpmn")))
 NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
       "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
       "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core"}
-ROLES = {"承办人", "法制审核人员", "机关负责人", "执法监督科", "回访人员", "行政执法监督员", "流程设计员", "管理员"}
+ROLES = {"承办人", "法制审核人员", "机关负责人", "执法监督科", "回访人员", "行政执法监督员", "流程设计员", "管理员",
+         "纪检监察人员"}
 NODES = ("startEvent", "endEvent", "userTask", "scriptTask", "businessRuleTask", "exclusiveGateway",
          "parallelGateway", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent", "callActivity",
          "subProcess")

@@ -161,3 +161,36 @@ def test_supervisors_read_tasks_of_their_area_but_cannot_act(ctx, client, token)
     assert api.get(f"/api/tasks/{task['id']}", headers=token("guan_sup")).status_code == 200
     assert api.post(f"/api/tasks/{task['id']}/claim", headers=token("guan_sup")).status_code == 403
     assert api.get(f"/api/tasks/{task['id']}", headers=token("sanhe_sup")).status_code == 404
+
+
+def test_revisit_officer_pickers_offer_the_units_revisit_officers_only(client, token):
+    from .test_case_revisit import CLOSED
+    case = Case(client, token, "case_revisit", "guan_scjg_revisit", CLOSED)
+    task = case.expect("开展回访", "revisit_officer", UNIT, "guan_scjg_revisit")
+    browser = client.application.test_client()
+    sign_in(browser, "guan_scjg_revisit")
+    page = browser.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    picker = page[page.index('id="in-officer_1"'):page.index("</select>", page.index('id="in-officer_1"'))]
+    assert re.findall(r'<option value="([^"]+)"', picker) == ["guan_scjg_revisit", "guan_scjg_revisit2"]
+
+
+def test_a_referral_is_started_with_the_moment_it_was_found_and_refused_for_a_received_case(client, token):
+    browser = client.application.test_client()
+    sign_in(browser, "guan_guanzhen_handler")
+    page = browser.get("/start/case_referral")
+    assert 'type="datetime-local"' in page.get_data(as_text=True)
+    form = {"csrf_token": csrf(page), **{k: str(v) for k, v in CASE.items()}, "case_number": "GZ-2026-300",
+            "referral_target": UNIT, "referral_kind": "serious", "referral_reason": "食品安全", "found_at": "2026-05-29T08:30"}
+    resp = browser.post("/start/case_referral", data=form)
+    assert resp.status_code == 302, resp.get_data(as_text=True)[-2000:]
+    sender = Case.found(client, token, "case_referral", "guan_guanzhen_handler", "GZ-2026-300")
+    prep = sender.expect("制作移送函并移送材料", "handler", "lf.guan.guanzhen.zfd", "guan_guanzhen_handler")
+    assert prep["due_at"].startswith("2026-05-30T00:30:00")             # 24 hours after it was found
+    sender.do("制作移送函并移送材料", "handler", "lf.guan.guanzhen.zfd", "guan_guanzhen_handler",
+              {"letter_number": "移〔2026〕1号", "handover_list": "案卷"})
+    receiver = client.application.test_client()
+    sign_in(receiver, HANDLER)
+    page = receiver.get("/start/case_referral")
+    resp = receiver.post("/start/case_referral", data={**form, "csrf_token": csrf(page), "referral_target": "lf.guan.sthj"})
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "不得自行再次移送" in body and "2026-05-29T08:30" in body   # input kept

@@ -94,7 +94,7 @@ def test_all_three_stages_for_one_county_and_the_summary(ctx, client, token):
             submit(case, county, "确认监督职责机构并报送示范创建名单", stage2)
             if county == "sanhe":                                    # each return loop taken once
                 review(case, county, "审核示范创建名单", approved=False)
-                submit(case, county, "修改示范创建名单", stage2)
+                submit(case, county, "补充完善第二阶段报送材料", stage2)
             review(case, county, "审核示范创建名单")
             submit(case, county, "报送总结报告和试点台账", {"summary_report": "总结"})
             if county == "sanhe":
@@ -103,3 +103,41 @@ def test_all_three_stages_for_one_county_and_the_summary(ctx, client, token):
             review(case, county, "审核总结报告和台账")
         case.do("汇总本轮试点情况", "supervision_officer", CITY, CITY_SUP, {"round_summary": "全市10个县（市、区）均按期完成"})
         assert case.status() == "completed"
+
+
+# -- issue 9: rules that were wrong --------------------------------------------------------------------------
+
+def test_only_the_city_justice_bureau_starts_a_round(client, token):
+    for who in ("guan_sup", "guan_scjg_handler"):                      # a county bureau; another role
+        resp = client.post("/api/instances", headers=token(who),
+                           json={"process_key": "pilot_reporting", "business_key": "PILOT-X", "data": ROUND})
+        assert resp.status_code == 403, resp.get_json()
+    resp = client.post("/api/instances", headers=token("guan_sup"),
+                       json={"process_key": "pilot_reporting", "business_key": "PILOT-X", "data": ROUND})
+    assert resp.get_json()["message"] == "本单位不能发起“试点阶段报送”"
+    browser = client.application.test_client()
+    import re
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").get_data(as_text=True)).group(1)
+    browser.post("/login", data={"username": "guan_sup", "password": "demo1234", "csrf_token": csrf})
+    assert "/start/pilot_reporting" not in browser.get("/start").get_data(as_text=True)
+    assert browser.get("/start/pilot_reporting").status_code == 404
+    Case(client, token, "pilot_reporting", CITY_SUP, ROUND, business_key="PILOT-X")
+
+
+def test_stage_two_without_every_township_confirmed_is_returned(ctx, client, token):
+    with freeze_time(datetime(2022, 10, 20, 9, 0, tzinfo=SH)):
+        case = Case(client, token, "pilot_reporting", CITY_SUP, ROUND, business_key="PILOT-2022-D")
+        submit(case, "guan", "报送县乡两级实施方案", {"plan_summary": "方案"})
+        review(case, "guan", "审核实施方案")
+        stage2 = {"supervision_body": "县司法局执法监督科", "townships_confirmed": False, "demo_list": "示范乡镇"}
+        resp = case.do("确认监督职责机构并报送示范创建名单", "supervision_officer", "lf.guan.sfj", "guan_sup", stage2,
+                       status=422)
+        assert resp["fields"] == {"townships_missing": ["此项为必填项。"]}
+        submit(case, "guan", "确认监督职责机构并报送示范创建名单", {**stage2, "townships_missing": "柳泉镇"})
+        # not the city's to accept: back to the county to complete
+        assert "审核示范创建名单" not in {t["name"] for t in case.open_tasks(CITY_SUP)}
+        task = county_task(case, "补充完善第二阶段报送材料", "guan")
+        assert task["due_at"]
+        submit(case, "guan", "补充完善第二阶段报送材料", {**stage2, "townships_confirmed": True})
+        review(case, "guan", "审核示范创建名单")
+        county_task(case, "报送总结报告和试点台账", "guan")

@@ -26,6 +26,8 @@ INTERNAL = {
     "revisit_clue": {"case_number": "X-2", "case_unit": "lf.guan.scjg"},
     "revisit_quarterly": {},
     "case_revisit_flow": {"case_number": "X-3"},
+    "revisit_closed": {"case_number": "X-4", "case_unit": "lf.guan.scjg", "executed_on": "2026-05-01"},
+    "discipline_referral": {"case_number": "X-5", "case_unit": "lf.guan.jw"},
 }
 
 

@@ -90,3 +90,29 @@ def test_an_overdue_review_can_start_a_notice(ctx, client, token):
         notice = auto_notice(client, token, SUP)
         notice.do("制发监督文书", "supervision_officer", BUREAU, SUP, ISSUE)
         notice.expect("整改并书面回复", "handler", GA_SCJG, GA_SCJG_USER)
+
+
+# -- issue 9: rules that were wrong --------------------------------------------------------------------------
+
+def test_the_reply_limit_counts_from_the_issue_of_the_notice(client, token):
+    with freeze_time(datetime(2026, 4, 1, 9, 0, tzinfo=SH)) as frozen:
+        case = notice_case(client, token)
+        frozen.move_to(datetime(2026, 4, 3, 10, 0, tzinfo=SH))            # issued two days after it was started
+        case.do("制发监督文书", "supervision_officer", BUREAU, SUP, ISSUE)
+        assert case.expect("整改并书面回复", "handler", GA_SCJG, GA_SCJG_USER)["due_at"].startswith(
+            "2026-04-18T15:59:59")                                        # 15 days from 04-03
+
+
+def test_a_returned_complex_notice_gets_thirty_working_days_again(client, token):
+    with freeze_time(datetime(2026, 4, 1, 9, 0, tzinfo=SH)) as frozen:
+        case = notice_case(client, token, notice_complex=True)
+        frozen.move_to(datetime(2026, 4, 3, 10, 0, tzinfo=SH))
+        case.do("制发监督文书", "supervision_officer", BUREAU, SUP, ISSUE)
+        # 30 working days from 04-03 over 清明 (04-04..06) and 劳动节 (05-01..05, 05-09 a make-up day)
+        assert case.expect("整改并书面回复", "handler", GA_SCJG, GA_SCJG_USER)["due_at"].startswith(
+            "2026-05-20T15:59:59")
+        case.do("整改并书面回复", "handler", GA_SCJG, GA_SCJG_USER, {"rectification_measures": "部分整改"})
+        frozen.move_to(datetime(2026, 4, 10, 10, 0, tzinfo=SH))
+        case.do("审查整改回复", "supervision_officer", BUREAU, SUP, {"reply_accepted": False, "check_opinion": "未整改到位"})
+        assert case.expect("整改并书面回复", "handler", GA_SCJG, GA_SCJG_USER)["due_at"].startswith(
+            "2026-05-26T15:59:59")                                        # 30 working days from the return

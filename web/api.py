@@ -273,8 +273,9 @@ def start_instance():
     if key is not None:
         db.session.add(IdempotencyKey(user_id=user.id, key=key, fingerprint=fingerprint, instance_id=instance.id,
                                       created_at=services.clock().now()))
-    answer = _instance_body(instance)       # built before the commit: a committed start is reported as such
     try:
+        db.session.flush()                   # the key first: a second request with it waits here, then fails
+        answer = _instance_body(instance)    # built before the commit: a committed start is reported as such
         db.session.commit()
     except IntegrityError:
         db.session.rollback()                # the same key, started at the same moment by a second request
@@ -294,6 +295,10 @@ def get_instance(instance_id: int):
 
 def _instance_body(instance) -> dict:
     body = InstanceSchema().dump(instance)
+    body["case_file"] = [{"id": i.id, "process_key": i.process_key, "process_name": i.definition.name,
+                          "status": i.status, "started_at": i.started_at.isoformat(),
+                          "unit": i.unit.code if i.unit else None}
+                         for i in services.tasks().case_file(current(), instance)]
     body["open_tasks"] = TaskSchema(many=True).dump(_annotate(services.tasks().open_tasks(instance.id)))
     body["history"] = AuditSchema(many=True).dump(history.for_instance(db.session, instance.id))
     return body
@@ -319,7 +324,13 @@ def external_message():
     area = directory.supervised_area(user)
     if unit.id != user.unit_id and area is not None and unit.id not in area:
         raise Forbidden(N_("You can only act for your own unit or the units you supervise"))
-    instance = services.runtime().receive(body["name"], payload, actor=user.username)
+    runtime = services.runtime()
+    starter = next((d for d in services.repository().list_latest() if body["name"] in (d.start_messages or [])), None)
+    form_key = runtime.start_form(starter) if starter is not None else None
+    if form_key:                         # the message start event names the form its payload must fill
+        routing = {k: payload.pop(k) for k in ("case_unit",) if k in payload}
+        payload = {**services.validate_form(form_key, payload), **routing}
+    instance = runtime.receive(body["name"], payload, actor=user.username)
     answer = _instance_body(instance) if instance else {"queued": True}
     db.session.commit()
     return jsonify(answer), 201

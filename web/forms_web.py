@@ -21,14 +21,24 @@ def store() -> AttachmentStore:
                            tuple(cfg["ATTACHMENT_TYPES"]))
 
 
-def pickers(form: Form) -> dict:
-    """Options for unit and user fields."""
+def pickers(form: Form, case_data: dict | None = None) -> dict:
+    """Options for unit and user fields; a user field with ``user_role`` offers only the active holders of
+    that role (at the unit its ``user_unit`` case variable names), under ``users:<field>``."""
+    from engine.models import RoleAssignment
     out = {}
     if any(f.type == "unit" for f in form.fields):
         out["units"] = db.session.execute(select(OrgUnit.code, OrgUnit.name).order_by(OrgUnit.code)).all()
-    if any(f.type == "user" for f in form.fields):
+    if any(f.type == "user" and not f.user_role for f in form.fields):
         out["users"] = db.session.execute(select(User.username, User.display_name).where(User.active.is_(True))
                                           .order_by(User.username)).all()
+    for f in form.fields:
+        if f.type == "user" and f.user_role:
+            stmt = select(User.username, User.display_name).join(RoleAssignment).where(
+                User.active.is_(True), RoleAssignment.role_code == f.user_role)
+            unit = (case_data or {}).get(f.user_unit) if f.user_unit else None
+            if unit:
+                stmt = stmt.join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id).where(OrgUnit.code == unit)
+            out[f"users:{f.name}"] = db.session.execute(stmt.distinct().order_by(User.username)).all()
     return out
 
 

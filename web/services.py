@@ -39,7 +39,20 @@ def repository() -> Repository:
 
 def _lookups() -> dict:
     return {"unit": lambda code: db.session.scalar(select(OrgUnit.id).where(OrgUnit.code == code)) is not None,
-            "user": lambda name: db.session.scalar(select(User.id).where(User.username == name)) is not None}
+            "user": lambda name: db.session.scalar(select(User.id).where(User.username == name)) is not None,
+            "member": _member,
+            "role_name": lambda code: db.session.scalar(select(Role.name).where(Role.code == code)) or code,
+            "unit_name": lambda code: db.session.scalar(select(OrgUnit.name).where(OrgUnit.code == code)) or code}
+
+
+def _member(username: str, role: str, unit_code: str | None) -> bool:
+    """The user is active and holds ``role`` at the unit ``unit_code`` (anywhere when None)."""
+    from engine.models import RoleAssignment
+    stmt = select(User.id).join(RoleAssignment).where(User.username == username, User.active.is_(True),
+                                                      RoleAssignment.role_code == role)
+    if unit_code is not None:
+        stmt = stmt.join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id).where(OrgUnit.code == unit_code)
+    return db.session.scalar(stmt.limit(1)) is not None
 
 
 def start_validator(user: User):

@@ -16,7 +16,7 @@ from web.extensions import db
 
 from ..procedures import Case
 from ..test_designer import BAD
-from ..test_major_decision_review import AGREE, HANDLER, HEAD, ISSUE, MAJOR, REVIEWER, UNIT, submit_and_accept
+from ..test_major_decision_review import AGREE, CLOSE, HANDLER, HEAD, ISSUE, MAJOR, REVIEWER, UNIT, submit_and_accept
 
 pytestmark = pytest.mark.realtime
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -57,14 +57,14 @@ def test_designer_adds_a_step_deploys_and_moves_a_running_case(user, client, tok
     # a new user task after issuing the decision, in the handler's lane
     page.evaluate("""() => {
       const m = window.modeler, reg = m.get('elementRegistry'), modeling = m.get('modeling');
-      const issue = reg.get('issue_decision'), end = reg.get('end_issued');
+      const issue = reg.get('issue_decision'), close = reg.get('close_case');
       modeling.removeConnection(reg.get('f45'));
-      modeling.moveElements([end], {x: 180, y: 0});
+      modeling.moveElements([close, reg.get('notify_closed'), reg.get('end_issued')], {x: 180, y: 0});
       const task = modeling.createShape({type: 'bpmn:UserTask'},
-        {x: end.x - 100, y: end.y + end.height / 2}, reg.get('P_mdr'));
+        {x: close.x - 100, y: close.y + close.height / 2}, reg.get('P_mdr'));
       modeling.updateProperties(task, {id: 'archive_case'});
       modeling.connect(issue, task);
-      modeling.connect(task, end);
+      modeling.connect(task, close);
       m.get('selection').select(task);
     }""")
     panel = page.locator("#panel")
@@ -114,8 +114,10 @@ def test_designer_adds_a_step_deploys_and_moves_a_running_case(user, client, tok
     for case in (new, to_move):
         case.expect("案卷归档", "handler", UNIT, HANDLER)
         case.do("案卷归档", "handler", UNIT, HANDLER, {"archive_number": "GA-2026-001"})
+    for case in (new, before, to_move):
+        case.do("登记执行完毕并结案", "handler", UNIT, HANDLER, CLOSE)
         assert case.status() == "completed"
-    assert before.status() == "completed" and "案卷归档" not in str(before.state()["history"])
+    assert "案卷归档" not in str(before.state()["history"])
 
 
 def test_validation_marks_the_four_faulty_elements(user, tmp_path):

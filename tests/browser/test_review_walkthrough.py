@@ -117,8 +117,16 @@ def test_township_case_from_start_to_decision(page, user, shot, case_number, tmp
     user.fill("served_on", date.today().isoformat())
     user.submit_task(number, "制作并送达行政执法决定书", "task-issue")
 
+    # -- the decision is carried out: the handler closes the case, which starts its revisit (a complaint case:
+    #    always revisited)
+    user.open_task("待认领", number, "登记执行完毕并结案")
+    user.fill("executed_on", date.today().isoformat())
+    user.fill("closed_on", date.today().isoformat())
+    user.choose("case_origin", "complaint")
+    user.submit_task(number, "登记执行完毕并结案", "task-close")
+
     # -- the case page: closed, the whole timeline, the document, the diagram with the end reached
-    done = user.row("已办", number, "制作并送达行政执法决定书")
+    done = user.row("已办", number, "登记执行完毕并结案")
     expect(done).to_have_count(1)
     shot(page, "inbox-done")
     done.get_by_role("link", name=number).click()
@@ -134,13 +142,16 @@ def test_township_case_from_start_to_decision(page, user, shot, case_number, tmp
     completed = timeline.filter(has_text="完成任务")
     expect(timeline.first).to_contain_text("发起案件")
     for step, times in (("提交法制审核材料", 2), ("审查材料是否齐全", 2), ("法制审核", 2), ("处理法制审核意见", 1),
-                        ("机关负责人决定", 1), ("制作并送达行政执法决定书", 1)):
+                        ("机关负责人决定", 1), ("制作并送达行政执法决定书", 1), ("登记执行完毕并结案", 1)):
         expect(completed.filter(has_text=re.compile(rf"· {step} ·"))).to_have_count(times)
     expect(completed.filter(has_text="· 法制审核 ·").first).to_contain_text("建议修改")
     expect(completed.filter(has_text="· 法制审核 ·").last).to_contain_text("同意")
     expect(completed.filter(has_text="· 机关负责人决定 ·")).to_contain_text("同意作出决定")
     expect(completed.filter(has_text="· 机关负责人决定 ·")).to_contain_text("固安镇人民政府负责人")
-    expect(timeline.last).to_contain_text("案件办结")
+    expect(timeline.filter(has_text="案件办结").first).not_to_contain_text("结案案件回访抽取")   # this case's own end
+    # one case file: the revisit its closing started is listed, and its steps are in the same timeline
+    expect(page.locator("#case-file")).to_contain_text("结案案件回访抽取（结案时自动发起）")
+    expect(timeline.filter(has_text="结案案件回访抽取（结案时自动发起）").filter(has_text="开展回访")).to_have_count(1)
 
     link = page.locator("#documents").get_by_role("link", name="现场检查笔录.pdf")
     expect(link).to_be_visible()
@@ -150,7 +161,7 @@ def test_township_case_from_start_to_decision(page, user, shot, case_number, tmp
     expect(diagram).to_have_attribute("data-ready", "true")
     expect(diagram.locator('.djs-element[data-element-id="end_issued"]')).to_have_class(re.compile(r"\bdone\b"))
     for step in ("submit_package", "check_completeness", "legal_review", "handler_response", "head_decision",
-                 "issue_decision"):
+                 "issue_decision", "close_case", "notify_closed"):
         expect(diagram.locator(f'.djs-element[data-element-id="{step}"]')).to_have_class(re.compile(r"\bdone\b"))
     expect(diagram.locator('.djs-element[data-element-id="end_not_major"]')).not_to_have_class(
         re.compile(r"\bdone\b"))

@@ -145,11 +145,17 @@
       field(T.sla, textInput('sla', props.sla, function (v) { setProp(element, 'sla', v); }));
       field(T.reminder, textInput('reminder', props.reminder, function (v) { setProp(element, 'reminder', v); }));
       field(T.dueDate, textInput('dueDate', props.dueDate, function (v) { setProp(element, 'dueDate', v); }, 'helpers'));
+      field(T.remindDate, textInput('remindDate', props.remindDate, function (v) { setProp(element, 'remindDate', v); }, 'helpers'));
     }
     if (type === 'bpmn:StartEvent' && !timerOf(bo)) {
       field(T.form, select('formKey', props.formKey, [['', '—']].concat(config.meta.forms.map(function (f) { return [f.key, f.title]; })),
         function (v) { setProp(element, 'formKey', v); }));
       field(T.starterRoles, textInput('starterRoles', props.starterRoles, function (v) { setProp(element, 'starterRoles', v); }));
+      field(T.starterUnits, textInput('starterUnits', props.starterUnits, function (v) { setProp(element, 'starterUnits', v); }, 'helpers'),
+        'unit_kind(initiator_unit) == "justice_bureau" and unit_tier(initiator_unit) == "city"');
+      field(T.startCondition, textInput('startCondition', props.startCondition, function (v) { setProp(element, 'startCondition', v); }, 'helpers'));
+      field(T.startRefusal, textInput('startRefusal', props.startRefusal, function (v) { setProp(element, 'startRefusal', v); }));
+      field(T.startRefusalField, textInput('startRefusalField', props.startRefusalField, function (v) { setProp(element, 'startRefusalField', v); }));
     }
     var timer = timerOf(bo);
     if (timer) {

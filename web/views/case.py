@@ -59,6 +59,8 @@ def _labelled(form_key: str | None, data: dict) -> list[tuple[str, object]]:
         if field is not None and field.options:
             names = {o.value: (o.label_en if english and o.label_en else o.label) for o in field.options}
             value = [names.get(v, v) for v in value] if isinstance(value, list) else names.get(value, value)
+        elif field is not None and field.type == "datetime" and isinstance(value, str):
+            value = value[:16].replace("T", " ")          # stored in Asia/Shanghai time with its offset
         elif field is not None and field.type == "files":
             files = attachment_names(value)
             value = [files.get(v, v) for v in value]
@@ -87,26 +89,32 @@ def _steps(instance) -> tuple[list[str], list[str]]:
 @signed_in
 def show(instance_id: int):
     instance = _load(instance_id)
-    events = history.for_instance(db.session, instance.id)
-    tasks = {t.id: t for t in db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))}
+    members = services.tasks().case_file(me(), instance)      # the case's instances this user may read
+    several = len(members) > 1
+    events = sorted(((e, m) for m in members for e in history.for_instance(db.session, m.id)),
+                    key=lambda pair: (pair[0].at, pair[0].id))
+    all_tasks = {t.id: t for t in db.session.scalars(select(HumanTask).where(
+        HumanTask.instance_id.in_([m.id for m in members])))}
+    tasks = {k: t for k, t in all_tasks.items() if t.instance_id == instance.id}
     users = {u.username: u.display_name for u in db.session.scalars(
-        select(User).where(User.username.in_({e.actor for e in events if e.actor})))}
-    start_form = services.runtime().start_properties(instance.definition).get("formKey")
+        select(User).where(User.username.in_({e.actor for e, _m in events if e.actor})))}
+    start_forms = {m.id: services.runtime().start_properties(m.definition).get("formKey") for m in members}
     timeline = []
-    for e in events:
+    for e, member in events:
         data = e.data or {}
-        task = tasks.get(e.task_id) if e.task_id else None
+        task = all_tasks.get(e.task_id) if e.task_id else None
         if e.action == "task_completed":
             details = _labelled(task.form_key if task else None, data.get("data"))
         elif e.action == "instance_started":
-            details = _labelled(start_form, data.get("data"))
+            details = _labelled(start_forms.get(member.id), data.get("data"))
         else:
             details = []
         if e.action == "comment_added":
             details = [(_("Comment"), data.get("text"))]
         timeline.append({"at": e.at, "who": users.get(e.actor) or (_(SYSTEM_ACTORS[e.actor]) if e.actor in SYSTEM_ACTORS else e.actor), "what": _(ACTIONS.get(e.action, e.action)),
                          "step": data.get("name") or (task.name if task else data.get("element_id")),
-                         "details": details})
+                         "details": details, "procedure": member.definition.name if several else None,
+                         "instance_id": member.id})
     unit_ids = {t.unit_id for t in tasks.values() if t.unit_id} | ({instance.unit_id} if instance.unit_id else set())
     units = db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_(unit_ids)).order_by(OrgUnit.code)).all()
     open_tasks = annotate([t for t in tasks.values() if t.status == "open"])
@@ -115,9 +123,10 @@ def show(instance_id: int):
     except Exception:              # a case whose state cannot be loaded (a timer incident) still shows its record
         log.exception("case %s: the workflow state could not be loaded", instance.id)
         done, current = [], []
+    documents = [d for m in members for d in store().for_instance(m.id)]
     return render_template("case.html", instance=instance, timeline=timeline, units=units, open_tasks=open_tasks,
-                           documents=store().for_instance(instance.id), comments=services.tasks().comments(instance.id),
-                           done=done, current=current)
+                           documents=documents, comments=services.tasks().comments(instance.id),
+                           done=done, current=current, case_file=members if several else [])
 
 
 @bp.get("/cases/<id:instance_id>/diagram.bpmn")

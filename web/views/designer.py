@@ -38,7 +38,8 @@ def meta() -> dict:
     """What the properties panel offers: roles, forms, the routing and time helpers."""
     helpers = sorted(set(Directory(db.session).helpers()) | {
         "case_unit", "add_working_days", "working_days_between", "working_days", "calendar_days", "hours",
-        "deadline", "end_of_day", "start_of_day", "end_of_working_day", "add_days"})
+        "deadline", "end_of_day", "start_of_day", "end_of_working_day", "add_days", "now", "initiator_unit",
+        "handlers_of_case", "procedures_of_case", "new_id", "step_done"})
     return {"roles": [{"code": r.code, "name": r.name} for r in db.session.scalars(select(Role).order_by(Role.code))],
             "forms": sorted(({"key": f.key, "title": f.title} for f in default_registry().forms.values()),
                             key=lambda f: f["key"]),
