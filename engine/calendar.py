@@ -1,8 +1,13 @@
 """Working-day arithmetic over the holiday table (DOMAIN §6).
 
 Working days are Monday-Friday, minus the State Council's public holidays, plus its make-up working days
-(调休). The table is seeded from ``chinesecalendar`` and editable; a date in a year the table does not
-cover raises :class:`CalendarError` — never a silent weekend-only guess. The start day is not counted."""
+(调休). The table is seeded from ``chinesecalendar`` and editable. The start day is not counted.
+
+A year the table does not cover (the State Council publishes next year's schedule late in the year, while
+December's work already needs January's deadlines) is counted *provisionally*: Monday-Friday minus the
+statutory holidays whose Gregorian dates are fixed by law (:func:`fixed_holidays`). Whatever is computed
+over such a year says so (:meth:`WorkCalendar.is_provisional`), so that it is shown as 暂定 and recomputed
+when an administrator enters the year (engine.provisional). Years outside MIN_YEAR..MAX_YEAR are refused."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -37,23 +42,55 @@ def local_date(value: date | datetime | str) -> date:
     return value
 
 
+def fixed_holidays(year: int) -> dict[date, str]:
+    """The public holidays of ``year`` whose dates are fixed by law (全国年节及纪念日放假办法), which a year
+    without the State Council's notice is known to have: 元旦 1 January, 劳动节 1 May (and 2 May from 2025,
+    国务院令第795号), 国庆节 1-3 October. The lunar holidays (春节, 端午, 中秋) and 清明 (a solar term), the
+    extra days the notice joins to them and its make-up working days (调休) are unknown until the notice is
+    entered; a deadline counted without them is provisional."""
+    days = {date(year, 1, 1): "元旦", date(year, 5, 1): "劳动节", date(year, 10, 1): "国庆节",
+            date(year, 10, 2): "国庆节", date(year, 10, 3): "国庆节"}
+    if year >= 2025:
+        days[date(year, 5, 2)] = "劳动节"
+    return dict(sorted(days.items()))
+
+
 class WorkCalendar:
     """Reads the holiday table once per year asked for; create one per unit of work."""
 
     def __init__(self, session: Session):
         self.session = session
         self._years: dict[int, dict[date, bool]] = {}
+        self._provisional: set[int] = set()
 
     def _year(self, year: int) -> dict[date, bool]:
         if year not in self._years:
             check_year(year)
             if self.session.get(CalendarYear, year) is None:
-                raise CalendarError(N_("The working-day calendar does not cover the year %(year)s; "
-                                       "an administrator must enter that year's holidays first."), year=year)
-            rows = self.session.execute(select(Holiday.day, Holiday.is_workday).where(
-                Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))).all()
-            self._years[year] = {d: w for d, w in rows}
+                self._provisional.add(year)
+                self._years[year] = {d: False for d in fixed_holidays(year)}
+            else:
+                rows = self.session.execute(select(Holiday.day, Holiday.is_workday).where(
+                    Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))).all()
+                self._years[year] = {d: w for d, w in rows}
         return self._years[year]
+
+    @property
+    def touched_provisional(self) -> bool:
+        """True once anything asked this calendar about a year the table lacks."""
+        return bool(self._provisional)
+
+    def is_covered(self, year: int) -> bool:
+        """True when the holiday table holds ``year`` (its working days are final)."""
+        self._year(year)
+        return year not in self._provisional
+
+    def is_provisional(self, a: date | datetime | str, b: date | datetime | str | None = None) -> bool:
+        """True when a count from ``a`` to ``b`` (or the day ``a``) touches a year the table lacks."""
+        start = local_date(a)
+        end = local_date(b) if b is not None else start
+        low, high = min(start, end), max(start, end)
+        return any(not self.is_covered(y) for y in range(low.year, high.year + 1))
 
     def is_workday(self, day: date) -> bool:
         override = self._year(day.year).get(day)
@@ -62,7 +99,7 @@ class WorkCalendar:
     def add_working_days(self, start: date | datetime | str, n: int) -> date:
         """The day on which a limit of ``n`` working days starting on ``start`` ends."""
         day = local_date(start)
-        self._year(day.year)                 # an unknown year is refused before stepping off its end
+        self._year(day.year)                 # a year out of bounds is refused before stepping off its end
         step = 1 if n >= 0 else -1
         remaining = abs(n)
         while remaining:
