@@ -10,13 +10,14 @@ over such a year says so (:meth:`WorkCalendar.is_provisional`), so that it is sh
 when an administrator enters the year (engine.provisional). Years outside MIN_YEAR..MAX_YEAR are refused."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import N_, CalendarError
+from .errors import N_, CalendarError, InvalidInput, problem
 from .models import CalendarYear, Holiday
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -191,3 +192,83 @@ def year_overrides(session: Session, year: int) -> list[Holiday]:
     check_year(year)
     return list(session.scalars(select(Holiday).where(Holiday.day >= date(year, 1, 1),
                                                       Holiday.day <= date(year, 12, 31)).order_by(Holiday.day)))
+
+
+# -- the State Council's list of dates, pasted as text -------------------------------------------------------
+
+NOTICE_FORMAT_HELP = N_(
+    "One day or range per line: a date (2027-01-01 or 2027年1月1日), or a range joined by 至, 到 or ~ "
+    "(2027-02-06至2027-02-13, 2027年2月6日至13日), then the name of the holiday, then 休 (a day off, the "
+    "default) or 班 (a make-up working day). Lines starting with # are comments.")
+_HOLIDAY_MARKS = {"休": False, "放假": False, "休息": False, "假": False,
+                  "班": True, "上班": True, "补班": True, "调休上班": True}
+_DAY = r"(\d{4})\s*[-/年]\s*(\d{1,2})\s*[-/月]\s*(\d{1,2})\s*日?"
+_END = r"(?:(\d{4})\s*[-/年]\s*)?(?:(\d{1,2})\s*[-/月]\s*)?(\d{1,2})\s*日?"
+_LINE = re.compile(rf"^\s*{_DAY}(?:\s*(?:至|到|~|～)\s*{_END})?(.*)$")
+MAX_RANGE_DAYS = 31
+
+
+def parse_notice(text: str, year: int) -> list[dict]:
+    """The days of ``year`` listed in ``text`` (format: :data:`NOTICE_FORMAT_HELP`), as set_year takes them:
+    ``[{day, is_workday, name}]`` in date order. Every line that cannot be used is reported (InvalidInput
+    with ``errors``: line number and what is wrong); nothing is returned then."""
+    check_year(year)
+    days: dict[date, tuple[bool, str | None, int]] = {}
+    problems: list[dict] = []
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _LINE.match(line)
+        if not m:
+            problems.append(problem(N_("Line %(n)s: no date at the start (write e.g. 2027-01-01 元旦 休)"),
+                                    line=number, n=number))
+            continue
+        y1, m1, d1, y2, m2, d2, rest = m.groups()
+        try:
+            first = date(int(y1), int(m1), int(d1))
+            last = first if d2 is None else date(int(y2 or y1), int(m2 or m1), int(d2))
+        except ValueError:
+            problems.append(problem(N_("Line %(n)s: there is no such date"), line=number, n=number))
+            continue
+        words = rest.replace("，", " ").replace(",", " ").split()
+        is_workday = False
+        if words and words[-1] in _HOLIDAY_MARKS:
+            is_workday = _HOLIDAY_MARKS[words.pop()]
+        name = " ".join(words).strip()[:64] or None
+        if first.year != year or last.year != year:
+            problems.append(problem(N_("Line %(n)s: the date is not in %(year)s"), line=number, n=number, year=year))
+            continue
+        if last < first or (last - first).days >= MAX_RANGE_DAYS:
+            problems.append(problem(N_("Line %(n)s: a range must run forwards and last at most %(max)s days"),
+                                    line=number, n=number, max=MAX_RANGE_DAYS))
+            continue
+        day = first
+        while day <= last:
+            if day in days and days[day][0] != is_workday:
+                problems.append(problem(N_("Line %(n)s: %(day)s is already given on line %(other)s as the "
+                                           "opposite"), line=number, n=number, day=day.isoformat(), other=days[day][2]))
+                break
+            days[day] = (is_workday, name, number)
+            day += timedelta(days=1)
+    if problems:
+        raise InvalidInput(N_("The list of dates has %(count)s problems; nothing was saved"), errors=problems,
+                           count=len(problems))
+    return [{"day": d, "is_workday": w, "name": n} for d, (w, n, _) in sorted(days.items())]
+
+
+def format_notice(rows: list[dict]) -> str:
+    """Days (``{day, is_workday, name}``) as the text :func:`parse_notice` reads; runs of consecutive days with
+    the same name and kind become ranges."""
+    out: list[str] = []
+    rows = sorted(rows, key=lambda r: r["day"])
+    i = 0
+    while i < len(rows):
+        j = i
+        while (j + 1 < len(rows) and rows[j + 1]["day"] == rows[j]["day"] + timedelta(days=1)
+               and rows[j + 1]["is_workday"] == rows[i]["is_workday"] and rows[j + 1]["name"] == rows[i]["name"]):
+            j += 1
+        span = rows[i]["day"].isoformat() + (f"至{rows[j]['day'].isoformat()}" if j > i else "")
+        out.append(" ".join(x for x in (span, rows[i]["name"] or "", "班" if rows[i]["is_workday"] else "休") if x))
+        i = j + 1
+    return "\n".join(out)

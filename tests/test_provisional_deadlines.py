@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from engine.models import AuditEvent, HumanTask, ProcessInstance, Timer
+from engine.models import AuditEvent, CalendarYear, HumanTask, ProcessInstance, Timer
 from web.extensions import db
 
 from .procedures import CASE, Case, tick
@@ -216,3 +216,120 @@ def test_a_calendar_error_in_a_step_names_the_step_in_chinese_and_nothing_in_eng
     message = resp.get_json()["message"]
     assert message == "步骤“计算”：年份须在 1900 至 2200 之间", message
     assert not re.search("[A-Za-z]", message)          # no English, no element id (calc)
+
+
+# -- pages: 暂定 wherever a deadline is shown, the banner, the calendar page ------------------------------
+
+NOTICE_TEXT = """# 2027年部分节假日安排（测试用）
+2027-01-01 元旦 休
+2027年1月2日 元旦调休 班
+2027-02-11至2027-02-12 春节
+"""
+
+
+def _page_client(ctx, username: str):
+    from .test_pages import sign_in
+    client = ctx.test_client()
+    assert sign_in(client, username).status_code == 302
+    return client
+
+
+def _csrf(client, path: str) -> str:
+    from .test_pages import csrf
+    return csrf(client.get(path))
+
+
+def test_provisional_deadlines_are_marked_on_inbox_task_case_and_dashboard(no_2027, ctx, client, token):
+    with freeze_time(at(2026, 12, 24, 9, 0)) as frozen:
+        case = review_case(client, token)
+        submit_and_accept(case)
+        review = case.expect("法制审核", "legal_reviewer", UNIT, REVIEWER)
+        reviewer = _page_client(ctx, REVIEWER)
+        inbox = reviewer.get("/?tab=group").get_data(as_text=True)
+        row = inbox[inbox.index(f'data-task="{review["id"]}"'):]
+        row = row[:row.index("</tr>")]
+        assert "2027-01-05 23:59" in row and '<span class="provisional"' in row and "暂定" in row
+        task_page = reviewer.get(f"/tasks/{review['id']}").get_data(as_text=True)
+        due = task_page[task_page.index('id="task-due"'):]
+        assert "暂定" in due[:due.index("</dd>")]
+        case_page = reviewer.get(f"/cases/{case.id}").get_data(as_text=True)
+        open_tasks = case_page[case_page.index('id="open-tasks"'):]
+        open_tasks = open_tasks[:open_tasks.index("</table>")]
+        assert "法制审核" in open_tasks and "暂定" in open_tasks
+
+        frozen.move_to(at(2027, 1, 6, 9, 0))            # overdue, 2027 still not entered
+        supervisor = _page_client(ctx, "guan_sup")
+        board = supervisor.get("/dashboard").get_data(as_text=True)
+        overdue = board[board.index('id="overdue-table"'):]
+        overdue = overdue[:overdue.index("</table>")]
+        assert "2027-01-05 23:59" in overdue and "暂定" in overdue
+        export = supervisor.get("/dashboard/export/overdue.xlsx")
+        import io
+        from openpyxl import load_workbook
+        cells = [c.value for r in load_workbook(io.BytesIO(export.data)).active.iter_rows() for c in r]
+        assert "2027-01-05 23:59（暂定）" in cells
+
+
+def test_banner_for_supervision_officers_and_admins_from_1_december_until_the_year_is_entered(no_2027, ctx, client,
+                                                                                                   token):
+    with freeze_time(at(2026, 11, 30, 17, 0)) as frozen:
+        officer, admin, handler = (_page_client(ctx, u) for u in ("guan_sup", "admin", HANDLER))
+        assert 'id="calendar-banner"' not in officer.get("/").get_data(as_text=True)
+        assert 'id="calendar-banner"' not in admin.get("/").get_data(as_text=True)
+
+        frozen.move_to(at(2026, 12, 1, 0, 0, 1))        # 1 December in Shanghai
+        page = officer.get("/").get_data(as_text=True)
+        assert 'id="calendar-banner"' in page and "2027 年节假日安排尚未录入" in page
+        assert 'id="calendar-banner-link"' not in page                  # only administrators enter the year
+        assert 'id="calendar-banner"' not in handler.get("/").get_data(as_text=True)
+        page = admin.get("/dashboard").get_data(as_text=True)
+        assert 'href="/admin/calendar/2027" id="calendar-banner-link"' in page
+
+        frozen.move_to(at(2026, 12, 24, 9, 0))
+        case = review_case(client, token)
+        submit_and_accept(case)
+        officer, admin = _page_client(ctx, "guan_sup"), _page_client(ctx, "admin")
+        assert "目前有 2 个待办期限为暂定" in officer.get("/").get_data(as_text=True)   # the review and its timer
+
+        resp = admin.post("/admin/calendar/2027", data={"csrf_token": _csrf(admin, "/admin/calendar/2027"),
+                                                        "days": NOTICE_TEXT})
+        assert resp.status_code == 302
+        assert 'id="calendar-banner"' not in officer.get("/").get_data(as_text=True)
+        assert 'id="calendar-banner"' not in admin.get("/").get_data(as_text=True)
+
+
+def test_entering_the_year_on_the_calendar_page_recomputes_and_says_how_many_moved(no_2027, ctx, client, token):
+    with freeze_time(at(2026, 12, 24, 9, 0)) as frozen:
+        case = review_case(client, token)
+        submit_and_accept(case)
+        frozen.move_to(at(2026, 12, 29, 9, 0))
+        admin = _page_client(ctx, "admin")
+        assert _page_client(ctx, "guan_sup").get("/admin/calendar/2027").status_code == 403
+        assert admin.get("/admin/calendar").headers["Location"].endswith("/admin/calendar/2027")
+        page = admin.get("/admin/calendar/2027").get_data(as_text=True)
+        assert "2027 年节假日安排尚未录入" in page and 'id="pending-count"' in page
+        assert page.count('class="month"') == 12 and page.count("data-day=") == 365
+        assert 'data-day="2027-01-01" data-weekend="0" data-assumed="1"' in page     # 元旦, fixed by law
+        assert "2027-05-01至2027-05-02 劳动节 休" in page                             # the list starts with them
+        token_ = _csrf(admin, "/admin/calendar/2027")
+
+        bad = admin.post("/admin/calendar/2027", data={"csrf_token": token_, "days": "2027-02-30 春节\n元旦 休"})
+        assert bad.status_code == 422
+        text = bad.get_data(as_text=True)
+        assert "第 1 行：日期不存在" in text and "第 2 行：行首没有日期" in text
+        assert db.session.get(CalendarYear, 2027) is None
+
+        resp = admin.post("/admin/calendar/2027", data={"csrf_token": token_, "days": NOTICE_TEXT},
+                          follow_redirects=True)
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 200 and "2027 年节假日安排已录入" in text
+        assert "已重新计算在办案件的 2 个暂定期限：2 个发生变动，0 个仍为暂定。" in text
+        assert 'data-day="2027-01-02" data-weekend="1" title="2027-01-02 元旦调休"' in text
+        assert "day makeup" in text.split('data-day="2027-01-02"')[0].rsplit("<button", 1)[1]
+        review = case.expect("法制审核", "legal_reviewer", UNIT, REVIEWER)
+        assert review["due_at"].startswith("2027-01-04T15:59:59") and review["provisional"] is False
+        timeline = admin.get(f"/cases/{case.id}").get_data(as_text=True)
+        assert "按录入的节假日安排重新计算暂定期限" in timeline
+        assert "2027-01-05 23:59 → 2027-01-04 23:59" in timeline
+        [entered] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "calendar_year_set")).all()
+        assert entered.actor == "admin" and entered.data == {"year": 2027, "days": 4}
