@@ -26,9 +26,11 @@ from uuid import UUID
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import history
 from .calendar import set_year
+from .errors import N_, Conflict
 from .models import HumanTask, ProcessInstance, ProvisionalValue, Timer
 from .runtime import Runtime
 from .serialization import state_to_json
@@ -163,7 +165,10 @@ def _recompute_instance(session: Session, runtime: Runtime, instance: ProcessIns
     for task_id, timer in timers.items():
         timer.provisional = f"timer:{task_id}" in still_noted
     instance.state = state_to_json(workflow)
-    session.flush()
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict(N_("The case was changed by someone else at the same moment; reload and try again")) from None
     report.instances += 1
     history.record(session, now, "deadlines_recomputed", actor=actor, instance_id=instance.id,
                    data={**reason, "changes": changes})

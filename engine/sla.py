@@ -90,8 +90,8 @@ def compute_deadline(calendar: WorkCalendar, start: datetime, limit: str | Limit
     parsed = parse_limit(limit) if isinstance(limit, str) else limit
     if isinstance(parsed, str):
         duration = TimerEventDefinition.parse_iso_duration(parsed)
-        return Deadline((start + TimerEventDefinition.get_timedelta_from_start(duration, start)).astimezone(timezone.utc),
-                        False)
+        end = start + TimerEventDefinition.get_timedelta_from_start(duration, start)
+        return Deadline(end.astimezone(timezone.utc), False)
     if parsed.unit == "hours":
         return Deadline((start + timedelta(hours=parsed.amount)).astimezone(timezone.utc), False)
     if parsed.unit == "days":

@@ -333,3 +333,32 @@ def test_entering_the_year_on_the_calendar_page_recomputes_and_says_how_many_mov
         assert "2027-01-05 23:59 → 2027-01-04 23:59" in timeline
         [entered] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "calendar_year_set")).all()
         assert entered.actor == "admin" and entered.data == {"year": 2027, "days": 4}
+
+
+def test_the_year_entered_from_the_command_line_or_by_seeding_recomputes_too(no_2027, ctx, client, token, tmp_path,
+                                                                            monkeypatch):
+    with freeze_time(at(2026, 12, 24, 9, 0)):
+        first, second = review_case(client, token, case_number="A-1"), review_case(client, token, case_number="A-2")
+        submit_and_accept(first)
+        notice = tmp_path / "2027.txt"
+        notice.write_text(NOTICE_TEXT, encoding="utf-8")
+        result = ctx.test_cli_runner().invoke(args=["calendar", "enter", "2027", str(notice)])
+        assert result.exit_code == 0, result.output
+        assert "4 days entered; provisional deadlines recomputed: 2, moved: 2" in result.output
+        assert first.expect("法制审核", "legal_reviewer", UNIT, REVIEWER)["due_at"].startswith("2027-01-04")
+
+        # a newer chinesecalendar that knows 2027: `flask calendar seed` (and `flask demo load`) recompute
+        db.session.query(CalendarYear).filter(CalendarYear.year == 2027).delete()
+        db.session.commit()
+        submit_and_accept(second)
+        assert second.expect("法制审核", "legal_reviewer", UNIT, REVIEWER)["provisional"] is True
+        import web.cli
+
+        def seed_with_2027(session):
+            session.add(CalendarYear(year=2027, source="chinesecalendar"))
+            session.flush()
+            return 24
+        monkeypatch.setattr(web.cli, "seed_from_chinesecalendar", seed_with_2027)
+        result = ctx.test_cli_runner().invoke(args=["calendar", "seed"])
+        assert result.exit_code == 0 and "provisional deadlines recomputed: 2" in result.output, result.output
+        assert second.expect("法制审核", "legal_reviewer", UNIT, REVIEWER)["provisional"] is False

@@ -11,16 +11,17 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from sqlalchemy.orm.exc import StaleDataError
 
 from engine.calendar import (LOCAL_TZ, MAX_YEAR, MIN_YEAR, NOTICE_FORMAT_HELP, fixed_holidays, format_notice,
                              parse_notice, year_overrides)
-from engine.errors import InvalidInput
+from engine.errors import Conflict, InvalidInput
 from engine.models import CalendarYear
 from engine.provisional import enter_year, pending_count
 
 from .. import services
 from ..extensions import db
-from .common import check_csrf, me, roles_of, signed_in
+from .common import ERROR_MESSAGES, check_csrf, me, roles_of, signed_in
 
 bp = Blueprint("calendar", __name__)
 MAX_NOTICE_CHARS = 20_000
@@ -124,6 +125,9 @@ def save(year: int):
         db.session.rollback()
         rendered = exc.render(_)
         return _page(year, text, [e["message"] for e in rendered["errors"]] or [rendered["message"]], 422)
+    except (Conflict, StaleDataError):        # a case moved on at the same moment: nothing was saved
+        db.session.rollback()
+        return _page(year, text, [_(ERROR_MESSAGES[409])], 409)
     flash(_("The holidays of %(year)s are saved (%(days)s days off or make-up working days).", year=year,
             days=count), "success")
     if report.deadlines:
