@@ -290,6 +290,7 @@ def test_banner_for_supervision_officers_and_admins_from_1_december_until_the_ye
         submit_and_accept(case)
         officer, admin = _page_client(ctx, "guan_sup"), _page_client(ctx, "admin")
         assert "目前有 2 个待办期限为暂定" in officer.get("/").get_data(as_text=True)   # the review and its timer
+        assert "2027" in client.get("/api/health").get_json()["warnings"][0]
 
         resp = admin.post("/admin/calendar/2027", data={"csrf_token": _csrf(admin, "/admin/calendar/2027"),
                                                         "days": NOTICE_TEXT})
