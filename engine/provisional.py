@@ -79,7 +79,10 @@ def recompute_provisional(session: Session, clock, *, actor: str, reason: dict |
     instance_ids = session.scalars(select(ProvisionalValue.instance_id).distinct()
                                    .order_by(ProvisionalValue.instance_id)).all()
     for instance_id in instance_ids:
-        instance = session.get(ProcessInstance, instance_id)
+        stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+        if session.get_bind().dialect.name == "postgresql":    # a scheduler firing this case is waited for
+            stmt = stmt.with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
+        instance = session.scalars(stmt).first()
         if instance is None or instance.status != "running":
             for row in session.scalars(select(ProvisionalValue).where(ProvisionalValue.instance_id == instance_id)):
                 session.delete(row)
@@ -93,12 +96,7 @@ def recompute_provisional(session: Session, clock, *, actor: str, reason: dict |
 def _recompute_instance(session: Session, runtime: Runtime, instance: ProcessInstance, now: datetime, actor: str,
                         report: RecomputeReport, reason: dict) -> None:
     workflow = runtime.load(instance)
-    ledger = list(session.scalars(select(ProvisionalValue).where(ProvisionalValue.instance_id == instance.id)
-                                  .order_by(ProvisionalValue.id)))
-    for row in ledger:
-        session.delete(row)
-    session.flush()                              # before the still-provisional ones are noted again
-    runtime._ledger[instance.id] = {}
+    ledger = runtime.take_provisional(instance)
     tasks = {t.id: t for t in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
                                                                        HumanTask.status == "open"))}
     timers = {t.task_id: t for t in session.scalars(select(Timer).where(Timer.instance_id == instance.id,
@@ -155,13 +153,13 @@ def _recompute_instance(session: Session, runtime: Runtime, instance: ProcessIns
                                 "name": human.name, "from": row.value, "to": text, "provisional": still})
         if still:
             report.still_provisional += kind != "data"
-            runtime._note(instance, row.slot, text, new.recipe)
+            runtime.note_provisional(instance, row.slot, text, new.recipe)
     for task_id, human in tasks.items():
         human.provisional = task_id in provisional_tasks
         if human.sla_state != "escalated":
             human.sla_state = state_at(now, human.due_at, human.remind_at, human.sla_state)
-    runtime._sync_timers(instance, workflow)      # rows follow the values in the state (due_at, next timer)
-    still_noted = {slot for slot, _ in runtime._ledger_of(instance)}
+    runtime.index_timers(instance, workflow)      # rows follow the values in the state (due_at, next timer)
+    still_noted = runtime.provisional_slots(instance)
     for task_id, timer in timers.items():
         timer.provisional = f"timer:{task_id}" in still_noted
     instance.state = state_to_json(workflow)

@@ -554,6 +554,27 @@ class Runtime:
                 if isinstance(value, ProvisionalISO):
                     self._note(instance, f"data:{key}", str(value), value.recipe)
 
+    # the recomputation (engine.provisional) works on the same ledger and timer index
+    def take_provisional(self, instance: ProcessInstance) -> list[ProvisionalValue]:
+        """Remove and return the instance's noted provisional values, oldest first (flushed, so the ones still
+        provisional can be noted again)."""
+        rows = sorted(self._ledger_of(instance).values(), key=lambda r: r.id)
+        for row in rows:
+            self.session.delete(row)
+        self.session.flush()
+        self._ledger[instance.id] = {}
+        return rows
+
+    def note_provisional(self, instance: ProcessInstance, slot: str, value: str, recipe: dict) -> None:
+        self._note(instance, slot, value, recipe)
+
+    def provisional_slots(self, instance: ProcessInstance) -> set[str]:
+        return {slot for slot, _ in self._ledger_of(instance)}
+
+    def index_timers(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+        """Bring the timer rows (due time, provisional flag) and the next timer in line with the state."""
+        self._sync_timers(instance, workflow)
+
     def _drop_ledger(self, instance: ProcessInstance) -> None:
         """An instance that ended has no deadline left to recompute."""
         for row in self._ledger_of(instance).values():

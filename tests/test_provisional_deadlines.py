@@ -363,3 +363,28 @@ def test_the_year_entered_from_the_command_line_or_by_seeding_recomputes_too(no_
         result = ctx.test_cli_runner().invoke(args=["calendar", "seed"])
         assert result.exit_code == 0 and "provisional deadlines recomputed: 2" in result.output, result.output
         assert second.expect("法制审核", "legal_reviewer", UNIT, REVIEWER)["provisional"] is False
+
+
+def test_recipes_are_recomputed_from_their_start_and_stay_provisional_while_a_year_is_missing(no_2027):
+    from engine.calendar import WorkCalendar
+    from engine.sla import ProvisionalISO, recompute, timer_helpers
+    from engine.clock import FixedClock
+    clock = FixedClock(at(2026, 12, 24, 9, 0))
+    helpers = timer_helpers(WorkCalendar(db.session), clock)
+    review = helpers["deadline"]("7 working days")
+    extended = helpers["deadline"]("5 working days", review)
+    assert isinstance(review, ProvisionalISO) and review == "2027-01-05T23:59:59+08:00"
+    assert extended.recipe == {"fn": "deadline", "start": "2027-01-05T23:59:59+08:00", "limit": "5 working days"}
+    assert not isinstance(helpers["deadline"]("2 working days"), ProvisionalISO)       # 28 December: final
+    assert not isinstance(helpers["deadline"]("30 days"), ProvisionalISO)              # calendar days never are
+
+    db.session.add(CalendarYear(year=2027, source="admin"))                          # 2027 without holidays …
+    db.session.flush()
+    calendar = WorkCalendar(db.session)
+    assert recompute(calendar, review.recipe) == "2027-01-04T23:59:59+08:00"        # … so 1 January is worked
+    moved = {str(review): "2027-01-04T23:59:59+08:00"}
+    assert recompute(calendar, extended.recipe, moved) == "2027-01-11T23:59:59+08:00"
+    # a year-end deadline reaching 2028 (not entered) stays provisional, with its recipe
+    late = recompute(calendar, {"fn": "deadline", "start": "2027-12-28T09:00:00+08:00", "limit": "5 working days"})
+    assert isinstance(late, ProvisionalISO) and late == "2028-01-04T23:59:59+08:00"
+    db.session.rollback()
