@@ -194,6 +194,8 @@ class HumanTask(Base):
     remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla: Mapped[str | None] = mapped_column(String(64))                    # as written in the model
     sla_state: Mapped[str] = mapped_column(String(16), default="on_time", server_default="on_time")  # on_time/due_soon/overdue/escalated
+    # due_at or remind_at was counted over a year the holiday table lacks (暂定); recomputed when it is entered
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     instance: Mapped[ProcessInstance] = relationship(lazy="joined")
@@ -213,6 +215,8 @@ class Timer(Base):
     sla_event: Mapped[str | None] = mapped_column(String(16))       # "escalation" marks the attached task
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))     # waiting / fired / cancelled
+    # due_at was counted over a year the holiday table lacks (暂定); recomputed when it is entered
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Failures while firing (Camunda's job retries and incidents): each failed attempt counts, the row is not
     # claimed again before ``next_attempt_at`` (backoff); after the last attempt ``incident_at`` is set and
@@ -226,6 +230,25 @@ class Timer(Base):
     incident_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     instance: Mapped[ProcessInstance] = relationship(lazy="select")
     __table_args__ = (Index("ix_timers_due", "status", "due_at", "id"),)   # the claim query's order
+
+
+class ProvisionalValue(Base):
+    """Where a provisional deadline of a running instance went, and how to compute it again (DOMAIN §6).
+
+    ``slot`` is ``data:<variable>`` (a case-data variable, e.g. review_deadline), ``timer:<task id>`` (a
+    waiting timer's value in the workflow state and its Timer row), ``task:<task id>:due`` or
+    ``task:<task id>:remind`` (a human task's deadline or reminder); ``value`` the ISO text it holds;
+    ``recipe`` how it was computed (engine.sla.recompute). Rows go when the year is entered or the instance
+    ends."""
+
+    __tablename__ = "provisional_values"
+    __table_args__ = (UniqueConstraint("instance_id", "slot", "value"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    slot: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(String(64))
+    recipe: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SchedulerHeartbeat(Base):

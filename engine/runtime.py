@@ -7,6 +7,7 @@ column and surfaces as :class:`Conflict`."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from datetime import datetime, timezone
@@ -25,18 +26,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import casefile, history
-from .calendar import WorkCalendar
+from .calendar import MAX_YEAR, MIN_YEAR, WorkCalendar, local_date
 from .errors import N_, Conflict, EngineError, Forbidden, InvalidInput, NotFound, ScriptError
 from .limits import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_DATA_ITEMS, MAX_NUMBER_DIGITS, is_db_id
-from .models import (HumanTask, MessageSubscription, PendingMessage, ProcessDefinition, ProcessInstance, Timer,
-                     User)
+from .models import (HumanTask, MessageSubscription, PendingMessage, ProcessDefinition, ProcessInstance,
+                     ProvisionalValue, Timer, User)
 from .org import Directory
 from .repository import Repository
 from .notifications import notify
 from .scripting import ScriptLimits, evaluate, make_script_engine, step_budget
-from .sla import deadline, state_at, timer_helpers
+from .sla import LOCAL_TZ, ProvisionalISO, compute_deadline, state_at, timer_helpers
 from .serialization import event_from_json, event_to_json, state_to_json, workflow_from_state
 
+log = logging.getLogger(__name__)
 MAX_DELIVERY_DEPTH = 20
 _DATA_KEY = re.compile(r"^[A-Za-z\u4e00-\u9fff][A-Za-z0-9_\u4e00-\u9fff]*$")
 
@@ -100,14 +102,15 @@ def _check_shape(data: dict) -> None:
             raise InvalidInput(N_("Data must be JSON"))
 
 
-def _step_name(task_spec) -> str:
-    return (getattr(task_spec, "bpmn_name", None) or getattr(task_spec, "bpmn_id", None)
-            or getattr(task_spec, "name", None) or "?")
+def _step_name(task_spec) -> str | None:
+    """The step's name in the model (what staff know it by), or None: element ids are for designers."""
+    return getattr(task_spec, "bpmn_name", None) or None
 
 
 def step_error(exc: Exception, task_spec=None) -> ScriptError:
-    """What SpiffWorkflow raised while running a step, as a ScriptError naming the step: the guard's own
-    error when it caused it (SpiffWorkflow wraps it), else SpiffWorkflow's first line."""
+    """What SpiffWorkflow raised while running a step, as a ScriptError naming the step by its name: the
+    guard's own error when it caused it (SpiffWorkflow wraps it), else a message saying whom to tell; the
+    technical text (SpiffWorkflow's, in English, with element ids) goes to the log, never to staff."""
     cause = exc
     while cause is not None and not isinstance(cause, (ScriptError, SQLAlchemyError)):
         cause = cause.__cause__ or cause.__context__
@@ -115,10 +118,17 @@ def step_error(exc: Exception, task_spec=None) -> ScriptError:
         raise cause                  # the database failed under a helper: an outage, never the model's fault
     task = getattr(exc, "task", None)
     spec = task_spec or getattr(task, "task_spec", None) or getattr(exc, "task_spec", None)
+    name = _step_name(spec)
     if cause is not None:
-        return cause.at(N_("Step “%(element)s”: "), element=_step_name(spec))
-    return ScriptError(N_("The process could not continue at %(element)s: %(detail)s"),
-                       element=_step_name(spec), detail=str(exc).split("\n")[0][:300])
+        return (cause.at(N_("Step “%(element)s”: "), element=name) if name
+                else cause.at(N_("In a step without a name: ")))
+    detail = str(exc).split("\n")[0][:300]
+    log.warning("step %s could not continue: %s", getattr(spec, "bpmn_id", None) or "?", detail)
+    if name:
+        return ScriptError(N_("The procedure could not continue at step “%(element)s”; please tell the process "
+                              "designer or an administrator."), element=name, detail=detail)
+    return ScriptError(N_("The procedure could not continue at a step without a name; please tell the process "
+                          "designer or an administrator."), detail=detail)
 
 
 def _timer_due(task) -> datetime | None:
@@ -172,6 +182,10 @@ def _attached_task(task) -> str | None:
     return None
 
 
+def _local_iso(at: datetime) -> str:
+    return at.astimezone(LOCAL_TZ).isoformat()
+
+
 def correlation_key(correlations: dict) -> str:
     return json.dumps(correlations or {}, sort_keys=True, ensure_ascii=False)
 
@@ -197,7 +211,7 @@ class Runtime:
         self.repository = Repository(session, clock)
         helpers = self.directory.helpers()
         helpers.update({
-            "add_working_days": lambda start, n: self.calendar.add_working_days(start, n).isoformat(),
+            "add_working_days": self._add_working_days,
             "working_days_between": self.calendar.working_days_between,
         })
         helpers.update(timer_helpers(self.calendar, clock))
@@ -211,6 +225,7 @@ class Runtime:
         helpers.update(casefile.helpers(session))
         helpers.update(extra_helpers or {})
         self._current: ProcessInstance | None = None
+        self._ledger: dict[int, dict[tuple[str, str], ProvisionalValue]] = {}   # per instance, loaded lazily
         self.helpers = helpers
         self.script_engine = make_script_engine(helpers, self.limits)
 
@@ -231,6 +246,7 @@ class Runtime:
             instance.status = "completed"
             instance.ended_at = self.clock.now()
             history.record(self.session, self.clock.now(), "instance_completed", instance_id=instance.id)
+            self._drop_ledger(instance)
         try:
             self.session.flush()
         except StaleDataError:
@@ -342,6 +358,7 @@ class Runtime:
             self._run_steps(workflow)
         self._sync_tasks(instance, workflow, completed_task_id)
         self._sync_timers(instance, workflow)
+        self._sync_provisional(instance, workflow)
         self._save(instance, workflow)
         if at_timer_start and not _waiting_at_timer_start(workflow):
             self._schedule_next(instance)
@@ -422,24 +439,30 @@ class Runtime:
             unit_code = self._route_unit(props.get("unit"), task.data, instance)
             unit = self.directory.unit(unit_code) if unit_code else instance.unit
             sla = props.get("sla")
-            due_at = deadline(self.calendar, now, sla) if sla else None
+            due_at, due_recipe = self._limit(now, sla)
             if props.get("dueDate"):                       # an expression, e.g. a deadline kept in case data
-                due_at = _aware(evaluate(props["dueDate"], task.data, self.helpers), props["dueDate"])
-            remind_at = deadline(self.calendar, now, props["reminder"]) if props.get("reminder") else None
+                due_at, due_recipe = self._date_property(instance, task, props["dueDate"])
+            remind_at, remind_recipe = self._limit(now, props.get("reminder"))
             if props.get("remindDate"):
-                remind_at = _aware(evaluate(props["remindDate"], task.data, self.helpers), props["remindDate"])
+                remind_at, remind_recipe = self._date_property(instance, task, props["remindDate"])
             row = HumanTask(id=task_id, instance_id=instance.id, element_id=task.task_spec.bpmn_id,
                             name=task.task_spec.bpmn_name, role_code=self.directory.role_code(task.task_spec.lane),
                             unit_id=unit.id if unit else None, form_key=props.get("formKey"), status="open",
                             created_at=now, sla=sla, sla_state="on_time", due_at=due_at, remind_at=remind_at,
+                            provisional=bool(due_recipe or remind_recipe),
                             subject=str(evaluate(props["subject"], task.data, self.helpers))[:200]
                             if props.get("subject") else None)
             row.sla_state = state_at(now, row.due_at, row.remind_at, "on_time")
             self.session.add(row)
+            if due_recipe:
+                self._note(instance, f"task:{task_id}:due", _local_iso(due_at), due_recipe)
+            if remind_recipe:
+                self._note(instance, f"task:{task_id}:remind", _local_iso(remind_at), remind_recipe)
             history.record(self.session, now, "task_created", instance_id=instance.id, task_id=task_id,
                            data={"element_id": row.element_id, "name": row.name, "role": row.role_code,
                                  "unit": unit.code if unit else None,
-                                 "due_at": row.due_at.isoformat() if row.due_at else None})
+                                 "due_at": row.due_at.isoformat() if row.due_at else None,
+                                 **({"provisional": True} if row.provisional else {})})
 
     def _route_unit(self, expression: str | None, data: dict, instance: ProcessInstance) -> str | None:
         if not expression:
@@ -478,15 +501,118 @@ class Runtime:
                 continue
             due_times.append(due)
             row = rows.get(task_id)
+            if row is None or row.due_at != due:
+                recipe = self._timer_recipe(instance, task, due)
+                if recipe:
+                    self._note(instance, f"timer:{task_id}", str(task.internal_data["event_value"]), recipe)
             if row is None:
                 attached = _attached_task(task)
                 props = task.task_spec.extensions.get("properties", {}) if hasattr(task.task_spec, "extensions") else {}
                 self.session.add(Timer(instance_id=instance.id, task_id=task_id, element_id=task.task_spec.bpmn_id,
                                        human_task_id=attached, sla_event=props.get("slaEvent"), due_at=due,
-                                       status="waiting"))
+                                       status="waiting", provisional=recipe is not None))
             elif row.due_at != due:
-                row.due_at = due
+                row.due_at, row.provisional = due, recipe is not None
         instance.next_timer_at = min(due_times, default=None)
+
+    # -- provisional deadlines (DOMAIN §6) -----------------------------------------------------------
+    def _add_working_days(self, start, n) -> str:
+        day = self.calendar.add_working_days(start, n)
+        if self.calendar.is_provisional(start, day):
+            return ProvisionalISO(day.isoformat(), {"fn": "add_working_days", "start": str(start), "n": int(n)})
+        return day.isoformat()
+
+    def _limit(self, start: datetime, limit: str | None) -> tuple[datetime | None, dict | None]:
+        """A time limit as written in the model (``sla``, ``reminder``), from ``start``: (deadline, recipe if
+        it is provisional)."""
+        if not limit:
+            return None, None
+        result = compute_deadline(self.calendar, start, limit)
+        recipe = {"fn": "deadline", "start": _local_iso(start), "limit": limit} if result.provisional else None
+        return result.at, recipe
+
+    def _date_property(self, instance: ProcessInstance, task, expression: str) -> tuple[datetime, dict | None]:
+        """A ``dueDate``/``remindDate`` expression: (its value, recipe if it is provisional)."""
+        value = evaluate(expression, task.data, self.helpers)
+        at = _aware(value, expression)
+        return at, self._recipe_of(instance, value, expression, at)
+
+    def _timer_recipe(self, instance: ProcessInstance, task, due: datetime) -> dict | None:
+        definition = task.task_spec.event_definition
+        value = task.internal_data.get("event_value")
+        if not isinstance(value, str):
+            return None
+        return self._recipe_of(instance, value, getattr(definition, "expression", None), due)
+
+    def _recipe_of(self, instance: ProcessInstance, value, expression: str | None, at: datetime) -> dict | None:
+        """How a deadline an expression gave was computed, when it is provisional: a value a helper has just
+        computed carries its recipe; a value read back from the stored state (a case-data variable such as
+        ``review_deadline`` computed in an earlier step) is provisional when the ledger knows it — by the
+        variable the expression names, else by its value."""
+        if isinstance(value, ProvisionalISO):
+            return value.recipe
+        year = at.astimezone(LOCAL_TZ).year
+        if not isinstance(value, str) or not MIN_YEAR <= year <= MAX_YEAR or self.calendar.is_covered(year):
+            return None
+        known = [row for (slot, text), row in self._ledger_of(instance).items() if text == value]
+        name = expression.strip() if isinstance(expression, str) else ""
+        named = [row for row in known if row.slot == f"data:{name}"]
+        return dict((named or known)[0].recipe) if (named or known) else None
+
+    def _ledger_of(self, instance: ProcessInstance) -> dict[tuple[str, str], ProvisionalValue]:
+        if instance.id not in self._ledger:
+            self._ledger[instance.id] = {(r.slot, r.value): r for r in self.session.scalars(
+                select(ProvisionalValue).where(ProvisionalValue.instance_id == instance.id))}
+        return self._ledger[instance.id]
+
+    def _note(self, instance: ProcessInstance, slot: str, value: str, recipe: dict) -> None:
+        """Remember where a provisional value went and how to compute it again."""
+        ledger = self._ledger_of(instance)
+        if (slot, value) not in ledger:
+            row = ProvisionalValue(instance_id=instance.id, slot=slot, value=value, recipe=dict(recipe),
+                                   created_at=self.clock.now())
+            self.session.add(row)
+            ledger[(slot, value)] = row
+
+    def _sync_provisional(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+        """Note the case-data variables holding a provisional value computed in this unit of work (only then
+        can one be there: what comes back from the stored state is plain text)."""
+        if not self.calendar.touched_provisional:
+            return
+        for task in workflow.get_tasks():
+            for key, value in task.data.items():
+                if isinstance(value, ProvisionalISO):
+                    self._note(instance, f"data:{key}", str(value), value.recipe)
+
+    # the recomputation (engine.provisional) works on the same ledger and timer index
+    def take_provisional(self, instance: ProcessInstance) -> list[ProvisionalValue]:
+        """Remove and return the instance's noted provisional values, oldest first (flushed, so the ones still
+        provisional can be noted again)."""
+        rows = sorted(self._ledger_of(instance).values(), key=lambda r: r.id)
+        for row in rows:
+            self.session.delete(row)
+        self.session.flush()
+        self._ledger[instance.id] = {}
+        return rows
+
+    def note_provisional(self, instance: ProcessInstance, slot: str, value: str, recipe: dict) -> None:
+        self._note(instance, slot, value, recipe)
+
+    def provisional_slots(self, instance: ProcessInstance) -> set[str]:
+        return {slot for slot, _ in self._ledger_of(instance)}
+
+    def index_timers(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+        """Bring the timer rows (due time, provisional flag) and the next timer in line with the state."""
+        self._sync_timers(instance, workflow)
+
+    def _drop_ledger(self, instance: ProcessInstance) -> None:
+        """An instance that ended has no deadline left to recompute."""
+        for row in self._ledger_of(instance).values():
+            if row in self.session.new:
+                self.session.expunge(row)
+            else:
+                self.session.delete(row)
+        self._ledger[instance.id] = {}
 
     def _withdrawn_timers(self, instance: ProcessInstance, task_ids: list[str]) -> set[str]:
         """Of these waiting timers without a waiting row, those an administrator cancelled as an incident
@@ -686,6 +812,7 @@ class Runtime:
                        data={"reason": reason})
         self._sync_tasks(instance, workflow, None)
         self._sync_timers(instance, workflow)
+        self._drop_ledger(instance)
         self._save(instance, workflow)
 
     def data_of(self, instance: ProcessInstance) -> dict:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import TaskDataEnvironment
 
-from .errors import N_, ScriptError
+from .errors import N_, EngineError, ScriptError
 
 FORBIDDEN_NAMES = frozenset({
     "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "globals", "locals", "vars",
@@ -372,6 +372,8 @@ def _script_failure(exc: Exception) -> ScriptError:
     """A snippet's own failure (KeyError, division by zero, …) as a ScriptError naming what went wrong."""
     if isinstance(exc, ScriptError):
         return exc
+    if isinstance(exc, EngineError):          # a helper's own message (e.g. the calendar's), in the user's words
+        return ScriptError(exc.msgid, **exc.params)
     if isinstance(exc, MemoryError):
         return ScriptLimitExceeded(N_("The script would build a value that is too large (more than %(count)s items)"),
                                    count=ScriptLimits().max_length)
@@ -483,6 +485,8 @@ def evaluate(expression: str, data: Mapping[str, Any], helpers: Mapping[str, Cal
     except ScriptError as exc:
         if exc.__cause__ is None:     # refused by the gate
             raise
+        if isinstance(exc.__cause__, EngineError):   # a helper's own message says what is wrong
+            raise exc
         raise ScriptError(N_("Expression %(expr)s failed: %(detail)s"), expr=expression,
                           detail=str(exc.__cause__)[:300]) from exc.__cause__
     except RecursionError:            # the data itself is nested too deeply to copy

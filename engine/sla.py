@@ -1,7 +1,13 @@
 """Time limits as written in models ("7 working days", "24 hours", "30 days", "P5D") turned into deadlines,
 and the SLA state of a human task.
 
-Deadlines in days end at the end of that day in Asia/Shanghai; limits in hours end to the minute."""
+Deadlines in days end at the end of that day in Asia/Shanghai; limits in hours end to the minute.
+
+A working-day deadline counted over a year the holiday table lacks is *provisional* (DOMAIN §6). The timer
+helpers then return a :class:`ProvisionalISO`: an ordinary ISO string (scripts, expressions, SpiffWorkflow
+and JSON see just the text) that also carries how it was computed (its *recipe*), so the runtime can note
+where it went — a data variable, a timer, a task's deadline — and engine.provisional can compute it again
+(:func:`recompute`) once the year is entered. Calendar-day and hour limits never depend on the calendar."""
 from __future__ import annotations
 
 import re
@@ -15,6 +21,29 @@ from .errors import N_, InvalidInput
 
 END_OF_DAY = time(23, 59, 59)
 _LIMIT = re.compile(r"^\s*(\d+)\s*(?:个)?\s*(working\s*days?|workdays?|工作日|days?|日|天|hours?|小时)\s*$", re.IGNORECASE)
+
+
+class ProvisionalISO(str):
+    """An ISO date or datetime computed over a year the holiday table lacks, with its ``recipe``:
+    ``{"fn": "deadline", "start": ISO, "limit": "7 working days"}``,
+    ``{"fn": "end_of_working_day", "day": ISO}`` or ``{"fn": "add_working_days", "start": ISO, "n": 7}``.
+    Deep copies keep the recipe; anything derived from the text (slices, JSON) is a plain string."""
+
+    recipe: dict
+
+    def __new__(cls, value: str, recipe: dict):
+        obj = super().__new__(cls, value)
+        obj.recipe = recipe
+        return obj
+
+    def __reduce__(self):
+        return (ProvisionalISO, (str(self), dict(self.recipe)))
+
+
+@dataclass(frozen=True)
+class Deadline:
+    at: datetime              # aware UTC
+    provisional: bool         # counted over a year the holiday table lacks
 
 
 @dataclass(frozen=True)
@@ -56,17 +85,24 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day, END_OF_DAY, LOCAL_TZ).astimezone(timezone.utc)
 
 
-def deadline(calendar: WorkCalendar, start: datetime, limit: str | Limit) -> datetime:
-    """When a limit that starts at ``start`` (aware) runs out, as aware UTC."""
+def compute_deadline(calendar: WorkCalendar, start: datetime, limit: str | Limit) -> Deadline:
+    """When a limit that starts at ``start`` (aware) runs out, as aware UTC, and whether that is provisional."""
     parsed = parse_limit(limit) if isinstance(limit, str) else limit
     if isinstance(parsed, str):
         duration = TimerEventDefinition.parse_iso_duration(parsed)
-        return (start + TimerEventDefinition.get_timedelta_from_start(duration, start)).astimezone(timezone.utc)
+        end = start + TimerEventDefinition.get_timedelta_from_start(duration, start)
+        return Deadline(end.astimezone(timezone.utc), False)
     if parsed.unit == "hours":
-        return (start + timedelta(hours=parsed.amount)).astimezone(timezone.utc)
+        return Deadline((start + timedelta(hours=parsed.amount)).astimezone(timezone.utc), False)
     if parsed.unit == "days":
-        return end_of_day(local_date(start) + timedelta(days=parsed.amount))
-    return end_of_day(calendar.add_working_days(start, parsed.amount))
+        return Deadline(end_of_day(local_date(start) + timedelta(days=parsed.amount)), False)
+    day = calendar.add_working_days(start, parsed.amount)
+    return Deadline(end_of_day(day), calendar.is_provisional(start, day))
+
+
+def deadline(calendar: WorkCalendar, start: datetime, limit: str | Limit) -> datetime:
+    """When a limit that starts at ``start`` (aware) runs out, as aware UTC."""
+    return compute_deadline(calendar, start, limit).at
 
 
 def end_of_working_day(calendar: WorkCalendar, day: date | datetime | str) -> datetime:
@@ -75,6 +111,36 @@ def end_of_working_day(calendar: WorkCalendar, day: date | datetime | str) -> da
     while not calendar.is_workday(d):
         d += timedelta(days=1)
     return end_of_day(d)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(LOCAL_TZ).isoformat()
+
+
+def recompute(calendar: WorkCalendar, recipe: dict, starts: dict[str, str] | None = None) -> str:
+    """The value a recipe gives on today's calendar: a :class:`ProvisionalISO` if still provisional, else a
+    plain string. ``starts`` maps provisional values already recomputed to their new values, so that a
+    deadline counted from a provisional one (an extension) is counted from the new one."""
+    starts = starts or {}
+    fn = recipe.get("fn")
+    if fn == "deadline":
+        start = starts.get(recipe["start"], recipe["start"])
+        result = compute_deadline(calendar, datetime.fromisoformat(start), recipe["limit"])
+        value, provisional = _iso(result.at), result.provisional
+        recipe = {**recipe, "start": start}
+    elif fn == "end_of_working_day":
+        day = starts.get(recipe["day"], recipe["day"])
+        end = end_of_working_day(calendar, day)
+        value, provisional = _iso(end), calendar.is_provisional(day, end)
+        recipe = {**recipe, "day": day}
+    elif fn == "add_working_days":
+        start = starts.get(recipe["start"], recipe["start"])
+        day = calendar.add_working_days(start, int(recipe["n"]))
+        value, provisional = day.isoformat(), calendar.is_provisional(start, day)
+        recipe = {**recipe, "start": start}
+    else:
+        raise ValueError(f"unknown deadline recipe {recipe!r}")
+    return ProvisionalISO(value, recipe) if provisional else value
 
 
 def state_at(now: datetime, due_at: datetime | None, remind_at: datetime | None, stored: str) -> str:
@@ -109,18 +175,32 @@ def _previous_quarter(now: datetime) -> tuple[datetime, datetime]:
 
 
 def timer_helpers(calendar: WorkCalendar, clock) -> dict:
-    """Functions for BPMN timer expressions; each returns an aware ISO datetime string."""
-    iso = lambda dt: dt.astimezone(LOCAL_TZ).isoformat()  # noqa: E731
+    """Functions for BPMN timer expressions; each returns an aware ISO datetime string (a
+    :class:`ProvisionalISO` when it was counted over a year the holiday table lacks)."""
+    iso = _iso
+
+    def counted(start: datetime, limit: str | Limit) -> str:
+        result = compute_deadline(calendar, start, limit)
+        if not result.provisional:
+            return iso(result.at)
+        return ProvisionalISO(iso(result.at), {"fn": "deadline", "start": iso(start), "limit": str(limit)})
+
+    def working_day_end(day=None) -> str:
+        day = str(day) if day else iso(clock.now())
+        value = end_of_working_day(calendar, day)
+        if not calendar.is_provisional(day, value):
+            return iso(value)
+        return ProvisionalISO(iso(value), {"fn": "end_of_working_day", "day": day})
+
     return {
-        "working_days": lambda n: iso(deadline(calendar, clock.now(), Limit(int(n), "working_days"))),
+        "working_days": lambda n: counted(clock.now(), Limit(int(n), "working_days")),
         "calendar_days": lambda n: iso(deadline(calendar, clock.now(), Limit(int(n), "days"))),
         "hours": lambda n: iso(deadline(calendar, clock.now(), Limit(int(n), "hours"))),
-        "deadline": lambda text, start=None: iso(deadline(
-            calendar, datetime.fromisoformat(start) if start else clock.now(), text)),
+        "deadline": lambda text, start=None: counted(datetime.fromisoformat(start) if start else clock.now(), text),
         "end_of_day": lambda day: iso(end_of_day(local_date(day))),
         "start_of_day": lambda day: iso(datetime.combine(local_date(day), time(0, 0), LOCAL_TZ)),
         "add_days": lambda day, n: (local_date(day) + timedelta(days=int(n))).isoformat(),
-        "end_of_working_day": lambda day=None: iso(end_of_working_day(calendar, day or clock.now())),
+        "end_of_working_day": working_day_end,
         "now": lambda: iso(clock.now()),
         "next_quarter_start": lambda: iso(_next_quarter_start(clock.now())),
         "previous_quarter": lambda: [iso(d) for d in _previous_quarter(clock.now())],
@@ -129,7 +209,8 @@ def timer_helpers(calendar: WorkCalendar, clock) -> dict:
 
 def annotate(tasks, now: datetime, calendar: WorkCalendar):
     """Set ``live_sla_state`` and ``working_days_left`` on human-task rows for display (the stored state
-    moves with the scheduler's sweep; this is the state at ``now``). Returns the rows."""
+    moves with the scheduler's sweep; this is the state at ``now``). Returns the rows. Over a year the holiday
+    table lacks, the working days left are counted provisionally, like the deadline itself."""
     from .errors import CalendarError
     for task in tasks:
         if task is None:

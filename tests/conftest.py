@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import glob
 import os
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 from flask_migrate import upgrade
 from freezegun import freeze_time
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 
 from engine.calendar import seed_from_chinesecalendar
 from engine.clock import Clock
-from engine.models import (IdempotencyKey, Attachment, AuditEvent, Comment, HumanTask, LoginAttempt, MessageSubscription, Notification,
-                           PendingMessage, ProcessInstance, SchedulerHeartbeat, Timer,
+from engine.models import (CalendarYear, Holiday, IdempotencyKey, Attachment, AuditEvent, Comment, HumanTask, LoginAttempt, MessageSubscription, Notification,
+                           PendingMessage, ProcessInstance, ProvisionalValue, SchedulerHeartbeat, Timer,
                            User)
 from engine.org import issue_token, load_file
 from engine.repository import deploy_paths
@@ -82,11 +82,37 @@ def ctx(app):
         yield app
         db.session.rollback()
         for model in (Notification, Comment, Attachment, LoginAttempt, HumanTask, Timer, MessageSubscription,
-                      PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey):
+                      PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey, ProvisionalValue):
             db.session.execute(delete(model))
         db.session.execute(delete(ProcessInstance))
         db.session.commit()
         app.extensions["clock"] = Clock()
+
+
+@pytest.fixture
+def no_2027(ctx):
+    """The holiday table without 2027 (and later), as on 2 December 2026 before the State Council's notice;
+    whatever a test enters is removed and the table is put back as it was."""
+    def snapshot():
+        return ([(h.day, h.is_workday, h.name, h.source) for h in db.session.scalars(
+                    select(Holiday).where(Holiday.day >= date(2027, 1, 1)))],
+                [(c.year, c.source) for c in db.session.scalars(select(CalendarYear).where(CalendarYear.year >= 2027))])
+
+    def clear():
+        db.session.query(Holiday).filter(Holiday.day >= date(2027, 1, 1)).delete()
+        db.session.query(CalendarYear).filter(CalendarYear.year >= 2027).delete()
+        db.session.commit()
+
+    days, years = snapshot()
+    clear()
+    yield
+    db.session.rollback()
+    clear()
+    for day, is_workday, name, source in days:
+        db.session.add(Holiday(day=day, is_workday=is_workday, name=name, source=source))
+    for year, source in years:
+        db.session.add(CalendarYear(year=year, source=source))
+    db.session.commit()
 
 
 @pytest.fixture

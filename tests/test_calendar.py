@@ -3,7 +3,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from engine.calendar import WorkCalendar
+from engine.calendar import WorkCalendar, fixed_holidays
 from engine.errors import CalendarError
 from engine.models import CalendarYear, Holiday
 from web.extensions import db
@@ -39,10 +39,26 @@ def test_aware_datetimes_use_the_shanghai_day(cal):
         cal.add_working_days(datetime(2022, 9, 29, 10, 0), 1)
 
 
-def test_year_outside_the_table_is_an_explicit_error(cal):
-    with pytest.raises(CalendarError) as err:
-        cal.add_working_days(date(2026, 12, 28), 5)
-    assert "2027" in err.value.message
+def test_a_year_the_table_lacks_is_counted_provisionally(no_2027):
+    """DOMAIN §6: Monday-Friday minus the holidays fixed by law, and said to be provisional."""
+    cal = WorkCalendar(db.session)
+    # Monday 2026-12-28 + 5: 29, 30, 31 December, (Friday 1 January 2027, 元旦), 4, 5 January
+    assert cal.add_working_days(date(2026, 12, 28), 5) == date(2027, 1, 5)
+    assert cal.is_provisional(date(2026, 12, 28), date(2027, 1, 5))
+    assert not cal.is_provisional(date(2026, 12, 1), date(2026, 12, 31)) and cal.is_covered(2026)
+    # 2029: 劳动节 Tuesday 1 and Wednesday 2 May, 国庆节 Monday 1 to Wednesday 3 October
+    assert cal.add_working_days(date(2029, 4, 30), 1) == date(2029, 5, 3)
+    assert cal.add_working_days(date(2029, 9, 28), 1) == date(2029, 10, 4)
+    assert cal.working_days_between(date(2026, 12, 31), date(2027, 1, 8)) == 5
+    with pytest.raises(CalendarError):
+        cal.add_working_days(date(2200, 12, 28), 5)           # beyond the years anyone may ask about
+
+
+def test_the_fixed_statutory_holidays():
+    assert [(d.isoformat(), n) for d, n in fixed_holidays(2027).items()] == [
+        ("2027-01-01", "元旦"), ("2027-05-01", "劳动节"), ("2027-05-02", "劳动节"),
+        ("2027-10-01", "国庆节"), ("2027-10-02", "国庆节"), ("2027-10-03", "国庆节")]
+    assert date(2024, 5, 2) not in fixed_holidays(2024)       # 2 May from the 2025 rules on
 
 
 def test_administrator_override_is_used(ctx):
@@ -55,12 +71,13 @@ def test_administrator_override_is_used(ctx):
         db.session.rollback()
 
 
-def test_a_newly_entered_year_is_accepted(ctx):
+def test_a_newly_entered_year_is_accepted(no_2027):
     db.session.add(CalendarYear(year=2027, source="admin"))
     db.session.flush()
     try:
         # declared with no holidays entered yet, so Friday 2027-01-01 counts as a working day
         assert WorkCalendar(db.session).add_working_days(date(2026, 12, 31), 1) == date(2027, 1, 1)
+        assert not WorkCalendar(db.session).is_provisional(date(2027, 1, 1))
     finally:
         db.session.rollback()
 

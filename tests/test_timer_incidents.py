@@ -190,8 +190,9 @@ def test_drain_ends_with_a_small_batch_and_five_failing_timers(ctx, monkeypatch)
         assert status_of(healthy) == "completed"
         failing = [timer_of(i) for i in reviews + [truncated, deep]]
         assert [(t.attempts, t.next_attempt_at) for t in failing] == [(1, at(2026, 6, 11, 10, 1))] * 5
-        assert {t.last_error["msgid"] for t in failing[:3]} == {"Expression %(expr)s failed: %(detail)s"}
-        assert "lf.guan.dissolved" in failing[0].last_error["params"]["detail"], failing[0].last_error
+        # the routing helper's own message (in the reader's language when shown), not the expression's code
+        assert {t.last_error["msgid"] for t in failing[:3]} == {"Unknown unit: %(code)s"}
+        assert "lf.guan.dissolved" in failing[0].last_error["detail"], failing[0].last_error
         assert failing[3].last_error["msgid"] == "The stored state of the case is damaged and cannot be read"
         assert failing[3].last_error_class == "json.decoder.JSONDecodeError"
         assert failing[4].last_error["msgid"] == "The case data is nested too deeply to be processed"

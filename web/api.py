@@ -452,16 +452,15 @@ def calendar_day(day: str):
 @bp.put("/calendar/years/<year:year>")
 @login_required
 def calendar_set_year(year: int):
-    from engine.calendar import check_year, set_year
+    from engine.calendar import check_year
+    from engine.provisional import enter_year
     from .schemas import CalendarYearSchema
     user = _require_roles({"admin"})
     check_year(year)
     body = CalendarYearSchema().load(_json())
-    count = set_year(db.session, year, body["days"])
-    history.record(db.session, services.clock().now(), "calendar_year_set", actor=user.username,
-                   data={"year": year, "days": count})
+    count, report = enter_year(db.session, services.clock(), year, body["days"], actor=user.username)
     db.session.commit()
-    return jsonify(year=year, days=count)
+    return jsonify(year=year, days=count, recomputed=report.counts())
 
 
 # -- timer incidents (administrators) ---------------------------------------------------------------------

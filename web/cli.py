@@ -37,6 +37,20 @@ def _fail(exc: EngineError) -> None:
     sys.exit(1)
 
 
+def _seed_calendar():
+    """Seed the holiday table from chinesecalendar; when that adds a year, the provisional deadlines of running
+    cases are recomputed (in the caller's transaction). Returns (years covered, report or None)."""
+    from engine.models import CalendarYear, ProvisionalValue
+    from engine.provisional import recompute_provisional
+    before = set(db.session.scalars(select(CalendarYear.year)))
+    years = seed_from_chinesecalendar(db.session)
+    added = sorted(set(db.session.scalars(select(CalendarYear.year))) - before)
+    if not added or db.session.scalar(select(ProvisionalValue.id).limit(1)) is None:
+        return years, None
+    return years, recompute_provisional(db.session, services.clock(), actor="system",
+                                        reason={"source": "chinesecalendar", "years": added})
+
+
 def _deploy(paths: list[str], actor: str, comment: str | None) -> None:
     result = deploy_paths(services.repository(), paths, actor=actor, comment=comment)
     db.session.commit()
@@ -186,10 +200,32 @@ def register(app: Flask) -> None:
 
     @cal.command("seed")
     def calendar_seed():
-        """Load the holidays chinesecalendar knows (keeps administrator overrides)."""
-        years = seed_from_chinesecalendar(db.session)
+        """Load the holidays chinesecalendar knows (keeps administrator overrides); provisional deadlines of
+        running cases in a year it adds are recomputed."""
+        years, report = _seed_calendar()
         db.session.commit()
         click.echo(f"calendar covers {years} years")
+        if report is not None:
+            click.echo(f"provisional deadlines recomputed: {report.deadlines}, moved: {report.moved}, "
+                       f"still provisional: {report.still_provisional}")
+
+    @cal.command("enter")
+    @click.argument("year", type=int)
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    def calendar_enter(year, path):
+        """Enter a whole year from a list of dates (the format of the calendar page: "2027-01-01 元旦 休",
+        "2027-02-06至2027-02-13 春节", "2027-02-14 调休 班") and recompute the provisional deadlines."""
+        from engine.calendar import parse_notice
+        from engine.provisional import enter_year
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+        try:
+            count, report = enter_year(db.session, services.clock(), year, parse_notice(text, year), actor="cli")
+        except EngineError as exc:
+            _fail(exc)
+        db.session.commit()
+        click.echo(f"{year}: {count} days entered; provisional deadlines recomputed: {report.deadlines}, "
+                   f"moved: {report.moved}, still provisional: {report.still_provisional}")
 
     @cal.command("show")
     @click.argument("year", type=int)
@@ -199,8 +235,9 @@ def register(app: Flask) -> None:
         from engine.models import CalendarYear
         covered = db.session.get(CalendarYear, year)
         if covered is None:
-            click.echo(f"{year}: not in the calendar — enter that year's holidays (PUT /api/calendar/years/{year})",
-                       err=True)
+            click.echo(f"{year}: not in the calendar — deadlines reaching it are provisional until that year's "
+                       f"holidays are entered (/admin/calendar/{year}, `flask calendar enter {year} FILE` or "
+                       f"PUT /api/calendar/years/{year})", err=True)
             sys.exit(1)
         click.echo(f"{year} (source: {covered.source})")
         for row in year_overrides(db.session, year):
@@ -215,7 +252,7 @@ def register(app: Flask) -> None:
     def demo_load():
         """Seed the calendar, load the demo organisation and deploy every file in workflows/bpmn/."""
         try:
-            seed_from_chinesecalendar(db.session)
+            _seed_calendar()
             load_file(db.session, current_app.config["DEMO_ORG_FILE"], current_app.config["ORG_PASSWORD_METHOD"])
             db.session.commit()
             paths = sorted(glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.bpmn"))

@@ -152,6 +152,7 @@ class TaskSchema(Schema):
     created_at = fields.DateTime()
     due_at = fields.DateTime(allow_none=True)
     remind_at = fields.DateTime(allow_none=True)
+    provisional = fields.Boolean()          # due_at/remind_at counted over a year the calendar lacks (暂定)
     sla = fields.String(allow_none=True)
     sla_state = fields.String(attribute="live_sla_state")
     working_days_left = fields.Integer(allow_none=True)
@@ -175,6 +176,7 @@ class TimerSchema(Schema):
     unit = fields.Nested(UnitSchema, attribute="instance.unit", allow_none=True)
     element_id = fields.String()
     due_at = fields.DateTime()
+    provisional = fields.Boolean()          # due_at counted over a year the calendar lacks (暂定)
     status = fields.String()
 
 

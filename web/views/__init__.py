@@ -5,6 +5,7 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from . import auth, case, dashboard, designer, inbox, incidents, notifications, start, task, vendor
-    for module in (auth, inbox, start, task, case, dashboard, notifications, vendor, designer, incidents):
+    from . import auth, calendar, case, dashboard, designer, inbox, incidents, notifications, start, task, vendor
+    for module in (auth, inbox, start, task, case, dashboard, notifications, vendor, designer, incidents,
+                   calendar):
         app.register_blueprint(module.bp)

@@ -3,6 +3,7 @@ with the steps done and the current step highlighted."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from flask import Blueprint, Response, abort, render_template
 from flask_babel import get_locale
@@ -18,7 +19,7 @@ from forms import default_registry
 from .. import services
 from ..extensions import db
 from ..forms_web import attachment_names, store
-from .common import annotate, me, signed_in
+from .common import annotate, local, me, signed_in
 
 bp = Blueprint("case", __name__)
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ ACTIONS = {
     "message_received_external": N_("Message from another system"),
     "timer_incident": N_("Timer failed repeatedly (incident)"),
     "timer_incident_retried": N_("Failed timer retried"), "timer_incident_cancelled": N_("Failed timer cancelled"),
+    "deadlines_recomputed": N_("Provisional deadlines recomputed with the holiday calendar"),
 }
 
 SYSTEM_ACTORS = {"timer": N_("Scheduler"), "scheduler": N_("Scheduler"), "system": N_("System")}
@@ -67,6 +69,24 @@ def _labelled(form_key: str | None, data: dict) -> list[tuple[str, object]]:
         if isinstance(value, bool):
             value = _("Yes") if value else _("No")
         out.append((label, value))
+    return out
+
+
+def _recomputed(changes: list[dict]) -> list[tuple[str, str]]:
+    """What a recomputation moved, as (step, "old → new"): task deadlines, reminders and timers (case-data
+    variables are internal names and stay in the audit record)."""
+    out = []
+    for change in changes:
+        what = change.get("what")
+        if what not in ("due", "remind", "timer"):
+            continue
+        name = change.get("name") or _("Time limit")
+        label = _("%(step)s: reminder", step=name) if what == "remind" else name
+        try:
+            moved = f"{local(datetime.fromisoformat(change['from']))} → {local(datetime.fromisoformat(change['to']))}"
+        except (KeyError, TypeError, ValueError):
+            continue
+        out.append((label, _("%(time)s (provisional)", time=moved) if change.get("provisional") else moved))
     return out
 
 
@@ -109,6 +129,8 @@ def show(instance_id: int):
             details = _labelled(start_forms.get(member.id), data.get("data"))
         else:
             details = []
+        if e.action == "deadlines_recomputed":
+            details = _recomputed(data.get("changes") or [])
         if e.action == "comment_added":
             details = [(_("Comment"), data.get("text"))]
         timeline.append({"at": e.at, "who": users.get(e.actor) or (_(SYSTEM_ACTORS[e.actor]) if e.actor in SYSTEM_ACTORS else e.actor), "what": _(ACTIONS.get(e.action, e.action)),

@@ -45,6 +45,20 @@ SLA_LABELS = {"on_time": N_("On time"), "due_soon": N_("Due soon"), "overdue": N
               "escalated": N_("Escalated")}
 
 
+CALENDAR_WATCHERS = frozenset({"admin", "supervision_officer"})   # see the banner about a missing year
+
+
+def calendar_notice() -> dict | None:
+    """From 1 December until next year's holidays are entered (or while this year's are missing): which year,
+    and how many open deadlines are provisional meanwhile (DOMAIN §6)."""
+    from engine.jobs import calendar_warning
+    from engine.provisional import pending_count
+    warning = calendar_warning(db.session, services.clock().now().astimezone(LOCAL_TZ).date())
+    if warning is None:
+        return None
+    return {"year": warning[1]["year"], "pending": pending_count(db.session)}
+
+
 def safe_next(target: str | None, default: str | None = None) -> str:
     """``target`` if it is a path of this site, else ``default`` (the inbox). Every ``next`` parameter goes
     through here: refused are other sites (``https://…``, ``//…``), schemes (``javascript:``), backslashes
@@ -120,6 +134,7 @@ def init_app(app) -> None:
             from engine.incidents import count_open
             g.nav_counts["incidents"] = count_open(db.session)
         return {"me": user, "my_roles": roles, "nav": g.nav_counts, "role_names": role_names,
+                "calendar_notice": calendar_notice() if roles & CALENDAR_WATCHERS else None,
                 "is_supervisor": bool(roles & {"supervision_officer", "admin", "invited_supervisor"}),
                 "is_designer": bool(roles & {"process_designer", "admin"}), "is_admin": "admin" in roles}
 

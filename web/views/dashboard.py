@@ -53,6 +53,15 @@ def supervisors_only(view):
     return signed_in(wrapper)
 
 
+@dataclass(frozen=True)
+class ProvisionalTime:
+    """A deadline counted over a year the holiday table lacks: the page marks it 暂定, Excel gets it as text."""
+    provisional_at: datetime
+
+    def export(self) -> str:
+        return _("%(time)s (provisional)", time=self.provisional_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"))
+
+
 @dataclass
 class Table:
     name: str
@@ -107,7 +116,8 @@ def _overdue(d: Dashboard) -> Table:
         late = (d.now - t.due_at).total_seconds() / 86400 if t.due_at is not None else None
         state = "escalated" if t.sla_state == "escalated" else "overdue"
         table.add([t.instance.business_key or str(t.instance_id), names.get(t.instance.process_key, t.instance.process_key),
-                   t.name or t.element_id, t.subject or "", d.unit_name(t.unit_id), t.due_at,
+                   t.name or t.element_id, t.subject or "", d.unit_name(t.unit_id),
+                   ProvisionalTime(t.due_at) if t.provisional and t.due_at else t.due_at,
                    _one(max(late, 0.0)) if late is not None else None, _(SLA_LABELS[state]),
                    t.claimed_by.display_name if t.claimed_by else ""],
                   links={0: url_for("case.show", instance_id=t.instance_id), 2: url_for("task.show", task_id=t.id)},
@@ -161,8 +171,8 @@ def export(name: str):
         abort(404)
     d = _dashboard()
     table = BUILDERS[name](d)
-    rows = [[v.astimezone(LOCAL_TZ).replace(tzinfo=None) if isinstance(v, datetime) else v for v in row]
-            for row in table.rows]
+    rows = [[v.astimezone(LOCAL_TZ).replace(tzinfo=None) if isinstance(v, datetime)
+             else v.export() if isinstance(v, ProvisionalTime) else v for v in row] for row in table.rows]
     response = Response(workbook_bytes(table.title, table.headers, rows), mimetype=XLSX_MIMETYPE)
     day = f"{d.now.astimezone(LOCAL_TZ):%Y-%m-%d}"
     response.headers["Content-Disposition"] = (f"attachment; filename={name}-{day}.xlsx; "
