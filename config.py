@@ -233,7 +233,8 @@ def read_environment(config: dict, environ, skip: frozenset[str] = frozenset()) 
         if setting.variable in skip or raw is None or raw.strip() == "":
             continue
         try:
-            config[setting.key] = setting.parse(raw) * setting.scale
+            value = setting.parse(raw)
+            config[setting.key] = value * setting.scale if setting.scale != 1 else value
         except Invalid as exc:
             problems.append(problem(setting.variable, raw, exc.en, exc.zh, setting.secret))
     return problems

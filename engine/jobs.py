@@ -53,7 +53,7 @@ class RunReport:
     skipped: set = field(default_factory=set)
     last_claimed: int | None = None
     last_instance: int | None = None    # the instance of the row claimed last
-    last_fired: bool = False            # whether that instance was advanced
+    last_fired: bool = False            # whether that row fired
     ok: bool = True                 # False when a database error ended the run
 
 
@@ -97,7 +97,7 @@ def _fire(session: Session, clock, row: Timer, report: RunReport) -> None:
     runtime = Runtime(session, clock)
     runtime.advance(instance, runtime.load(instance), actor="timer", fire_timers=True)
     report.fired_instances += 1
-    report.last_fired = True
+    report.last_fired = row.status == "fired"
 
 
 def fire_one(session: Session, clock, report: RunReport) -> bool:

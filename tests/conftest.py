@@ -13,8 +13,8 @@ from sqlalchemy import delete, text
 
 from engine.calendar import seed_from_chinesecalendar
 from engine.clock import Clock
-from engine.models import (IdempotencyKey, Attachment, AuditEvent, Comment, HumanTask, LoginAttempt, MessageSubscription, Notification,
-                           PendingMessage, ProcessInstance, SchedulerHeartbeat, Timer,
+from engine.models import (IdempotencyKey, Attachment, AttachmentBlob, AuditEvent, Comment, HumanTask, LoginAttempt,
+                           MessageSubscription, Notification, PendingMessage, ProcessInstance, SchedulerHeartbeat, Timer,
                            User)
 from engine.org import issue_token, load_file
 from engine.repository import deploy_paths
@@ -81,8 +81,8 @@ def ctx(app):
     with app.app_context():
         yield app
         db.session.rollback()
-        for model in (Notification, Comment, Attachment, LoginAttempt, HumanTask, Timer, MessageSubscription,
-                      PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey):
+        for model in (Notification, Comment, Attachment, AttachmentBlob, LoginAttempt, HumanTask, Timer,
+                      MessageSubscription, PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey):
             db.session.execute(delete(model))
         db.session.execute(delete(ProcessInstance))
         db.session.commit()

@@ -19,6 +19,7 @@ import uuid
 from datetime import datetime, timezone
 
 from flask import Flask, g, has_request_context, request
+from sqlalchemy import inspect as sa_inspect
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
@@ -124,15 +125,16 @@ def _finish(response):
     rid = g.get("request_id")
     if rid:
         response.headers[REQUEST_ID_HEADER] = rid
-    user = g.get("_login_user")
-    row = getattr(user, "row", None)
+    row = getattr(g.get("_login_user"), "row", None)
+    # the id from the identity map: after a commit the row is expired and reading row.id would query again
+    identity = sa_inspect(row).identity if row is not None else None
     request_log.log(
         logging.ERROR if response.status_code >= 500 else logging.INFO,
         "%s %s %s", request.method, request.path, response.status_code,
         extra={"request_id": rid, "method": request.method, "path": request.path[:512],
                "endpoint": request.endpoint, "status": response.status_code,
                "duration_ms": round(elapsed() * 1000, 1), "bytes": response.calculate_content_length(),
-               "user_id": getattr(row, "id", None), "remote_addr": request.remote_addr})
+               "user_id": identity[0] if identity else None, "remote_addr": request.remote_addr})
     return response
 
 
