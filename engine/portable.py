@@ -266,8 +266,8 @@ def _reset_sequences(session: Session) -> None:
         if len(pk) == 1 and isinstance(pk[0].type, Integer) and pk[0].autoincrement in (True, "auto"):
             seq = session.scalar(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table.name, "c": pk[0].name})
             if seq:
-                session.execute(text(f'SELECT setval(:s, COALESCE((SELECT MAX("{pk[0].name}") FROM "{table.name}"), 1), '
-                                     f'(SELECT MAX("{pk[0].name}") FROM "{table.name}") IS NOT NULL)'), {"s": seq})
+                top = f'(SELECT MAX("{pk[0].name}") FROM "{table.name}")'
+                session.execute(text(f"SELECT setval(:s, COALESCE({top}, 1), {top} IS NOT NULL)"), {"s": seq})
 
 
 def restore(session: Session, blobs: BlobStore, path: str, progress: Callable[[str], None] | None = None) -> Summary:

@@ -14,8 +14,8 @@ from sqlalchemy import delete, text
 from engine.calendar import seed_from_chinesecalendar
 from engine.clock import Clock
 from engine.models import (IdempotencyKey, Attachment, AttachmentBlob, AuditEvent, Comment, HumanTask, LoginAttempt,
-                           MessageSubscription, Notification, PendingMessage, ProcessInstance, SchedulerHeartbeat, Timer,
-                           User)
+                           MessageSubscription, Notification, PendingMessage, ProcessInstance, SchedulerHeartbeat,
+                           Timer, User)
 from engine.org import issue_token, load_file
 from engine.repository import deploy_paths
 from forms.registry import add_directory as add_form_directory
@@ -107,6 +107,22 @@ def token(ctx):
             db.session.commit()
         return cache[username]
     return make
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figures():
+    """figures("…") keeps a line of measurements for the end of the run (shown without -s, e.g. in CI)."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session, exitstatus):

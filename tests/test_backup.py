@@ -110,7 +110,7 @@ def target(db_url, tmp_path):
     drop_database(url)
 
 
-def test_backup_and_restore_into_an_empty_database(ctx, client, token, target, tmp_path):
+def test_backup_and_restore_into_an_empty_database(ctx, client, token, target, tmp_path, figures):
     case_id, attachment_id = waiting_notice(client, token)
     db.session.commit()                                  # SQLite: the backup takes its own transaction
     path = str(tmp_path / "backup.tar.gz")
@@ -139,8 +139,8 @@ def test_backup_and_restore_into_an_empty_database(ctx, client, token, target, t
     assert refused.exit_code == 1 and "not empty" in refused.output
 
     continue_to_completion(target, case_id, attachment_id)
-    print(f"\nbackup/restore: {sum(manifest['tables'].values())} rows, {os.path.getsize(path) // 1024} kB archive; "
-          f"backup {backup_seconds:.1f} s, restore {restore_seconds:.1f} s")
+    figures(f"backup/restore: {sum(manifest['tables'].values())} rows, {os.path.getsize(path) // 1024} kB archive; "
+            f"backup {backup_seconds:.1f} s, restore {restore_seconds:.1f} s")
 
 
 def _rewrite(path: str, out: str, change) -> None:
@@ -176,7 +176,7 @@ def test_a_damaged_or_foreign_dump_is_refused_and_nothing_is_kept(ctx, target, t
     assert set(counts(target).values()) == {0}                     # nothing of the refused restores stayed
 
 
-def test_db_copy_moves_the_sqlite_demo_to_an_empty_migrated_database(db_url, tmp_path):
+def test_db_copy_moves_the_sqlite_demo_to_an_empty_migrated_database(db_url, tmp_path, figures):
     """The SQLite demo (attachments in a folder) copied with `flask db copy --to URL`; the target keeps the
     attachments in the database."""
     demo_url = "sqlite:///" + str(tmp_path / "demo.db")
@@ -214,5 +214,5 @@ def test_db_copy_moves_the_sqlite_demo_to_an_empty_migrated_database(db_url, tmp
             db.session.remove()
             db.engine.dispose()
         drop_database(target_url)
-    print(f"\nflask db copy (SQLite demo → {target_url.split(':')[0]}): {done.stdout.strip()}; "
-          f"{seconds:.1f} s with start-up")
+    figures(f"flask db copy (SQLite demo → {target_url.split(':')[0]}): {done.stdout.strip()}; "
+            f"{seconds:.1f} s with start-up")

@@ -11,7 +11,7 @@ from .servers import BIN, ROOT, gunicorn, production_env, wait_healthy
 
 
 @pytest.mark.realtime
-def test_gunicorn_serves_the_production_configuration(ctx, db_url, tmp_path):
+def test_gunicorn_serves_the_production_configuration(ctx, db_url, tmp_path, figures):
     proc, node = gunicorn("web", production_env(db_url), tmp_path, workers=2)
     try:
         boot = wait_healthy(proc, node)
@@ -31,8 +31,8 @@ def test_gunicorn_serves_the_production_configuration(ctx, db_url, tmp_path):
     assert len(probe) == 1, proc.log()[-2000:]
     assert probe[0]["logger"] == "web.request" and probe[0]["status"] == 200 and probe[0]["path"] == "/api/health"
     assert any("Booting worker" in line["message"] for line in lines)
-    print(f"\ngunicorn (2 workers, production configuration) answered /api/health {boot:.1f} s after start; "
-          f"health {health.seconds * 1000:.0f} ms, metrics {metrics.seconds * 1000:.0f} ms")
+    figures(f"gunicorn (2 workers, production configuration) answered /api/health {boot:.1f} s after start; "
+            f"health {health.seconds * 1000:.0f} ms, metrics {metrics.seconds * 1000:.0f} ms")
 
 
 @pytest.mark.realtime

@@ -22,7 +22,7 @@ SUP, BUREAU, HANDLER, UNIT = "guan_sup", "lf.guan.sfj", "guan_scjg_handler", "lf
 NOTICE = {"notice_unit": UNIT, "notice_kind": "notice", "notice_issues": "行政处罚决定书未载明救济途径"}
 ISSUE = {"notice_number": "固司监〔2026〕9号", "notice_content": "限期整改并书面回复"}
 CONTENT = os.urandom(1024 * 1024) + "整改报告（节点 A 上传）".encode()
-N_TIMERS = 300
+N_TIMERS = 200
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def _wait_timer_counts() -> tuple[int, int, int]:
 
 
 @pytest.mark.realtime
-def test_two_nodes_and_two_schedulers_share_one_postgresql(pg, db_url, token, tmp_path, calendar_ahead):
+def test_two_nodes_and_two_schedulers_share_one_postgresql(pg, db_url, token, tmp_path, calendar_ahead, figures):
     env = production_env(db_url, SCHEDULER_POLL_SECONDS="1", SCHEDULER_BATCH_SIZE="25")
     sup, handler = token(SUP), token(HANDLER)
     db.session.commit()
@@ -153,11 +153,11 @@ def test_two_nodes_and_two_schedulers_share_one_postgresql(pg, db_url, token, tm
         select(Timer).where(Timer.status == "fired", Timer.instance_id.in_(
             select(ProcessInstance.id).where(ProcessInstance.process_key == "wait_timer")))))
     split = ", ".join(f"{name} {len(ids)}" for name, ids in sorted(by_scheduler.items()))
-    print(f"\ntwo nodes + two schedulers on PostgreSQL: boot node A {boot['node-a']:.1f} s, node B "
-          f"{boot['node-b']:.1f} s, both schedulers ticking after {boot['schedulers']:.1f} s\n"
-          f"  case started on A {started.seconds * 1000:.0f} ms, reply with {len(CONTENT) // 1024} kB attachment "
-          f"uploaded on A {uploaded.seconds * 1000:.0f} ms, completed on B {completed.seconds * 1000:.0f} ms, "
-          f"downloaded on B {download.seconds * 1000:.0f} ms (byte-identical)\n"
-          f"  {N_TIMERS} timers due at {due_at:%H:%M:%S}: all fired once {fire_seconds:.1f} s after creation "
-          f"({split}); due → fired median {statistics.median(lateness):.1f} s, max {lateness[-1]:.1f} s; "
-          f"{requests_logged} request log lines with request ids")
+    figures(f"two nodes + two schedulers on PostgreSQL: boot node A {boot['node-a']:.1f} s, node B "
+            f"{boot['node-b']:.1f} s, both schedulers ticking after {boot['schedulers']:.1f} s\n"
+            f"  case started on A {started.seconds * 1000:.0f} ms, reply with {len(CONTENT) // 1024} kB attachment "
+            f"uploaded on A {uploaded.seconds * 1000:.0f} ms, completed on B {completed.seconds * 1000:.0f} ms, "
+            f"downloaded on B {download.seconds * 1000:.0f} ms (byte-identical)\n"
+            f"  {N_TIMERS} timers due at {due_at:%H:%M:%S}: all fired once {fire_seconds:.1f} s after creation "
+            f"({split}); due → fired median {statistics.median(lateness):.1f} s, max {lateness[-1]:.1f} s; "
+            f"{requests_logged} request log lines with request ids")

@@ -33,7 +33,8 @@ def env(monkeypatch, tmp_path):
 def test_production_reads_storage_mail_logs_and_scheduler_settings(env, tmp_path):
     values = {"ATTACHMENT_STORAGE": "filesystem", "ATTACHMENT_DIR": str(tmp_path / "files"),
               "ATTACHMENT_MAX_MB": "50", "SMTP_HOST": "smtp.example.gov.cn", "SMTP_SECURITY": "ssl",
-              "SMTP_USERNAME": "noreply", "SMTP_PASSWORD": "s3cret-s3cret", "SMTP_FROM": "督办平台 <noreply@example.gov.cn>",
+              "SMTP_USERNAME": "noreply", "SMTP_PASSWORD": "s3cret-s3cret",
+              "SMTP_FROM": "督办平台 <noreply@example.gov.cn>",
               "LOG_LEVEL": "warning", "LOG_FORMAT": "text", "SCHEDULER_POLL_SECONDS": "10",
               "SCHEDULER_BATCH_SIZE": "250", "SCHEDULER_MAX_ATTEMPTS": "5", "SCHEDULER_RETRY_SECONDS": "30",
               "SCHEDULER_RETRY_MAX_SECONDS": "600", "SCHEDULER_NAME": "node-b-2", "SCHEDULER_EXPECTED": "no",

@@ -90,8 +90,8 @@ def database_families() -> list:
            GaugeMetricFamily("supervision_timers_due", "Timers due now and not fired yet", value=f.timers_due),
            GaugeMetricFamily("supervision_timers_late", "Timers due for longer than three scheduler poll intervals",
                              value=f.timers_late),
-           GaugeMetricFamily("supervision_timer_incidents", "Timers that failed too often and wait for an administrator",
-                             value=f.incidents)]
+           GaugeMetricFamily("supervision_timer_incidents",
+                             "Timers that failed too often and wait for an administrator", value=f.incidents)]
     if f.last_tick_at is not None:
         out.append(GaugeMetricFamily("supervision_scheduler_last_tick_timestamp_seconds",
                                      "When a scheduler last completed a tick without a database error",
