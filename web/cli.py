@@ -71,6 +71,7 @@ def register(app: Flask) -> None:
         logs.configure_for(app_obj, process="web")
         if not no_scheduler:
             start_background(app_obj)
+        click.echo(f" * Serving on http://{host}:{port}/ (one line per request in the log; Ctrl-C stops)")
         run_simple(host, port, app_obj, threaded=True, use_reloader=False)
 
     @app.cli.command("scheduler")
