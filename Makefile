@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export FLASK_APP := web
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-db install install-test translations messages bench bench-pg clean-db
+.PHONY: run serve test test-db install install-test translations messages bench bench-pg clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ run: install translations
 	$(BIN)/flask demo load
 	$(BIN)/flask demo logins
 	$(BIN)/flask serve --host 127.0.0.1 --port 5000
+
+# The production shape (README, "Production"): migrate, then gunicorn (WEB_CONCURRENCY workers, no timers in
+# them) plus SCHEDULERS `flask scheduler` processes, stopped together. Settings from the environment, e.g.
+# SUPERVISION_CONFIG=production SECRET_KEY=… DATABASE_URL=postgresql://… make serve
+serve: install translations
+	$(BIN)/flask db upgrade
+	BIN=$(BIN) deploy/serve
 
 test: install-test translations
 	$(BIN)/python -m pytest

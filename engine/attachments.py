@@ -1,4 +1,9 @@
-"""Case documents: files stored outside the web root under their content hash, indexed by a table.
+"""Case documents: the bytes of each file kept once under their content hash (sha256) in a ``BlobStore``,
+indexed by the ``attachments`` table.
+
+Two stores: ``DatabaseBlobs`` (table ``attachment_blobs``, in the caller's transaction — every app node
+sees a file the moment its upload is committed, and a database backup holds it) and ``FileBlobs`` (a folder
+outside the web root; one machine, the SQLite demo). The configuration chooses (ATTACHMENT_STORAGE).
 
 An attachment is uploaded unbound (on a start form before its case exists, on a task form before the form is
 accepted); it is bound to the case only when the form that names it is accepted, so the files of a refused
@@ -9,17 +14,19 @@ uploader's browser sent is ignored): a file is never served as HTML or script.""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import BinaryIO, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import N_, InvalidInput, NotFound
 from .limits import is_uuid
-from .models import Attachment, User
+from .models import Attachment, AttachmentBlob, User
 
 DEFAULT_ALLOWED = (".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".ofd", ".zip")
 CONTENT_TYPES = {
@@ -39,18 +46,89 @@ FALLBACK_TYPE = "application/octet-stream"
 _SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff（）()]+")
 
 
+class BlobStore(Protocol):
+    """Where the bytes of attachments live, by sha256. ``put`` of content already there is a no-op."""
+
+    def put(self, sha256: str, content: bytes) -> None: ...
+
+    def open(self, sha256: str) -> BinaryIO:
+        """The content; FileNotFoundError when it is not there."""
+
+    def has(self, sha256: str) -> bool: ...
+
+
+class FileBlobs:
+    """Files under ``root/<first two hex digits>/<sha256>``, written atomically (temporary file, rename)."""
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def path(self, sha256: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
+            raise FileNotFoundError(sha256)
+        return os.path.join(self.root, sha256[:2], sha256)
+
+    def put(self, sha256: str, content: bytes) -> None:
+        path = self.path(sha256)
+        if os.path.exists(path):
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(content)
+        os.replace(tmp, path)
+
+    def open(self, sha256: str) -> BinaryIO:
+        return open(self.path(sha256), "rb")
+
+    def has(self, sha256: str) -> bool:
+        return os.path.exists(self.path(sha256))
+
+
+class DatabaseBlobs:
+    """Rows of ``attachment_blobs``, written in the session's transaction (so a file and the row naming it
+    are committed together). Two nodes storing the same content at once both succeed (insert … on conflict
+    do nothing)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def put(self, sha256: str, content: bytes) -> None:
+        values = {"sha256": sha256, "size": len(content), "content": content,
+                  "created_at": datetime.now(timezone.utc)}
+        dialect = self.session.get_bind().dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            if dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert
+            self.session.execute(insert(AttachmentBlob).values(**values).on_conflict_do_nothing(
+                index_elements=["sha256"]))
+        elif not self.has(sha256):
+            self.session.add(AttachmentBlob(**values))
+            self.session.flush()
+
+    def open(self, sha256: str) -> BinaryIO:
+        content = self.session.scalar(select(AttachmentBlob.content).where(AttachmentBlob.sha256 == sha256))
+        if content is None:
+            raise FileNotFoundError(sha256)
+        return io.BytesIO(content)
+
+    def has(self, sha256: str) -> bool:
+        return self.session.scalar(select(AttachmentBlob.sha256).where(AttachmentBlob.sha256 == sha256)) is not None
+
+
 class AttachmentStore:
-    def __init__(self, session: Session, root: str, max_bytes: int = 20 * 1024 * 1024,
+    def __init__(self, session: Session, blobs: BlobStore | str, max_bytes: int = 20 * 1024 * 1024,
                  allowed: tuple[str, ...] = DEFAULT_ALLOWED):
-        self.session, self.root, self.max_bytes, self.allowed = session, root, max_bytes, allowed
+        """``blobs``: where the bytes go (a folder path means ``FileBlobs`` there)."""
+        self.session, self.max_bytes, self.allowed = session, max_bytes, allowed
+        self.blobs: BlobStore = FileBlobs(blobs) if isinstance(blobs, str) else blobs
 
     def content_type(self, filename: str) -> str:
         """The type a file is served with: by its extension, for whitelisted extensions only."""
         ext = os.path.splitext(filename or "")[1].lower()
         return CONTENT_TYPES.get(ext, FALLBACK_TYPE) if ext in self.allowed else FALLBACK_TYPE
-
-    def _path(self, sha256: str) -> str:
-        return os.path.join(self.root, sha256[:2], sha256)
 
     def save(self, user: User, filename: str, content: bytes, content_type: str | None, now: datetime,
              instance_id: int | None = None, task_id: str | None = None) -> Attachment:
@@ -66,13 +144,7 @@ class AttachmentStore:
         if not content:
             raise InvalidInput(N_("The file is empty"))
         digest = hashlib.sha256(content).hexdigest()
-        path = self._path(digest)
-        if not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-            with open(tmp, "wb") as fh:
-                fh.write(content)
-            os.replace(tmp, path)
+        self.blobs.put(digest, content)
         row = Attachment(id=str(uuid.uuid4()), instance_id=instance_id, task_id=task_id, filename=name,
                          content_type=self.content_type(name)[:100], size=len(content),
                          sha256=digest, uploaded_by_id=user.id, uploaded_at=now)
@@ -95,8 +167,9 @@ class AttachmentStore:
             raise NotFound(N_("No such document"))
         return row
 
-    def open(self, row: Attachment):
-        return open(self._path(row.sha256), "rb")
+    def open(self, row: Attachment) -> BinaryIO:
+        """The file's content; FileNotFoundError when its bytes are missing from the store."""
+        return self.blobs.open(row.sha256)
 
     def for_instance(self, instance_id: int) -> list[Attachment]:
         return list(self.session.scalars(select(Attachment).where(Attachment.instance_id == instance_id)

@@ -52,6 +52,8 @@ class RunReport:
     notifications: int = 0
     skipped: set = field(default_factory=set)
     last_claimed: int | None = None
+    last_instance: int | None = None    # the instance of the row claimed last
+    last_fired: bool = False            # whether that row fired
     ok: bool = True                 # False when a database error ended the run
 
 
@@ -95,6 +97,7 @@ def _fire(session: Session, clock, row: Timer, report: RunReport) -> None:
     runtime = Runtime(session, clock)
     runtime.advance(instance, runtime.load(instance), actor="timer", fire_timers=True)
     report.fired_instances += 1
+    report.last_fired = row.status == "fired"
 
 
 def fire_one(session: Session, clock, report: RunReport) -> bool:
@@ -103,7 +106,7 @@ def fire_one(session: Session, clock, report: RunReport) -> bool:
     if row is None:
         return False
     report.skipped.add(row.id)     # never claim the same row twice in one run, whatever happens below
-    report.last_claimed = row.id
+    report.last_claimed, report.last_instance = row.id, row.instance_id
     report.claimed += 1
     _fire(session, clock, row, report)
     return True
@@ -169,10 +172,13 @@ def run_due_timers(session: Session, clock, batch_size: int = 100, *, policy: Re
     policy = policy or RetryPolicy()
     report = RunReport(skipped=skip if skip is not None else set())
     for _ in range(batch_size):
-        report.last_claimed = None
+        report.last_claimed, report.last_instance, report.last_fired = None, None, False
         try:
             more = fire_one(session, clock, report)
             session.commit()
+            if report.last_fired:
+                log.info("timer %s of instance %s: fired", report.last_claimed, report.last_instance,
+                         extra={"timer_id": report.last_claimed, "instance_id": report.last_instance})
         except OperationalError:
             session.rollback()         # the database itself is unwell: no instance is to blame
             report.ok = False
@@ -180,6 +186,9 @@ def run_due_timers(session: Session, clock, batch_size: int = 100, *, policy: Re
         except (Conflict, StaleDataError, IntegrityError):
             session.rollback()         # a user or another scheduler changed the instance first; retried later
             report.conflicts += 1
+            log.info("timer %s of instance %s: changed meanwhile, retried later", report.last_claimed,
+                     report.last_instance,
+                     extra={"timer_id": report.last_claimed, "instance_id": report.last_instance})
             continue
         except Exception as exc:       # anything else is this instance's failure: count it on its row
             session.rollback()
@@ -187,9 +196,15 @@ def run_due_timers(session: Session, clock, batch_size: int = 100, *, policy: Re
             if timer_id is None:       # the claim query itself failed: not an instance's fault
                 raise
             report.failures += 1
-            log.error("timer %s failed: %s", timer_id, exc, exc_info=not isinstance(exc, EngineError))
+            log.error("timer %s of instance %s failed: %s", timer_id, report.last_instance, exc,
+                      exc_info=not isinstance(exc, EngineError),
+                      extra={"timer_id": timer_id, "instance_id": report.last_instance})
             try:
-                report.incidents += record_failure(session, clock, timer_id, exc, policy)
+                if record_failure(session, clock, timer_id, exc, policy):
+                    report.incidents += 1
+                    log.warning("timer %s of instance %s failed %s times: now an incident for an administrator",
+                                timer_id, report.last_instance, policy.max_attempts,
+                                extra={"timer_id": timer_id, "instance_id": report.last_instance})
             except OperationalError:
                 session.rollback()
                 report.ok = False

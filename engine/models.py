@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
-                        TypeDecorator, UniqueConstraint, false)
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String,
+                        Text, TypeDecorator, UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -316,7 +316,8 @@ class Comment(Base):
 
 
 class Attachment(Base):
-    """A file of a case, stored outside the web root under its sha256; the row is the index."""
+    """A file of a case; its bytes are kept once per content under ``sha256`` (engine.attachments.BlobStore:
+    table ``attachment_blobs`` or a folder outside the web root); the row is the index."""
 
     __tablename__ = "attachments"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -329,6 +330,17 @@ class Attachment(Base):
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     uploaded_by: Mapped[User] = relationship(lazy="joined")
+
+
+class AttachmentBlob(Base):
+    """The bytes of attachments when they are kept in the database (ATTACHMENT_STORAGE=database): once per
+    content, keyed by sha256, so every app node serves what any node received."""
+
+    __tablename__ = "attachment_blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class LoginAttempt(Base):

@@ -13,9 +13,9 @@ from sqlalchemy import delete, select, text
 
 from engine.calendar import seed_from_chinesecalendar
 from engine.clock import Clock
-from engine.models import (CalendarYear, Holiday, IdempotencyKey, Attachment, AuditEvent, Comment, HumanTask, LoginAttempt, MessageSubscription, Notification,
-                           PendingMessage, ProcessInstance, ProvisionalValue, SchedulerHeartbeat, Timer,
-                           User)
+from engine.models import (Attachment, AttachmentBlob, AuditEvent, CalendarYear, Comment, Holiday, HumanTask,
+                           IdempotencyKey, LoginAttempt, MessageSubscription, Notification, PendingMessage,
+                           ProcessInstance, ProvisionalValue, SchedulerHeartbeat, Timer, User)
 from engine.org import issue_token, load_file
 from engine.repository import deploy_paths
 from forms.registry import add_directory as add_form_directory
@@ -81,8 +81,9 @@ def ctx(app):
     with app.app_context():
         yield app
         db.session.rollback()
-        for model in (Notification, Comment, Attachment, LoginAttempt, HumanTask, Timer, MessageSubscription,
-                      PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey, ProvisionalValue):
+        for model in (Notification, Comment, Attachment, AttachmentBlob, LoginAttempt, HumanTask, Timer,
+                      MessageSubscription, PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey,
+                      ProvisionalValue):
             db.session.execute(delete(model))
         db.session.execute(delete(ProcessInstance))
         db.session.commit()
@@ -133,6 +134,22 @@ def token(ctx):
             db.session.commit()
         return cache[username]
     return make
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figures():
+    """figures("…") keeps a line of measurements for the end of the run (shown without -s, e.g. in CI)."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session, exitstatus):

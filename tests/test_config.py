@@ -4,6 +4,7 @@ database URL, tests keep a fixed key."""
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import stat
 import sys
@@ -89,13 +90,18 @@ def test_wsgi_and_flask_commands_pick_production_from_the_environment(clean_env,
     clean_env.setenv("SECRET_KEY", STRONG)
     clean_env.setenv("DATABASE_URL", "sqlite:///" + str(tmp_path / "prod.db"))
     sys.modules.pop("wsgi", None)
-    wsgi = importlib.import_module("wsgi")
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    wsgi = importlib.import_module("wsgi")          # also sends the logs to stderr as JSON lines
     try:
         assert wsgi.app.secret_key == STRONG
         assert wsgi.app.config["SESSION_COOKIE_SECURE"] is True
         assert wsgi.app.config["SQLALCHEMY_DATABASE_URI"].endswith("prod.db")
+        assert any(type(h).__name__ == "StderrHandler" for h in root.handlers)
     finally:
         sys.modules.pop("wsgi", None)
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def test_a_cookie_signed_with_the_old_constant_signs_nobody_in(clean_env, tmp_path, db_url, ctx):

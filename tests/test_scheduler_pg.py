@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,11 +52,20 @@ def _due_timers(app, n: int) -> datetime:
     return fire_at
 
 
-def _scheduler(db_url: str, *args: str) -> subprocess.Popen:
+def _scheduler(db_url: str, *args: str, output=subprocess.PIPE) -> subprocess.Popen:
+    """A `flask scheduler` process; its log (one line per fired timer) goes to ``output`` — a pipe only when
+    the test reads it to the end (communicate), else a full pipe would stop the process."""
     env = {**os.environ, "FLASK_APP": "web", "PYTHONPATH": ROOT, "DATABASE_URL": db_url,
            "SCHEDULER_BATCH_SIZE": "25", "SCHEDULER_POLL_SECONDS": "1"}
     return subprocess.Popen([sys.executable, "-m", "flask", "scheduler", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=output, stderr=subprocess.STDOUT, text=True)
+
+
+def _drained(output: str) -> dict[str, int]:
+    """The counts of the summary line `flask scheduler --drain` prints (log lines may surround it)."""
+    match = re.search(r"^fired (\d+) instances, (\d+) conflicts, (\d+) failures", output, re.M)
+    assert match, output
+    return dict(zip(("fired", "conflicts", "failures"), map(int, match.groups())))
 
 
 def _wait_until_due(fire_at: datetime) -> None:
@@ -82,7 +92,7 @@ def test_two_schedulers_fire_every_timer_exactly_once(pg, db_url):
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert _fired_counts() == (N, N, N, N)
-    fired_by = [int(o.split("fired ")[1].split()[0]) for o in outputs]
+    fired_by = [_drained(o)["fired"] for o in outputs]
     assert sum(fired_by) == N, outputs          # no instance advanced twice
     assert min(fired_by) > 0, outputs           # both really worked
 
@@ -90,7 +100,7 @@ def test_two_schedulers_fire_every_timer_exactly_once(pg, db_url):
 @pytest.mark.realtime
 def test_a_killed_scheduler_loses_nothing(pg, db_url):
     _wait_until_due(_due_timers(pg, N))
-    victim = _scheduler(db_url)                 # the long-running scheduler, polling every second
+    victim = _scheduler(db_url, output=subprocess.DEVNULL)   # the long-running scheduler, polling every second
     deadline = time.monotonic() + 120
     while _fired_counts()[0] < 100 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -131,7 +141,7 @@ def test_poisoned_cases_cost_two_schedulers_nothing_else(pg, db_url):
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert _fired_counts() == (n - 5, n - 5, n - 5, n - 5)
-    failures = [int(o.split(" conflicts, ")[1].split()[0]) for o in outputs]
+    failures = [_drained(o)["failures"] for o in outputs]
     assert sum(failures) >= 5, outputs
     rows = db.session.scalars(select(Timer).where(Timer.instance_id.in_(ids))).all()
     assert [(r.status, r.attempts, r.incident_at) for r in rows] == [("waiting", 1, None)] * 5

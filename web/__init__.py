@@ -50,6 +50,7 @@ def create_app(config: str | type | None = None, **overrides) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     settings = from_environment() if config is None else CONFIGS[config] if isinstance(config, str) else config
     app.config.from_object(settings)
+    settings.read_environment(app.config)   # every variable checked; a wrong one stops the start (ConfigError)
     app.config.update(overrides)
     settings.finish(app.config)
     if app.config.get("PROXY_COUNT"):
@@ -82,12 +83,14 @@ def create_app(config: str | type | None = None, **overrides) -> Flask:
         # taken at BEGIN) ends with the request even when the app context lives on (tests, CLI).
         db.session.rollback()
 
-    from . import auth, edge
+    from . import auth, edge, logs, metrics
     from .api import bp as api_bp
     from .cli import register as register_cli
     from .views import common as view_common
     from .views import register as register_views
 
+    logs.init_app(app)                      # first: the request id and the per-request log line
+    metrics.init_app(app)
     auth.init_app(app)
     edge.init_app(app)                      # after auth: each request forgets the previous one's user first
     edge.register_converters(app)           # before the blueprints, whose rules use <id:…>, <uid:…>
@@ -95,4 +98,6 @@ def create_app(config: str | type | None = None, **overrides) -> Flask:
     register_views(app)
     view_common.init_app(app)
     register_cli(app)
+    from .ops_cli import register as register_ops_cli
+    register_ops_cli(app)
     return app

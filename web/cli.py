@@ -79,18 +79,23 @@ def register(app: Flask) -> None:
         """Serve the web app with the embedded timer scheduler (the demo / single-node default)."""
         from werkzeug.serving import run_simple
 
+        from . import logs
         from .scheduler import start_background
         app_obj = current_app._get_current_object()
+        logs.configure_for(app_obj, process="web")
         if not no_scheduler:
             start_background(app_obj)
+        click.echo(f" * Serving on http://{host}:{port}/ (one line per request in the log; Ctrl-C stops)")
         run_simple(host, port, app_obj, threaded=True, use_reloader=False)
 
     @app.cli.command("scheduler")
     @click.option("--drain", is_flag=True, help="Fire what is due now, then exit")
     def scheduler_cmd(drain):
         """Run the timer scheduler as its own process (several may share one PostgreSQL)."""
+        from . import logs
         from .scheduler import run_blocking, tick
         app_obj = current_app._get_current_object()
+        logs.configure_for(app_obj, process="scheduler", scheduler=app_obj.config["SCHEDULER_NAME"])
         if drain:
             report = tick(app_obj)
             click.echo(f"fired {report.fired_instances} instances, {report.conflicts} conflicts, "

@@ -7,7 +7,7 @@ import re
 from flask import current_app, request
 from sqlalchemy import select
 
-from engine.attachments import AttachmentStore
+from engine.attachments import AttachmentStore, BlobStore, DatabaseBlobs, FileBlobs
 from engine.models import OrgUnit, User
 from forms import Form
 
@@ -15,10 +15,17 @@ from . import services
 from .extensions import db
 
 
+def blobs(session=None, config=None) -> BlobStore:
+    """Where this installation keeps the bytes of attachments (ATTACHMENT_STORAGE)."""
+    cfg = config or current_app.config
+    if cfg["ATTACHMENT_STORAGE"] == "database":
+        return DatabaseBlobs(session or db.session)
+    return FileBlobs(cfg["ATTACHMENT_DIR"])
+
+
 def store() -> AttachmentStore:
     cfg = current_app.config
-    return AttachmentStore(db.session, cfg["ATTACHMENT_DIR"], cfg["ATTACHMENT_MAX_BYTES"],
-                           tuple(cfg["ATTACHMENT_TYPES"]))
+    return AttachmentStore(db.session, blobs(), cfg["ATTACHMENT_MAX_BYTES"], tuple(cfg["ATTACHMENT_TYPES"]))
 
 
 def pickers(form: Form, case_data: dict | None = None) -> dict:

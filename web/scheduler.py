@@ -53,6 +53,12 @@ def tick(app: Flask) -> RunReport:
                 db.session.rollback()
                 total.ok = False
                 log.exception("the SLA sweep failed")
+            if total.claimed or total.sla_changes or not total.ok:
+                log.info("tick: %s instances fired, %s conflicts, %s failures, %s new incidents, %s SLA changes",
+                         total.fired_instances, total.conflicts, total.failures, total.incidents, total.sla_changes,
+                         extra={"fired": total.fired_instances, "conflicts": total.conflicts,
+                                "failures": total.failures, "incidents": total.incidents,
+                                "sla_changes": total.sla_changes, "ok": total.ok})
             try:
                 record_tick(db.session, app.config["SCHEDULER_NAME"], clock.now(), total.ok)
             except Exception:
@@ -86,6 +92,19 @@ def start_background(app: Flask) -> BackgroundScheduler:
 
 
 def run_blocking(app: Flask) -> None:
+    """Tick until SIGTERM/SIGINT (systemd's stop, Ctrl-C); a tick under way is finished first."""
+    import signal
     scheduler = BlockingScheduler()
     _configure(scheduler, app)
-    scheduler.start()
+
+    def _stop(signum, _frame):
+        if scheduler.running:
+            log.info("scheduler %s stopping (signal %s)", app.config["SCHEDULER_NAME"], signum)
+            scheduler.shutdown(wait=False)
+    signal.signal(signal.SIGTERM, _stop)
+    log.info("scheduler %s started: polling every %s s", app.config["SCHEDULER_NAME"],
+             app.config["SCHEDULER_POLL_SECONDS"])
+    try:
+        scheduler.start()
+    except KeyboardInterrupt:
+        pass

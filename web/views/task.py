@@ -1,6 +1,7 @@
 """A task: its form (with the case data it needs), comments, delegation and completion."""
 from __future__ import annotations
 
+import logging
 from uuid import UUID
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -17,6 +18,7 @@ from ..forms_web import attachment_names, hidden_by_case, parse, pickers, store
 from .common import annotate, check_csrf, me, safe_next, signed_in
 
 bp = Blueprint("task", __name__)
+log = logging.getLogger(__name__)
 
 
 def _load(task_id: str):
@@ -142,6 +144,12 @@ def document(att_id: str):
             services.tasks().instance_for(me(), row.instance_id)
     except EngineError:
         abort(404)
+    try:
+        content = files.open(row)
+    except FileNotFoundError:
+        log.error("the bytes of attachment %s (sha256 %s) are missing from the attachment storage", row.id,
+                  row.sha256, extra={"attachment_id": row.id, "instance_id": row.instance_id})
+        abort(404)
     # the server's type for the extension, never the one stored from an upload; always a download
-    return send_file(files.open(row), mimetype=files.content_type(row.filename), as_attachment=True,
+    return send_file(content, mimetype=files.content_type(row.filename), as_attachment=True,
                      download_name=row.filename)
