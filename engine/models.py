@@ -280,10 +280,10 @@ class Notification(Base):
     __table_args__ = (UniqueConstraint("task_id", "kind", "user_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))          # due_soon / overdue / escalated
+    kind: Mapped[str] = mapped_column(String(16))          # due_soon / overdue / escalated / unassigned / assigned
     task_id: Mapped[str] = mapped_column(String(36))
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
-    audience: Mapped[str] = mapped_column(String(16))      # assignee / candidate / supervisor
+    audience: Mapped[str] = mapped_column(String(16))      # assignee / candidate / supervisor / admin
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     task: Mapped[HumanTask] = relationship(primaryjoin="foreign(Notification.task_id) == HumanTask.id", lazy="joined")

@@ -21,8 +21,8 @@ from . import services
 from .auth import csrf_ok, csrf_token, current, end_every_session, keep_this_session, start_session
 from .extensions import db
 from .edge import arg_datetime, arg_id, json_body
-from .schemas import (AuditSchema, CompleteSchema, DelegateSchema, InstanceSchema, LoginSchema, MigrateSchema,
-                      ProcessSchema, StartInstanceSchema, TaskSchema, UserSchema)
+from .schemas import (AssignSchema, AuditSchema, CompleteSchema, DelegateSchema, InstanceSchema, LoginSchema,
+                      MigrateSchema, ProcessSchema, StartInstanceSchema, TaskSchema, UserSchema)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 DESIGN_ROLES = {"process_designer", "admin"}
@@ -335,6 +335,15 @@ def list_tasks():
     return jsonify(tasks=TaskSchema(many=True).dump(_annotate(services.tasks().list(current(), scope, status))))
 
 
+@bp.get("/queue")
+@login_required
+def assign_queue():
+    """待分派: open tasks nobody can take that the caller may assign (supervision officers: their area;
+    administrators: all), oldest first."""
+    user = _require_roles({"supervision_officer", "admin"})
+    return jsonify(tasks=TaskSchema(many=True).dump(_annotate(services.tasks().queue(user))))
+
+
 @bp.get("/tasks/<uid:task_id>")
 @login_required
 def get_task(task_id: str):
@@ -354,6 +363,9 @@ def task_action(task_id: str, action: str):
         task = svc.delegate(user, task_id, DelegateSchema().load(_json())["username"])
     elif action == "complete":
         task = svc.complete(user, task_id, CompleteSchema().load(_json())["data"])
+    elif action == "assign":
+        body = AssignSchema().load(_json())
+        task = svc.assign(user, task_id, body["unit"], body.get("username"))
     else:
         return jsonify(message=gettext("Unknown action")), 404
     body = TaskSchema().dump(_annotate([task])[0])

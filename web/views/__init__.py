@@ -5,6 +5,6 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from . import auth, case, dashboard, designer, inbox, incidents, notifications, start, task, vendor
-    for module in (auth, inbox, start, task, case, dashboard, notifications, vendor, designer, incidents):
+    from . import auth, case, dashboard, designer, inbox, incidents, notifications, queue, start, task, vendor
+    for module in (auth, inbox, start, task, case, dashboard, notifications, vendor, designer, incidents, queue):
         app.register_blueprint(module.bp)
