@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import history
-from engine.errors import N_, Conflict, EngineError, Forbidden, NotFound, cap_fields
+from engine.errors import N_, Conflict, EngineError, Forbidden, NotFound, cap_fields, render_problem
 from engine.models import User
 
 from . import services
@@ -151,7 +151,8 @@ def deploy():
     result = services.repository().deploy(uploads, actor=user.username, comment=comment)
     body = {"deployment_id": result.deployment_id,
             "created": [{"key": d.key, "version": d.version} for d in result.created],
-            "unchanged": [{"key": d.key, "version": d.version} for d in result.unchanged]}
+            "unchanged": [{"key": d.key, "version": d.version} for d in result.unchanged],
+            "warnings": [render_problem(w, gettext) for w in result.warnings]}
     db.session.commit()
     return jsonify(body), (201 if result.created else 200)
 
@@ -167,13 +168,16 @@ def validate_model():
     else:
         body = _json()
         uploads = [(str(body.get("filename") or "diagram.bpmn"), str(body.get("xml") or "").encode("utf-8"))]
+    from engine.repository import waiting_without_limit
     try:
-        services.repository().check(uploads)
+        _parser, files = services.repository().check(uploads)
     except EngineError as exc:
         db.session.rollback()
         return jsonify(ok=False, **exc.render(gettext))
     db.session.rollback()
-    return jsonify(ok=True, message=gettext("No problems found"), errors=[])
+    warnings = [render_problem(w, gettext) for src in files for w in waiting_without_limit(src)]
+    return jsonify(ok=True, message=gettext("No problems found") if not warnings else
+                   gettext("No errors; %(n)s warnings", n=len(warnings)), errors=[], warnings=warnings)
 
 
 @bp.get("/designer/meta")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from engine import history
 from engine.calendar import seed_from_chinesecalendar
-from engine.errors import EngineError
+from engine.errors import EngineError, render_problem
 from engine.models import User
 from engine.org import TOKEN_DAYS, create_user, issue_token, load_file, set_password
 from engine.repository import deploy_paths
@@ -44,6 +44,10 @@ def _deploy(paths: list[str], actor: str, comment: str | None) -> None:
         click.echo(f"deployed {d.key} v{d.version}")
     for d in result.unchanged:
         click.echo(f"unchanged {d.key} v{d.version}")
+    for w in result.warnings:
+        rendered = render_problem(w, gettext)
+        where = ":".join(str(x) for x in (w.get("file"), w.get("line")) if x)
+        click.echo(f"warning: {where} [{w.get('element_id') or '-'}] {rendered['message']}", err=True)
 
 
 def register(app: Flask) -> None:
