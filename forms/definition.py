@@ -62,6 +62,7 @@ class Field:
     readonly: bool = False        # shown from case data, never taken from a submission
     differs_from: tuple[tuple[str, str | None], ...] = ()   # (field or case variable, label) it must not equal
     unit_scope: str | None = None   # unit fields: "supervised" = the user's own unit or a unit the user supervises
+    unit_kinds: tuple[str, ...] = ()   # unit fields: only units of these kinds (e.g. who may receive a referral)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,10 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             raise FormDefinitionError(f"{where}: a choice needs options")
         if f.get("unit_scope") not in (None, "supervised") or (f.get("unit_scope") and f["type"] != "unit"):
             raise FormDefinitionError(f"{where}: unit_scope is 'supervised', on a unit field")
+        kinds = f.get("unit_kinds") or ()
+        if kinds and (f["type"] != "unit" or not isinstance(kinds, list)
+                      or not all(isinstance(k, str) and k for k in kinds)):
+            raise FormDefinitionError(f"{where}: unit_kinds is a list of unit kinds, on a unit field")
         names.add(name)
         fields.append(Field(
             name=name, type=f["type"], label=f["label"], label_en=f.get("label_en"), help=f.get("help"),
@@ -119,7 +124,7 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             required_if=Condition.parse(f.get("required_if"), key, name),
             visible_if=Condition.parse(f.get("visible_if"), key, name), options=options, min=f.get("min"),
             max=f.get("max"), max_length=f.get("max_length"), default=f.get("default"),
-            readonly=bool(f.get("readonly", False)), unit_scope=f.get("unit_scope"),
+            readonly=bool(f.get("readonly", False)), unit_scope=f.get("unit_scope"), unit_kinds=tuple(kinds),
             differs_from=tuple((d["name"], d.get("label")) if isinstance(d, dict) else (d, None)
                                for d in f.get("differs_from") or ())))
     return Form(key=key, title=raw["title"], title_en=raw.get("title_en"), description=raw.get("description"),

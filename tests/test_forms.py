@@ -142,3 +142,16 @@ def test_broken_definitions_are_refused():
         parse_form({"key": "x", "title": "X", "fields": [{"name": "a", "type": "choice", "label": "A"}]})
     with pytest.raises(FormDefinitionError):
         parse_form({"key": "x", "title": "X", "include": ["nope"]})
+
+
+def test_a_unit_field_may_accept_only_some_kinds_of_unit(client, token):
+    """Referrals go to units that handle cases (departments, teams, police, governments), not to the 编办."""
+    from tests.procedures import CASE
+    data = {**CASE, "referral_target": "lf.guan.bb", "referral_kind": "ordinary", "referral_reason": "x",
+            "found_on": "2026-03-09"}
+    resp = client.post("/api/instances", headers=token("guan_scjg_handler"),
+                       json={"process_key": "case_referral", "data": data})
+    assert resp.status_code == 422 and resp.get_json()["fields"] == {"referral_target": ["此处不能选择该单位。"]}
+    resp = client.post("/api/instances", headers=token("guan_scjg_handler"),
+                       json={"process_key": "case_referral", "data": {**data, "referral_target": "lf.guan.yjgl"}})
+    assert resp.status_code == 201

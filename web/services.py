@@ -39,6 +39,7 @@ def repository() -> Repository:
 
 def _lookups() -> dict:
     return {"unit": lambda code: db.session.scalar(select(OrgUnit.id).where(OrgUnit.code == code)) is not None,
+            "unit_kind": lambda code: db.session.scalar(select(OrgUnit.kind).where(OrgUnit.code == code)),
             "user": lambda name: db.session.scalar(select(User.id).where(User.username == name)) is not None}
 
 
