@@ -97,14 +97,15 @@ class Directory:
 
     def justice_bureau_above(self, unit: OrgUnit) -> OrgUnit:
         """The justice bureau that supervises ``unit``: its county's bureau for a township-level unit,
-        its own government's bureau for a department or a 司法所, the next tier's bureau for a justice bureau."""
+        its own government's bureau for a department or a 司法所, the next tier's bureau for a justice bureau.
+        The top bureau (the city's: no higher one is part of the organisation) supervises itself — its
+        supervision section oversees its own legal review office — so an escalation there still reaches
+        somebody."""
         gov = self.government_of(unit)
         if gov.tier == "township":
             gov = self.government_of(gov.parent)
         bureau = self.child_of_kind(gov, JUSTICE_BUREAU)
-        if bureau.id == unit.id:
-            if gov.parent is None:
-                raise NotFound(N_("No justice bureau above %(unit)s"), unit=unit.name)
+        if bureau.id == unit.id and gov.parent is not None:
             bureau = self.child_of_kind(self.government_of(gov.parent), JUSTICE_BUREAU)
         return bureau
 
@@ -468,6 +469,9 @@ def load(session: Session, doc: dict, password_method: str | None = None) -> dic
 
     known_roles = {r.code for r in session.scalars(select(Role))}
     count_users = 0
+    # one hash per distinct initial password of the file: the demo's hundreds of users share one, and hashing
+    # each (deliberately slow) would dominate the load; users replace initial passwords with their own
+    initial_hashes: dict[str, str] = {}
     for u in doc.get("users", []):
         unit = units.get(u["unit"])
         if unit is None:
@@ -477,8 +481,10 @@ def load(session: Session, doc: dict, password_method: str | None = None) -> dic
             user = User(username=u["username"])
             session.add(user)
         user.display_name, user.unit, user.active = u.get("name", u["username"]), unit, u.get("active", True)
-        if u.get("password") and not user.password_hash:
-            user.password_hash = hash_password(u["password"], password_method)   # seeded: no policy check
+        if u.get("password") and not user.password_hash:                         # seeded: no policy check
+            if u["password"] not in initial_hashes:
+                initial_hashes[u["password"]] = hash_password(u["password"], password_method)
+            user.password_hash = initial_hashes[u["password"]]
         wanted = set()
         for role in u.get("roles", []):
             if role not in known_roles:

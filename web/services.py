@@ -69,3 +69,16 @@ def validate_form(form_key: str, data: dict, context: dict | None = None) -> dic
     if form is None:
         raise InvalidInput(N_("Form %(form)s does not exist"), form=form_key)
     return validate_with(form, data, gettext, _lookups(), context)
+
+
+def unit_fields(form_key: str):
+    """The unit fields of a form, as the organisation check needs them (which units each accepts)."""
+    from engine.route_check import UnitField
+    form = default_registry().get(form_key)
+    return [UnitField(f.name, f.unit_kinds, f.unit_scope) for f in form.fields if f.type == "unit"] if form else []
+
+
+def route_check(keys=None):
+    """``engine.route_check`` over the deployed procedures and the loaded organisation."""
+    from engine.route_check import check_routes
+    return check_routes(db.session, unit_fields, current_app.config["EXTERNAL_MESSAGES"], keys)
