@@ -517,6 +517,7 @@ def test_cli_deploy_of_a_good_file_and_again(ctx, client, token, tmp_path):
     result = ctx.test_cli_runner().invoke(args=["deploy", str(path), "--comment", "from the cli"])
     assert result.exit_code == 0, result.output
     assert "deployed cli_good v1" in result.output
+    assert "warning: cli_good.bpmn" in result.output and "[t1]" in result.output     # no time limit: deployed anyway
     result = ctx.test_cli_runner().invoke(args=["deploy", str(path)])
     assert result.exit_code == 0 and "unchanged cli_good v1" in result.output
     db.session.expire_all()
