@@ -276,8 +276,10 @@ def start_instance():
     if key is not None:
         db.session.add(IdempotencyKey(user_id=user.id, key=key, fingerprint=fingerprint, instance_id=instance.id,
                                       created_at=services.clock().now()))
-    answer = _instance_body(instance)       # built before the commit: a committed start is reported as such
     try:
+        # built before the commit: a committed start is reported as such; building it flushes the key, so a
+        # second request with the same key at the same moment can fail here already
+        answer = _instance_body(instance)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()                # the same key, started at the same moment by a second request
