@@ -19,7 +19,7 @@ SUPERVISOR_ROLE = "supervision_officer"
 ADMIN_ROLE = "admin"
 
 
-def recipients(directory: Directory, task: HumanTask, kind: str = "overdue") -> list[tuple[User, str]]:
+def recipients(directory: Directory, task: HumanTask, kind: str | None = None) -> list[tuple[User, str]]:
     people: list[tuple[User, str]] = []
     if task.claimed_by is not None:
         people.append((task.claimed_by, "assignee"))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -112,17 +113,19 @@ class Report:
         return not self.gaps and not self.errors
 
     def gap_groups(self) -> list[dict]:
-        """Gaps by (role, tier, kind of unit): the units without a holder and the steps routed there."""
+        """Gaps by (role, tier, kind of unit): the units without a holder, the steps routed there and, per
+        unit, an example of a case unit leading there."""
         groups: dict[tuple, dict] = {}
-        for f in self.gaps:
+        for f in self.findings:
+            if f.kind != "gap":
+                continue                                  # steps without a role are listed on their own
             unit = f.unit
-            key = (f.role_code or "", unit.tier if unit else "", unit.kind if unit else "")
-            group = groups.setdefault(key, {"role_code": f.role_code, "tier": key[1], "kind": key[2],
+            key = (f.role_code, unit.tier, unit.kind)
+            group = groups.setdefault(key, {"role_code": f.role_code, "tier": unit.tier, "kind": unit.kind,
                                             "units": {}, "steps": {}, "examples": {}})
-            if unit is not None:
-                group["units"][unit.code] = unit
-                if f.example:
-                    group["examples"].setdefault(unit.code, f.example)
+            group["units"][unit.code] = unit
+            if f.example:
+                group["examples"].setdefault(unit.code, f.example)
             group["steps"][(f.process_key, f.element_id)] = (f.process_name, f.step)
         out = []
         for key in sorted(groups):
@@ -138,7 +141,6 @@ class Report:
 class _Process:
     key: str
     name: str
-    element: object
     messages: dict[str, str]                            # message id → name, in its file
     starter_roles: set[str] = field(default_factory=set)
     start_messages: set[str] = field(default_factory=set)
@@ -160,7 +162,7 @@ def _props(node) -> dict[str, str]:
 
 
 def _read_process(key: str, element, messages: dict[str, str], directory: Directory) -> _Process:
-    proc = _Process(key=key, name=element.get("name") or key, element=element, messages=messages)
+    proc = _Process(key=key, name=element.get("name") or key, messages=messages)
     lanes = {ref.text.strip(): lane.get("name") for lane in _xp(element, ".//bpmn:lane")
              for ref in _xp(lane, "./bpmn:flowNodeRef") if ref.text}
     for start in _xp(element, "./bpmn:startEvent"):
@@ -254,45 +256,36 @@ class _Evaluator:
         self.cache: dict[tuple, tuple[bool, object]] = {}
         self.known_calls = set(helpers) | set(SAFE_BUILTINS)
 
-    def names(self, source: str, mode: str = "eval") -> tuple[set[str], bool] | None:
-        """(the free names an expression reads, whether it only calls routing helpers), or None when it
-        is not Python."""
+    def names(self, source: str) -> tuple[set[str], bool] | None:
+        """(the free names an expression reads, whether it only calls routing helpers and builtins), or None
+        when it is not Python."""
         try:
-            tree = ast.parse(source.strip(), mode=mode)
+            tree = ast.parse(source.strip(), mode="eval")
         except SyntaxError:
             return None
         loads, stores, calls_ok = set(), set(), True
         for node in ast.walk(tree):
             if isinstance(node, ast.Name):
                 (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)
-            elif isinstance(node, ast.Call):
-                if not isinstance(node.func, ast.Name) or node.func.id not in self.known_calls:
-                    if not isinstance(node.func, ast.Attribute):          # methods of values: str.strip …
-                        calls_ok = False
+            elif isinstance(node, ast.Call) and not isinstance(node.func, ast.Attribute):   # str.strip … are fine
+                calls_ok &= isinstance(node.func, ast.Name) and node.func.id in self.known_calls
         return loads - stores - set(self.helpers) - set(SAFE_BUILTINS), calls_ok
 
-    def run(self, source: str, env: dict[str, Values]) -> tuple[Values, list[tuple[str | None, EngineError]],
-                                                               set[str]] | None:
-        """Evaluate ``source`` for every combination of the values it reads. Returns (results, failures,
-        names the environment lacks), or None when it calls something that is not a routing helper."""
+    def run(self, source: str, env: dict[str, Values]) -> "_Outcome | None":
+        """Evaluate ``source`` for every combination of the values it reads; None when it calls something
+        that is not a routing helper (or is not Python)."""
         found = self.names(source)
-        if found is None:
+        if found is None or not found[1]:
             return None
-        free, calls_ok = found
-        if not calls_ok:
-            return None
-        missing = {n for n in free if n not in env or not env[n]}
+        free = found[0]
+        missing = {n for n in free if not env.get(n)}
         if missing:
-            return {}, [], missing
+            return _Outcome(missing=missing)
         order = sorted(free, key=lambda n: (n != "case_unit", n))
         pools = [list(env[n].items()) for n in order]
-        size = 1
-        for pool in pools:
-            size *= len(pool)
-        if size > MAX_COMBINATIONS:
-            return {}, [], {f"{n}×" for n in order}
-        results: Values = {}
-        failures: list[tuple[str | None, EngineError]] = []
+        if math.prod(len(pool) for pool in pools) > MAX_COMBINATIONS:
+            return _Outcome(too_many=True)
+        outcome = _Outcome()
         for combo in itertools.product(*pools):
             data = {n: (list(v) if isinstance(v, tuple) else v) for n, (v, _o) in zip(order, combo)}
             origin = next((o for _v, o in combo if o is not None), None)
@@ -305,12 +298,20 @@ class _Evaluator:
                     self.cache[key] = (False, cause)
             ok, value = self.cache[key]
             if not ok:
-                failures.append((origin, value))
+                outcome.failures.append((origin, value))
                 continue
             value = _hashable(value)
-            if value is not None and value not in results:
-                results[value] = origin
-        return results, failures, set()
+            if value is not None:
+                outcome.results.setdefault(value, origin)
+        return outcome
+
+
+@dataclass
+class _Outcome:
+    results: Values = field(default_factory=dict)
+    failures: list[tuple[str | None, EngineError]] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)          # values it reads that nothing provides
+    too_many: bool = False                                   # more combinations than MAX_COMBINATIONS
 
 
 # -- the check ---------------------------------------------------------------------------------------------
@@ -404,10 +405,9 @@ class RouteCheck:
         outcome = self.evaluator.run(source, env)
         if outcome is None:
             return {}
-        results, failures, _missing = outcome
-        for origin, exc in failures:
+        for origin, exc in outcome.failures:
             self._error(proc, element_id, element_name, origin, exc)
-        return results
+        return outcome.results
 
     def _error(self, proc: _Process, element_id: str, element_name: str, origin: str | None,
                exc: EngineError) -> None:
@@ -468,15 +468,17 @@ class RouteCheck:
         if outcome is None:
             return [finding("unchecked", msgid=N_("The unit expression %(expr)s calls more than the routing helpers"),
                             params={"expr": step.expression})]
-        results, failures, missing = outcome
         out = []
-        for origin, exc in failures:
+        for origin, exc in outcome.failures:
             self._error(proc, step.element_id, step.name, origin, exc)
-        if missing:
+        if outcome.missing:
             out.append(finding("unchecked", msgid=N_("The unit expression %(expr)s reads values the check cannot "
                                                      "derive: %(names)s"),
-                               params={"expr": step.expression, "names": ", ".join(sorted(missing))}))
-        for code, origin in sorted(results.items(), key=lambda item: str(item[0])):
+                               params={"expr": step.expression, "names": ", ".join(sorted(outcome.missing))}))
+        if outcome.too_many:
+            out.append(finding("unchecked", msgid=N_("The unit expression %(expr)s combines too many values to "
+                                                     "check"), params={"expr": step.expression}))
+        for code, origin in sorted(outcome.results.items(), key=lambda item: str(item[0])):
             unit = self.units.get(code) if isinstance(code, str) else None
             if unit is None:
                 continue                                   # not a unit: the runtime reports it when it happens

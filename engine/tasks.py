@@ -177,7 +177,8 @@ class TaskService:
             raise Forbidden(N_("You do not hold the role this task needs"))
         done = self.session.execute(update(HumanTask).where(
             HumanTask.id == task.id, HumanTask.status == "open", HumanTask.claimed_by_id.is_(None))
-            .values(claimed_by_id=user.id).execution_options(synchronize_session=False)).rowcount
+            .values(claimed_by_id=user.id, unassigned=False, unassigned_reason=None)   # someone took it after all
+            .execution_options(synchronize_session=False)).rowcount
         if done != 1:
             raise Conflict(N_("Someone else has already claimed this task"))
         self.session.refresh(task)
@@ -240,7 +241,7 @@ class TaskService:
         return task
 
     # -- the 待分派 queue: tasks nobody can take --------------------------------------------------------
-    def _assign_area(self, user: User) -> set[int] | None:
+    def assign_area(self, user: User) -> set[int] | None:
         """Units whose unassigned tasks ``user`` may assign: every unit (None) for an administrator, the
         county or city of a supervision officer's bureau; nothing (an empty set) for anyone else — invited
         supervisors only read."""
@@ -252,7 +253,7 @@ class TaskService:
     def queue_query(self, user: User):
         """Open tasks nobody can take (无人承接) that the user may assign, oldest first. A task belongs to the
         area of its unit, or — without a unit — of its case's unit."""
-        area = self._assign_area(user)
+        area = self.assign_area(user)
         stmt = (select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
                 .where(HumanTask.status == "open", HumanTask.unassigned.is_(True)))
         if area is not None:
@@ -265,7 +266,7 @@ class TaskService:
         return list(self.session.scalars(self.queue_query(user)))
 
     def may_assign(self, user: User, task: HumanTask) -> bool:
-        area = self._assign_area(user)
+        area = self.assign_area(user)
         return area is None or (task.unit_id if task.unit_id is not None else task.instance.unit_id) in area
 
     def assign(self, user: User, task_id: str, unit_code: str, username: str | None = None) -> HumanTask:
@@ -285,7 +286,7 @@ class TaskService:
             if isinstance(unit_code, str) and unit_code else None
         if unit is None:
             raise InvalidInput(N_("Unknown unit: %(code)s"), code=str(unit_code)[:64])
-        area = self._assign_area(user)
+        area = self.assign_area(user)
         if area is not None and unit.id not in area:
             raise Forbidden(N_("You can only assign to a unit in the area you supervise"))
         target = None

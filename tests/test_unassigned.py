@@ -57,6 +57,19 @@ def test_a_task_for_nobody_is_flagged_queued_notified_and_counted(ctx, client, t
     # counted per unit on the dashboard
     d = Dashboard(db.session, ctx.extensions["clock"].now(), None)
     assert [(r["code"], r["unassigned"]) for r in d.unassigned_counts()] == [(TARGET, 1)]
+    doc = lxml.html.fromstring(signed_in(ctx, "guan_sup").get("/dashboard").get_data(as_text=True))
+    assert doc.get_element_by_id("total-unassigned").text_content().strip() == "1"
+    rows = [[td.text_content() for td in tr.findall("td")]
+            for tr in doc.get_element_by_id("unassigned-table").find("tbody").findall("tr")]
+    assert rows == [["固安县人民政府", "固安县城市管理综合行政执法局", "1"]]
+
+
+def test_a_holder_who_appears_later_takes_the_task_out_of_the_queue(client, token, orphan):
+    _sender, _rcv, task = orphan
+    db.session.scalar(select(User).where(User.username == AWAY)).active = True     # back before it was assigned
+    db.session.commit()
+    assert client.post(f"/api/tasks/{task['id']}/claim", headers=token(AWAY)).status_code == 200
+    assert queue_of(client, token, "guan_sup") == []
 
 
 def test_assigning_through_the_api(client, token, orphan):

@@ -58,7 +58,7 @@ def index():
     tasks = annotate(svc.queue(me()))
     role_names = {r.code: r.name for r in db.session.scalars(select(Role))}
     return render_template("queue.html", tasks=tasks, role_names=role_names, reason_text=reason_text,
-                           choices=choices(tasks, svc._assign_area(me())))
+                           choices=choices(tasks, svc.assign_area(me())))
 
 
 @bp.post("/queue/<uid:task_id>/assign")
