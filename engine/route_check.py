@@ -242,6 +242,13 @@ def _latest_processes(session: Session, directory: Directory, keys: set[str] | N
 Values = dict            # value → origin (code of a unit whose case leads to it, or None)
 
 
+def _merge(env: dict[str, Values], name: str, values: Values) -> None:
+    """Add values to a variable (a value keeps the first origin seen)."""
+    slot = env.setdefault(name, {})
+    for value, origin in values.items():
+        slot.setdefault(value, origin)
+
+
 def _hashable(value):
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
@@ -327,7 +334,6 @@ class RouteCheck:
         helpers["units_with_role"] = self.directory.units_with_role
         self.evaluator = _Evaluator(helpers)
         self.units = {u.code: u for u in session.scalars(select(OrgUnit))}
-        self.by_id = {u.id: u for u in self.units.values()}
         self.errors: dict[tuple, Finding] = {}
 
     # domains
@@ -353,12 +359,7 @@ class RouteCheck:
     # one procedure
     def _entry(self, proc: _Process, procs: dict[str, _Process], envs: dict[str, dict]) -> dict[str, Values]:
         env: dict[str, Values] = {}
-
-        def add(name: str, values: Values) -> None:
-            slot = env.setdefault(name, {})
-            for value, origin in values.items():
-                slot.setdefault(value, origin)
-
+        add = lambda name, values: _merge(env, name, values)  # noqa: E731
         starts: Values = {}
         if proc.starter_roles:
             starts = self._holder_units(proc.starter_roles)
@@ -427,15 +428,12 @@ class RouteCheck:
                     if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
                             and isinstance(statement.targets[0], ast.Name):
                         source = ast.get_source_segment(script.strip(), statement.value) or ast.unparse(statement.value)
-                        values = self._run(proc, element_id, element_name, source, env)
-                        slot = env.setdefault(statement.targets[0].id, {})
-                        for value, origin in values.items():
-                            slot.setdefault(value, origin)
+                        _merge(env, statement.targets[0].id,
+                               self._run(proc, element_id, element_name, source, env))
             for collection, item in proc.loops:
-                slot = env.setdefault(item, {})
-                for value, origin in env.get(collection, {}).items():
-                    for element in value if isinstance(value, tuple) else ():
-                        slot.setdefault(element, origin if origin is not None else element)
+                _merge(env, item, {element: origin if origin is not None else element
+                                   for value, origin in env.get(collection, {}).items()
+                                   for element in (value if isinstance(value, tuple) else ())})
 
     # the whole check
     def run(self, keys: Iterable[str] | None = None) -> Report:

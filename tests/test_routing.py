@@ -15,7 +15,7 @@ from web.extensions import db
 
 from .procedures import Case, tick
 from .test_case_referral import PREPARE, refer, receiver
-from .test_major_decision_review import AGREE, ISSUE, MAJOR, PACKAGE
+from .test_major_decision_review import MAJOR, PACKAGE
 
 SH = ZoneInfo("Asia/Shanghai")
 TEAM, TEAM_USER = "lf.guan.guanzhen.zfd", "guan_guanzhen_handler"      # 固安镇综合行政执法队

@@ -3,7 +3,6 @@ Supervision officers see those of the units in their area, administrators all; e
 where somebody holds the role, or to one such person."""
 from __future__ import annotations
 
-from collections import defaultdict
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
