@@ -195,6 +195,18 @@ class Dashboard:
                 for r in self._counts(ProcessInstance.process_key)]
         return sorted(rows, key=lambda row: row["process_key"])
 
+    def unassigned_counts(self) -> list[dict]:
+        """Per unit holding open tasks nobody can take (无人承接, waiting in the 待分派 queue): how many."""
+        stmt = (select(HumanTask.unit_id, func.count().label("tasks")).select_from(HumanTask)
+                .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                .where(is_open(), HumanTask.unassigned.is_(True)).group_by(HumanTask.unit_id))
+        rows = []
+        for r in self.session.execute(self._scoped(stmt)):
+            unit = self.units().get(r.unit_id) if r.unit_id is not None else None
+            rows.append({"unit_id": r.unit_id, "code": unit.code if unit else "", "unit": unit.name if unit else "",
+                         "county": self.county_name(r.unit_id), "unassigned": int(r.tasks)})
+        return sorted(rows, key=lambda row: row["code"])
+
     @staticmethod
     def totals(rows: list[dict]) -> dict:
         return {s: sum(row[s] for row in rows) for s in STATES}

@@ -37,6 +37,13 @@ def problem(msgid: str, *, file: str | None = None, element_id: str | None = Non
             "message": msgid % params if params else msgid}
 
 
+def render_problem(entry: dict, gettext: Callable[[str], str]) -> dict:
+    """One entry of a problem list (see :func:`problem`) with its message translated by ``gettext``."""
+    text = gettext(entry["msgid"])
+    return {**{k: v for k, v in entry.items() if k not in ("msgid", "params")},
+            "message": text % entry["params"] if entry["params"] else text}
+
+
 class EngineError(Exception):
     """Base class. ``status`` is the HTTP status the API answers with."""
 
@@ -70,8 +77,7 @@ class EngineError(Exception):
             text = gettext(msgid)
             return text % params if params else text
         body = {"message": (tr(*self.where) if self.where else "") + tr(self.msgid, self.params),
-                "errors": [{**{k: v for k, v in e.items() if k not in ("msgid", "params")},
-                            "message": tr(e["msgid"], e["params"])} for e in self.errors[:MAX_REPORTED_ERRORS]]}
+                "errors": [render_problem(e, gettext) for e in self.errors[:MAX_REPORTED_ERRORS]]}
         if len(self.errors) > MAX_REPORTED_ERRORS:
             body["errors"].append({"file": None, "element_id": None, "line": None,
                                    "message": more_message(len(self.errors) - MAX_REPORTED_ERRORS, gettext)})

@@ -50,7 +50,10 @@ class OrgUnit(Base):
     tier: Mapped[str] = mapped_column(String(16))           # city / county / township
     kind: Mapped[str] = mapped_column(String(32))           # justice_bureau, enforcement_dept, ...
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
-    parent: Mapped["OrgUnit | None"] = relationship(remote_side="OrgUnit.id", lazy="select")
+    # the government whose area the unit serves when that is not its parent's: a 司法所 sits under the county
+    # justice bureau and serves one township
+    serves_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    parent: Mapped["OrgUnit | None"] = relationship(remote_side="OrgUnit.id", foreign_keys=[parent_id], lazy="select")
 
 
 class Role(Base):
@@ -198,11 +201,16 @@ class HumanTask(Base):
     provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # 无人承接: when the task was offered, nobody active held its role at its unit (or it has no role); it waits
+    # in the 待分派 queue of the justice bureau above its unit until someone assigns it
+    unassigned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    unassigned_reason: Mapped[str | None] = mapped_column(String(16))     # no_holder / no_role / no_unit
     instance: Mapped[ProcessInstance] = relationship(lazy="joined")
     unit: Mapped[OrgUnit | None] = relationship(lazy="joined")
     claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id], lazy="joined")
     __table_args__ = (Index("ix_human_tasks_inbox", "status", "role_code", "unit_id"),
-                      Index("ix_human_tasks_sla", "status", "sla_state", "due_at"))
+                      Index("ix_human_tasks_sla", "status", "sla_state", "due_at"),
+                      Index("ix_human_tasks_unassigned", "status", "unassigned"))
 
 
 class Timer(Base):
@@ -295,10 +303,10 @@ class Notification(Base):
     __table_args__ = (UniqueConstraint("task_id", "kind", "user_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))          # due_soon / overdue / escalated
+    kind: Mapped[str] = mapped_column(String(16))          # due_soon / overdue / escalated / unassigned / assigned
     task_id: Mapped[str] = mapped_column(String(36))
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
-    audience: Mapped[str] = mapped_column(String(16))      # assignee / candidate / supervisor
+    audience: Mapped[str] = mapped_column(String(16))      # assignee / candidate / supervisor / admin
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     task: Mapped[HumanTask] = relationship(primaryjoin="foreign(Notification.task_id) == HumanTask.id", lazy="joined")

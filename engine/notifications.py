@@ -1,5 +1,8 @@
-"""Notifications about task deadlines: for the assignee (or every candidate while nobody claimed the task)
-and for the supervision officers of the justice bureau above the task's unit. One per task, kind, user."""
+"""Notifications about tasks: deadlines (``due_soon``, ``overdue``, ``escalated``) for the assignee (or every
+candidate while nobody claimed the task) and for the supervision officers of the justice bureau above the
+task's unit; a task nobody can take (``unassigned``, 无人承接) for those supervision officers and the
+administrators, who assign it; an assigned task (``assigned``) for whoever may now take it. One per task,
+kind, user."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,21 +16,24 @@ from .models import HumanTask, Notification, User
 from .org import Directory
 
 SUPERVISOR_ROLE = "supervision_officer"
+ADMIN_ROLE = "admin"
 
 
-def recipients(directory: Directory, task: HumanTask) -> list[tuple[User, str]]:
+def recipients(directory: Directory, task: HumanTask, kind: str | None = None) -> list[tuple[User, str]]:
     people: list[tuple[User, str]] = []
     if task.claimed_by is not None:
         people.append((task.claimed_by, "assignee"))
     elif task.role_code and task.unit_id:
         people += [(u, "candidate") for u in directory.candidates(task.role_code, task.unit_id)]
-    if task.unit is not None:
+    if task.unit is not None and kind != "assigned":
         try:
             bureau = directory.justice_bureau_above(task.unit)
         except NotFound:
             bureau = None
         if bureau is not None:
             people += [(u, "supervisor") for u in directory.candidates(SUPERVISOR_ROLE, bureau.id)]
+    if kind == "unassigned":
+        people += [(u, "admin") for u in directory.users_with_role(ADMIN_ROLE)]
     seen, unique = set(), []
     for user, audience in people:
         if user.id not in seen:
@@ -41,7 +47,7 @@ def notify(session: Session, directory: Directory, task: HumanTask, kind: str, n
     existing = set(session.scalars(select(Notification.user_id).where(
         Notification.task_id == task.id, Notification.kind == kind)))
     created = 0
-    for user, audience in recipients(directory, task):
+    for user, audience in recipients(directory, task, kind):
         if user.id in existing:
             continue
         session.add(Notification(user_id=user.id, kind=kind, task_id=task.id, instance_id=task.instance_id,

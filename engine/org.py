@@ -21,16 +21,21 @@ from .models import ApiToken, OrgUnit, Role, RoleAssignment, User
 TIERS = ("city", "county", "township")
 GOVERNMENT = "government"
 JUSTICE_BUREAU = "justice_bureau"
+JUSTICE_OFFICE = "justice_office"          # 司法所: under the county bureau, serving one township
 
 
 class Directory:
     """Read access to the organisation with the routing helpers BPMN expressions call."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, remember_holders: bool = False):
+        """``remember_holders``: answer "does anybody hold this role here" from one read of the role
+        assignments (for a check that asks it thousands of times while the organisation stays as it is)."""
         self.session = session
         self._by_code: dict[str, OrgUnit] = {}
         self._children: dict[int, list[OrgUnit]] | None = None
         self._roles: dict[str, str] | None = None
+        self._holders: set[tuple[str, int]] | None = set() if remember_holders else None
+        self._holders_loaded = False
 
     # -- units --------------------------------------------------------------------------------------
     def unit(self, code: str) -> OrgUnit:
@@ -71,16 +76,36 @@ class Directory:
                 return child
         raise NotFound(N_("%(unit)s has no unit of kind %(kind)s"), unit=government.name, kind=kind)
 
+    def unit_of_kind(self, unit: OrgUnit, kind: str) -> OrgUnit:
+        """The unit of ``kind`` serving the unit's area: found under the unit's own government, else under
+        the nearest government above that has one (a township has no justice bureau: its county's serves it)."""
+        for gov in self.ancestors(unit):
+            if gov.kind != GOVERNMENT:
+                continue
+            for child in self._kids(gov):
+                if child.kind == kind:
+                    return child
+        raise NotFound(N_("%(unit)s has no unit of kind %(kind)s"), unit=self.government_of(unit).name, kind=kind)
+
+    def justice_office_of(self, unit: OrgUnit) -> OrgUnit | None:
+        """The 司法所 serving the township a unit belongs to (None above the township tier or without one)."""
+        gov = self.government_of(unit)
+        if gov.tier != "township":
+            return None
+        return self.session.scalar(select(OrgUnit).where(OrgUnit.serves_id == gov.id, OrgUnit.kind == JUSTICE_OFFICE)
+                                   .order_by(OrgUnit.code).limit(1))
+
     def justice_bureau_above(self, unit: OrgUnit) -> OrgUnit:
         """The justice bureau that supervises ``unit``: its county's bureau for a township-level unit,
-        its own government's bureau for a department or a 司法所, the next tier's bureau for a justice bureau."""
+        its own government's bureau for a department or a 司法所, the next tier's bureau for a justice bureau.
+        The top bureau (the city's: no higher one is part of the organisation) supervises itself — its
+        supervision section oversees its own legal review office — so an escalation there still reaches
+        somebody."""
         gov = self.government_of(unit)
         if gov.tier == "township":
             gov = self.government_of(gov.parent)
         bureau = self.child_of_kind(gov, JUSTICE_BUREAU)
-        if bureau.id == unit.id:
-            if gov.parent is None:
-                raise NotFound(N_("No justice bureau above %(unit)s"), unit=unit.name)
+        if bureau.id == unit.id and gov.parent is not None:
             bureau = self.child_of_kind(self.government_of(gov.parent), JUSTICE_BUREAU)
         return bureau
 
@@ -131,8 +156,9 @@ class Directory:
             "unit_tier": lambda code: self.unit(code).tier,
             "unit_kind": lambda code: self.unit(code).kind,
             "unit_name": lambda code: self.unit(code).name,
-            "unit_of_kind": lambda code, kind: self.child_of_kind(self.government_of(self.unit(code)), kind).code,
+            "unit_of_kind": lambda code, kind: self.unit_of_kind(self.unit(code), kind).code,
             "legal_review_unit": lambda code: self.legal_review_unit(self.unit(code)).code,
+            "revisit_unit": lambda code: self.revisit_unit(self.unit(code)).code,
             "agency_head_unit": lambda code: self.agency_head_unit(self.unit(code)).code,
             "county_governments": lambda code: self.county_governments(self.unit(code)),
         }
@@ -153,14 +179,26 @@ class Directory:
         """Where the agency head of a unit sits: the unit itself, or the nearest unit above it with an
         agency head (a township's enforcement team answers to the township government)."""
         for u in self.ancestors(unit):
-            if self.candidates("agency_head", u.id):
+            if self.has_holder("agency_head", u.id):
                 return u
         raise NotFound(N_("No agency head above %(unit)s"), unit=unit.name)
 
     def legal_review_unit(self, unit: OrgUnit) -> OrgUnit:
         """Who reviews a unit's major decisions (DOMAIN §1): its own legal review office when it has a legal
-        reviewer; otherwise — a township without one — the justice bureau above it."""
-        if self.candidates("legal_reviewer", unit.id):
+        reviewer; for a township unit without one, the 司法所 serving the township when that has a reviewer;
+        otherwise the justice bureau above it. (A reviewer counts when active; qualification registers come
+        later.)"""
+        if self.has_holder("legal_reviewer", unit.id):
+            return unit
+        office = self.justice_office_of(unit)
+        if office is not None and self.has_holder("legal_reviewer", office.id):
+            return office
+        return self.justice_bureau_above(unit)
+
+    def revisit_unit(self, unit: OrgUnit) -> OrgUnit:
+        """Who revisits a unit's closed cases (DOMAIN §2): its own revisit officers; a unit without any (a
+        township's enforcement team, most departments) is revisited by the justice bureau above it."""
+        if self.has_holder("revisit_officer", unit.id):
             return unit
         return self.justice_bureau_above(unit)
 
@@ -185,6 +223,26 @@ class Directory:
         return list(self.session.scalars(
             select(User).join(RoleAssignment).where(RoleAssignment.role_code == role_code,
                                                     RoleAssignment.unit_id == unit_id, User.active.is_(True))))
+
+    def has_holder(self, role_code: str | None, unit_id: int | None) -> bool:
+        """Does an active user hold ``role_code`` at the unit?"""
+        if role_code is None or unit_id is None:
+            return False
+        if self._holders is None:
+            return self.session.scalar(
+                select(RoleAssignment.id).join(User).where(RoleAssignment.role_code == role_code,
+                                                           RoleAssignment.unit_id == unit_id,
+                                                           User.active.is_(True)).limit(1)) is not None
+        if not self._holders_loaded:
+            self._holders.update(self.session.execute(
+                select(RoleAssignment.role_code, RoleAssignment.unit_id).join(User).where(User.active.is_(True))))
+            self._holders_loaded = True
+        return (role_code, unit_id) in self._holders
+
+    def users_with_role(self, role_code: str) -> list[User]:
+        """Active users holding ``role_code`` at any unit (e.g. the administrators)."""
+        return list(self.session.scalars(select(User).join(RoleAssignment).where(
+            RoleAssignment.role_code == role_code, User.active.is_(True)).distinct().order_by(User.username)))
 
 
 def user_holds(user: User, role_code: str | None, unit_id: int | None) -> bool:
@@ -395,9 +453,25 @@ def load(session: Session, doc: dict, password_method: str | None = None) -> dic
             walk(item.get("children", []), unit)
 
     walk(doc["units"], None)
+    serving: dict[str, str] = {}
+
+    def collect(items: Iterable[dict]) -> None:
+        for item in items:
+            serving[item["code"]] = item.get("serves")
+            collect(item.get("children", []))
+
+    collect(doc["units"])
+    for code, served in serving.items():
+        if served is not None and served not in units:
+            raise InvalidInput(N_("Unit %(code)s serves an unknown unit %(unit)s"), code=code, unit=served)
+        units[code].serves_id = units[served].id if served else None
+    session.flush()
 
     known_roles = {r.code for r in session.scalars(select(Role))}
     count_users = 0
+    # one hash per distinct initial password of the file: the demo's hundreds of users share one, and hashing
+    # each (deliberately slow) would dominate the load; users replace initial passwords with their own
+    initial_hashes: dict[str, str] = {}
     for u in doc.get("users", []):
         unit = units.get(u["unit"])
         if unit is None:
@@ -407,8 +481,10 @@ def load(session: Session, doc: dict, password_method: str | None = None) -> dic
             user = User(username=u["username"])
             session.add(user)
         user.display_name, user.unit, user.active = u.get("name", u["username"]), unit, u.get("active", True)
-        if u.get("password") and not user.password_hash:
-            user.password_hash = hash_password(u["password"], password_method)   # seeded: no policy check
+        if u.get("password") and not user.password_hash:                         # seeded: no policy check
+            if u["password"] not in initial_hashes:
+                initial_hashes[u["password"]] = hash_password(u["password"], password_method)
+            user.password_hash = initial_hashes[u["password"]]
         wanted = set()
         for role in u.get("roles", []):
             if role not in known_roles:

@@ -64,6 +64,7 @@ class DeployResult:
     deployment_id: int | None
     created: list[ProcessDefinition] = field(default_factory=list)
     unchanged: list[ProcessDefinition] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)     # problems that do not stop a deployment
 
 
 def _element_id(node) -> str | None:
@@ -154,6 +155,52 @@ def _check_bpmn(src: SourceFile) -> list[dict]:
                                  "a model); use a user task, a script task or a message"),
                               file=src.filename, line=task.sourceline, element_id=task.get("id")))
     return errors
+
+
+_WAITING_TASKS = ("userTask", "manualTask", "receiveTask")
+_LIMIT_PROPERTIES = ("sla", "dueDate")
+
+
+def _has_timer(node) -> bool:
+    return bool(node.xpath("./bpmn:timerEventDefinition", namespaces=NS))
+
+
+def waiting_without_limit(src: SourceFile) -> list[dict]:
+    """Warnings (not refusals) for every step that waits — a user, manual or receive task, a message catch
+    event — with no time limit: neither an ``sla``/``dueDate`` property, nor a timer on its boundary (or on
+    the boundary of a sub-process holding it), nor a timer racing it behind an event-based gateway. Such a
+    step can wait forever without anybody being reminded or the supervising bureau being told."""
+    if src.kind != "bpmn":
+        return []
+    xp = lambda expr, node: node.xpath(expr, namespaces=NS)  # noqa: E731
+    warnings = []
+    for process in xp(".//bpmn:process", src.tree):
+        timed = {b.get("attachedToRef") for b in xp(".//bpmn:boundaryEvent", process) if _has_timer(b)}
+        raced: set[str] = set()
+        by_id = {n.get("id"): n for n in process.iter() if isinstance(n.tag, str) and n.get("id")}
+        for gateway in xp(".//bpmn:eventBasedGateway", process):
+            targets = [by_id.get(f.get("targetRef")) for f in xp(f".//bpmn:sequenceFlow[@sourceRef='{gateway.get('id')}']",
+                                                                  process)]
+            if any(t is not None and etree.QName(t).localname == "intermediateCatchEvent" and _has_timer(t)
+                   for t in targets):
+                raced |= {t.get("id") for t in targets if t is not None}
+        waiting = [n for n in process.iter() if isinstance(n.tag, str) and (
+            etree.QName(n).localname in _WAITING_TASKS
+            or etree.QName(n).localname == "intermediateCatchEvent"
+            and xp("./bpmn:messageEventDefinition", n))]
+        for node in waiting:
+            if xp("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property"
+                  f"[{' or '.join(f'@name={name!r}' for name in _LIMIT_PROPERTIES)}][@value!='']", node):
+                continue
+            enclosing = {a.get("id") for a in node.iterancestors() if a.get("id")}
+            if node.get("id") in timed | raced or enclosing & timed:
+                continue
+            warnings.append(problem(
+                N_("Step “%(step)s” waits without a time limit: give it an sla or dueDate property, or a timer "
+                   "(on its boundary, or racing it behind an event-based gateway)"),
+                file=src.filename, line=node.sourceline, element_id=node.get("id"),
+                step=node.get("name") or node.get("id")))
+    return warnings
 
 
 def _check_dmn(src: SourceFile) -> list[dict]:
@@ -390,12 +437,13 @@ class Repository:
                comment: str | None = None) -> DeployResult:
         uploads = self.with_users_of_decisions(uploads)
         parser, files = self.check(uploads)
+        warnings = [w for src in files for w in waiting_without_limit(src)]
         now = self.clock.now()
         deployment = Deployment(sha256=hashlib.sha256(b"".join(sorted(f.content for f in files))).hexdigest(),
                                 deployed_at=now, deployed_by=actor, comment=comment,
                                 files=[DeploymentFile(filename=f.filename, content=f.content.decode("utf-8"),
                                                       sha256=hashlib.sha256(f.content).hexdigest()) for f in files])
-        result = DeployResult(deployment_id=None)
+        result = DeployResult(deployment_id=None, warnings=warnings)
         pending = []
         for src in files:
             if src.kind != "bpmn":

@@ -445,13 +445,16 @@ class Runtime:
             remind_at, remind_recipe = self._limit(now, props.get("reminder"))
             if props.get("remindDate"):
                 remind_at, remind_recipe = self._date_property(instance, task, props["remindDate"])
+            role_code = self.directory.role_code(task.task_spec.lane)
+            unassigned = self._nobody_for(role_code, unit)
             row = HumanTask(id=task_id, instance_id=instance.id, element_id=task.task_spec.bpmn_id,
-                            name=task.task_spec.bpmn_name, role_code=self.directory.role_code(task.task_spec.lane),
-                            unit_id=unit.id if unit else None, form_key=props.get("formKey"), status="open",
+                            name=task.task_spec.bpmn_name, role_code=role_code, unit=unit,
+                            form_key=props.get("formKey"), status="open",
                             created_at=now, sla=sla, sla_state="on_time", due_at=due_at, remind_at=remind_at,
                             provisional=bool(due_recipe or remind_recipe),
                             subject=str(evaluate(props["subject"], task.data, self.helpers))[:200]
-                            if props.get("subject") else None)
+                            if props.get("subject") else None,
+                            unassigned=unassigned is not None, unassigned_reason=unassigned)
             row.sla_state = state_at(now, row.due_at, row.remind_at, "on_time")
             self.session.add(row)
             if due_recipe:
@@ -462,7 +465,19 @@ class Runtime:
                            data={"element_id": row.element_id, "name": row.name, "role": row.role_code,
                                  "unit": unit.code if unit else None,
                                  "due_at": row.due_at.isoformat() if row.due_at else None,
-                                 **({"provisional": True} if row.provisional else {})})
+                                 **({"provisional": True} if row.provisional else {}),
+                                 **({"unassigned": unassigned} if unassigned else {})})
+            if unassigned:                 # 无人承接: the 待分派 queue of the bureau above, and its people are told
+                notify(self.session, self.directory, row, "unassigned", now)
+
+    def _nobody_for(self, role_code: str | None, unit) -> str | None:
+        """Why nobody can take a task offered to ``role_code`` at ``unit`` (None when somebody can): the lane
+        names no role, there is no unit, or no active user holds the role there."""
+        if role_code is None:
+            return "no_role"
+        if unit is None:
+            return "no_unit"
+        return None if self.directory.has_holder(role_code, unit.id) else "no_holder"
 
     def _route_unit(self, expression: str | None, data: dict, instance: ProcessInstance) -> str | None:
         if not expression:

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from . import history
 from .errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from .limits import is_db_id, is_uuid
-from .models import HumanTask, ProcessInstance, User
+from .models import HumanTask, OrgUnit, ProcessInstance, User
+from .notifications import notify
 from .org import user_holds
 from .runtime import Runtime, check_data
 
@@ -192,7 +193,8 @@ class TaskService:
             raise Forbidden(N_("You do not hold the role this task needs"))
         done = self.session.execute(update(HumanTask).where(
             HumanTask.id == task.id, HumanTask.status == "open", HumanTask.claimed_by_id.is_(None))
-            .values(claimed_by_id=user.id).execution_options(synchronize_session=False)).rowcount
+            .values(claimed_by_id=user.id, unassigned=False, unassigned_reason=None)   # someone took it after all
+            .execution_options(synchronize_session=False)).rowcount
         if done != 1:
             raise Conflict(N_("Someone else has already claimed this task"))
         self.session.refresh(task)
@@ -250,6 +252,86 @@ class TaskService:
 
         validate = None
         if task.form_key and self.validate_form is not None:
-            validate = lambda case_data, submitted: self.validate_form(task.form_key, submitted, case_data)  # noqa: E731
+            # the form may refer to ``task_unit``: the unit this task was routed to (e.g. whose revisit officers)
+            validate = lambda case_data, submitted: self.validate_form(  # noqa: E731
+                task.form_key, submitted, {**case_data, "task_unit": task.unit.code if task.unit else None})
         self.runtime.run_task(instance, task.id, data, actor=user.username, validate=validate, accepted=accepted)
+        return task
+
+    # -- the 待分派 queue: tasks nobody can take --------------------------------------------------------
+    def assign_area(self, user: User) -> set[int] | None:
+        """Units whose unassigned tasks ``user`` may assign: every unit (None) for an administrator, the
+        county or city of a supervision officer's bureau; nothing (an empty set) for anyone else — invited
+        supervisors only read."""
+        directory = self.runtime.directory
+        if not directory.oversees_actively(user):
+            return set()
+        return directory.supervised_area(user)
+
+    def queue_query(self, user: User):
+        """Open tasks nobody can take (无人承接) that the user may assign, oldest first. A task belongs to the
+        area of its unit, or — without a unit — of its case's unit."""
+        area = self.assign_area(user)
+        stmt = (select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                .where(HumanTask.status == "open", HumanTask.unassigned.is_(True)))
+        if area is not None:
+            stmt = stmt.where(or_(HumanTask.unit_id.in_(area),
+                                  and_(HumanTask.unit_id.is_(None), ProcessInstance.unit_id.in_(area)))
+                              if area else false())
+        return stmt.order_by(HumanTask.created_at, HumanTask.id)
+
+    def queue(self, user: User) -> list[HumanTask]:
+        return list(self.session.scalars(self.queue_query(user)))
+
+    def may_assign(self, user: User, task: HumanTask) -> bool:
+        area = self.assign_area(user)
+        return area is None or (task.unit_id if task.unit_id is not None else task.instance.unit_id) in area
+
+    def assign(self, user: User, task_id: str, unit_code: str, username: str | None = None) -> HumanTask:
+        """Give a task nobody could take to a unit where somebody holds its role (re-routing it there), or
+        to one such person (who then has it claimed). Only an administrator, or a supervision officer whose
+        area holds the task, may; the target unit must lie in that area too. Audited; the queue entry goes."""
+        task = self.get_for(user, task_id)
+        if not self.may_assign(user, task):
+            raise Forbidden(N_("Only the supervision officers of the bureau above this task's unit, or an "
+                               "administrator, may assign it"))
+        if task.status != "open":
+            raise Conflict(N_("This task has already been completed or withdrawn"))
+        if not task.unassigned:
+            raise Conflict(N_("This task is not waiting to be assigned"))
+        directory = self.runtime.directory
+        unit = self.session.scalar(select(OrgUnit).where(OrgUnit.code == unit_code)) \
+            if isinstance(unit_code, str) and unit_code else None
+        if unit is None:
+            raise InvalidInput(N_("Unknown unit: %(code)s"), code=str(unit_code)[:64])
+        area = self.assign_area(user)
+        if area is not None and unit.id not in area:
+            raise Forbidden(N_("You can only assign to a unit in the area you supervise"))
+        target = None
+        if username:
+            target = self.session.scalar(select(User).where(User.username == username, User.active.is_(True)))
+            fits = target is not None and (user_holds(target, task.role_code, unit.id) if task.role_code
+                                           else target.unit_id == unit.id)
+            if not fits:
+                raise InvalidInput(N_("Choose a person who holds this task's role at the chosen unit."))
+        elif task.role_code is None:
+            raise InvalidInput(N_("This step names no role: choose the person who is to do it."))
+        elif not directory.has_holder(task.role_code, unit.id):
+            raise InvalidInput(N_("Nobody at %(unit)s holds the role this task needs."), unit=unit.name)
+        before, reason = task.unit, task.unassigned_reason
+        done = self.session.execute(update(HumanTask).where(
+            HumanTask.id == task.id, HumanTask.status == "open", HumanTask.unassigned.is_(True))
+            .values(unassigned=False, unassigned_reason=None, unit_id=unit.id,
+                    claimed_by_id=target.id if target else None)
+            .execution_options(synchronize_session=False)).rowcount
+        if done != 1:
+            raise Conflict(N_("Someone else has already assigned this task"))
+        self.session.refresh(task)
+        now = self.clock.now()
+        history.record(self.session, now, "task_assigned", actor=user.username, instance_id=task.instance_id,
+                       task_id=task.id, data={"element_id": task.element_id, "name": task.name,
+                                              "role": task.role_code, "reason": reason,
+                                              "from_unit": before.code if before else None, "to_unit": unit.code,
+                                              "to_user": target.username if target else None})
+        notify(self.session, directory, task, "assigned", now)
         return task

@@ -63,7 +63,9 @@ class Field:
     differs_from: tuple[tuple[str, str | None], ...] = ()   # (field or case variable, label) it must not equal
     unit_scope: str | None = None   # unit fields: "supervised" = the user's own unit or a unit the user supervises
     user_role: str | None = None    # user fields: the person chosen is active and holds this role (role code) …
-    user_unit: str | None = None    # … at the unit this case variable names (e.g. case_unit); any unit when unset
+    user_unit: str | None = None    # … at the unit this case variable names (case_unit; task_unit = the unit the
+                                    # task was routed to); any unit when unset
+    unit_kinds: tuple[str, ...] = ()   # unit fields: only units of these kinds (e.g. who may receive a referral)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,10 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             raise FormDefinitionError(f"{where}: unit_scope is 'supervised', on a unit field")
         if (f.get("user_role") or f.get("user_unit")) and (f["type"] != "user" or not f.get("user_role")):
             raise FormDefinitionError(f"{where}: user_role (and user_unit) belong on a user field")
+        kinds = f.get("unit_kinds") or ()
+        if kinds and (f["type"] != "unit" or not isinstance(kinds, list)
+                      or not all(isinstance(k, str) and k for k in kinds)):
+            raise FormDefinitionError(f"{where}: unit_kinds is a list of unit kinds, on a unit field")
         names.add(name)
         fields.append(Field(
             name=name, type=f["type"], label=f["label"], label_en=f.get("label_en"), help=f.get("help"),
@@ -123,7 +129,7 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             required_if=Condition.parse(f.get("required_if"), key, name),
             visible_if=Condition.parse(f.get("visible_if"), key, name), options=options, min=f.get("min"),
             max=f.get("max"), max_length=f.get("max_length"), default=f.get("default"),
-            readonly=bool(f.get("readonly", False)), unit_scope=f.get("unit_scope"),
+            readonly=bool(f.get("readonly", False)), unit_scope=f.get("unit_scope"), unit_kinds=tuple(kinds),
             user_role=f.get("user_role"), user_unit=f.get("user_unit"),
             differs_from=tuple((d["name"], d.get("label")) if isinstance(d, dict) else (d, None)
                                for d in f.get("differs_from") or ())))

@@ -18,7 +18,7 @@ from engine.limits import MAX_NUMBER_DIGITS
 
 from .definition import Field, Form
 
-Lookup = Callable[[str], bool]
+Lookup = Callable[[str], object]      # "unit"/"user": does it exist; "unit_kind": the unit's kind (or None)
 
 MESSAGES = {
     "required": N_("This field is required."),
@@ -33,6 +33,7 @@ MESSAGES = {
     "list": N_("Choose from the options."),
     "yes_no": N_("Choose yes or no."),
     "unit": N_("Choose an existing unit."),
+    "unit_kind": N_("This unit cannot be chosen here."),
     "user": N_("Choose an existing user."),
     "member": N_("Choose an active %(role)s of %(unit)s."),
     "member_anywhere": N_("Choose an active %(role)s."),
@@ -139,6 +140,10 @@ def _field(f: Field, tr: Callable[[str], str], lookups: dict[str, Lookup]):
         check = lookups.get(f.type)
         if check is not None:
             validators.append(lambda value, check=check, m=msg(f.type): _require(check(value), m))
+        kind_of = lookups.get("unit_kind")
+        if f.type == "unit" and f.unit_kinds and kind_of is not None:
+            validators.append(lambda value, kind_of=kind_of, kinds=f.unit_kinds, m=msg("unit_kind"):
+                              _require(kind_of(value) in (*kinds, None), m))     # None: no such unit (said above)
         return fields.String(validate=validators, error_messages={"invalid": msg(f.type)}, **common)
     if f.type == "files":
         return fields.List(fields.String(error_messages={"invalid": msg("text")}),

@@ -35,6 +35,17 @@ ISSUE = {"notice_number": "固司监〔2026〕7号", "notice_content": "限期�
 CONTENT = os.urandom(100 * 1024) + "整改报告".encode()
 
 
+def _head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    config = Config()
+    config.set_main_option("script_location", os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+HEAD_REVISION = _head_revision()
+
+
 def cli(app, args: list[str]):
     """Run a flask command on ``app`` (with_appcontext keeps whichever app context is current)."""
     with app.app_context():
@@ -118,7 +129,7 @@ def test_backup_and_restore_into_an_empty_database(ctx, client, token, target, t
     backup = cli(ctx, ["backup", path])
     backup_seconds = time.perf_counter() - started
     assert backup.exit_code == 0, backup.output
-    assert "1 attachments" in backup.output and "g13prod00001" in backup.output
+    assert "1 attachments" in backup.output and f"schema {HEAD_REVISION}" in backup.output
     with tarfile.open(path) as tar:
         names = tar.getnames()
         manifest = json.load(tar.extractfile("manifest.json"))
@@ -165,7 +176,7 @@ def test_a_damaged_or_foreign_dump_is_refused_and_nothing_is_kept(ctx, target, t
     assert refused.exit_code == 1 and "tables/users.jsonl is damaged" in refused.output
 
     other = str(tmp_path / "other-revision.tar.gz")
-    _rewrite(path, other, lambda name, data: data.replace(b'"g13prod00001"', b'"c15idem00001"')
+    _rewrite(path, other, lambda name, data: data.replace(f'"{HEAD_REVISION}"'.encode(), b'"c15idem00001"')
              if name == "manifest.json" else data)
     refused = cli(target, ["restore", other])
     assert refused.exit_code == 1 and "schema revision" in refused.output

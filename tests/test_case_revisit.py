@@ -146,7 +146,7 @@ def test_quarterly_analysis_is_started_by_a_timer_and_recurs(ctx, client, token)
         frozen.move_to(datetime(2026, 7, 1, 0, 0, 5, tzinfo=SH))
         tick(ctx)
         tasks = client.get(f"/api/instances/{waiting.id}", headers=token("admin")).get_json()["open_tasks"]
-        assert len(tasks) == len(runtime.directory.units_with_role("revisit_officer")) == 11
+        assert len(tasks) == len(runtime.directory.units_with_role("revisit_officer")) == 22   # 11 + the bureaus
         mine = [t for t in tasks if t["unit"]["code"] == UNIT]
         assert mine[0]["name"] == "召开回访情况季度分析会" and mine[0]["subject"] == "固安县市场监督管理局"
         parked = db.session.scalars(select(ProcessInstance).where(

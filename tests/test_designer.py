@@ -51,7 +51,7 @@ def test_validation_lists_four_errors_on_their_elements_and_deploy_refuses(clien
     assert resp.status_code == 422
     good = client.post("/api/designer/validate", headers=token("designer"),
                        json={"filename": "ok.bpmn", "xml": model([("a", "甲")]).decode()}).get_json()
-    assert good == {"ok": True, "message": "未发现问题", "errors": []}
+    assert good == {"ok": True, "message": "未发现问题", "errors": [], "warnings": []}
 
 
 def test_deploying_needs_a_comment_and_is_audited(client, token):

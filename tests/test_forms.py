@@ -148,19 +148,19 @@ def test_a_date_and_time_is_read_in_shanghai_time(tr):
     assert err.value.fields == {"found_at": ["请输入 1900-01-01 至 2200-12-31 之间的日期。"]}
 
 
-def test_a_user_field_may_require_a_role_at_the_case_unit(tr):
+def test_a_user_field_may_require_a_role_at_the_unit_the_task_went_to(tr):
     form = REGISTRY.get("revisit_form")
     base = visible(form, valid_data(form), {})
     members = {("a", "revisit_officer", "u1"), ("b", "revisit_officer", "u1"), ("c", "revisit_officer", "u2")}
     lookups = {**LOOKUPS, "member": lambda user, role, unit: (user, role, unit) in members,
                "role_name": lambda code: {"revisit_officer": "回访人员"}[code], "unit_name": lambda code: "某局"}
-    assert validate(form, {**base, "officer_1": "a", "officer_2": "b"}, tr, lookups, {"case_unit": "u1"})
+    assert validate(form, {**base, "officer_1": "a", "officer_2": "b"}, tr, lookups, {"task_unit": "u1"})
     with pytest.raises(InvalidInput) as err:
-        validate(form, {**base, "officer_1": "a", "officer_2": "c"}, tr, lookups, {"case_unit": "u1"})
+        validate(form, {**base, "officer_1": "a", "officer_2": "c"}, tr, lookups, {"task_unit": "u1"})
     assert err.value.fields == {"officer_2": ["请选择某局的在岗回访人员。"]}
     with pytest.raises(InvalidInput) as err:               # a revisit officer who handled the case
         validate(form, {**base, "officer_1": "a", "officer_2": "b"}, tr, lookups,
-                 {"case_unit": "u1", "case_handler_list": ["b"]})
+                 {"task_unit": "u1", "case_handler_list": ["b"]})
     assert err.value.fields == {"officer_2": ["不能与以下人员或内容相同：办案人员。"]}
     with pytest.raises(FormDefinitionError):
         parse_form({"key": "x", "title": "X", "fields": [{"name": "a", "type": "text", "label": "A",
@@ -174,3 +174,16 @@ def test_broken_definitions_are_refused():
         parse_form({"key": "x", "title": "X", "fields": [{"name": "a", "type": "choice", "label": "A"}]})
     with pytest.raises(FormDefinitionError):
         parse_form({"key": "x", "title": "X", "include": ["nope"]})
+
+
+def test_a_unit_field_may_accept_only_some_kinds_of_unit(client, token):
+    """Referrals go to units that handle cases (departments, teams, police, governments), not to the 编办."""
+    from tests.procedures import CASE
+    data = {**CASE, "referral_target": "lf.guan.bb", "referral_kind": "ordinary", "referral_reason": "x",
+            "found_at": "2026-03-09T09:00"}
+    resp = client.post("/api/instances", headers=token("guan_scjg_handler"),
+                       json={"process_key": "case_referral", "data": data})
+    assert resp.status_code == 422 and resp.get_json()["fields"] == {"referral_target": ["此处不能选择该单位。"]}
+    resp = client.post("/api/instances", headers=token("guan_scjg_handler"),
+                       json={"process_key": "case_referral", "data": {**data, "referral_target": "lf.guan.yjgl"}})
+    assert resp.status_code == 201

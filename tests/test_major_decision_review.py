@@ -73,14 +73,15 @@ def test_full_path_with_supplement_revision_extension_and_issue(client, token):
         assert completed.count("legal_review") == 3 and completed.count("check_completeness") == 3
 
 
-def test_township_case_is_reviewed_by_the_county_justice_bureau(client, token):
+def test_township_case_is_reviewed_by_its_justice_office(client, token):
+    """A township's team has no reviewer of its own: the 司法所 serving the township reviews (it has one)."""
     case = Case(client, token, "major_decision_review", "guan_guanzhen_handler", {**MAJOR, "hearing_held": True})
-    team = "lf.guan.guanzhen.zfd"
+    team, office = "lf.guan.guanzhen.zfd", "lf.guan.guanzhen.sfs"
     resp = case.do("提交法制审核材料", "handler", team, "guan_guanzhen_handler", PACKAGE, status=422)
     assert resp["fields"] == {"hearing_record": ["此项为必填项。"]}          # a hearing was held
     case.do("提交法制审核材料", "handler", team, "guan_guanzhen_handler", {**PACKAGE, "hearing_record": "听证笔录……"})
-    case.do("审查材料是否齐全", "legal_reviewer", "lf.guan.sfj", "guan_review", {"package_complete": True})
-    case.do("法制审核", "legal_reviewer", "lf.guan.sfj", "guan_review", AGREE)
+    case.do("审查材料是否齐全", "legal_reviewer", office, "guan_guanzhen_sfs", {"package_complete": True})
+    case.do("法制审核", "legal_reviewer", office, "guan_guanzhen_sfs", AGREE)
     case.do("机关负责人决定", "agency_head", "lf.guan.guanzhen", "guan_guanzhen_head", {"head_decision": "approve"})
     case.do("制作并送达行政执法决定书", "handler", team, "guan_guanzhen_handler", ISSUE)
     case.do("登记执行完毕并结案", "handler", team, "guan_guanzhen_handler", CLOSE)

@@ -103,7 +103,7 @@ def test_the_quarterly_revisit_start_timer_fires_in_a_year_without_data(no_2027,
         frozen.move_to(at(2027, 1, 1, 0, 0, 5))
         tick(ctx)
         tasks = client.get(f"/api/instances/{waiting.id}", headers=token("admin")).get_json()["open_tasks"]
-        assert len(tasks) == 11
+        assert len(tasks) == len(runtime.directory.units_with_role("revisit_officer")) == 22   # one per revisiting unit
         # 10 working days from Friday 1 January 2027 (itself 元旦): 4–8 and 11–15 January
         assert {(t["due_at"][:19], t["provisional"]) for t in tasks} == {("2027-01-15T15:59:59", True)}
         assert not db.session.scalars(select(Timer).where(Timer.incident_at.is_not(None))).all()

@@ -388,8 +388,9 @@ def test_same_content_twice_is_unchanged_and_new_content_is_the_next_version(cli
     before = snapshot(client, token)
     again = deploy(client, token, [("versioned.bpmn", v1)], comment="again")
     assert again.status_code == 200, again.get_json()
-    assert again.get_json() == {"deployment_id": None, "created": [],
-                                "unchanged": [{"key": "versioned", "version": 1}]}
+    body = again.get_json()
+    assert [w["element_id"] for w in body.pop("warnings")] == ["t1"]        # no time limit: warned every time
+    assert body == {"deployment_id": None, "created": [], "unchanged": [{"key": "versioned", "version": 1}]}
     assert snapshot(client, token) == before
 
     v2 = one_task("versioned", user_task("t1"), user_task("t2", "复核"))
@@ -516,6 +517,7 @@ def test_cli_deploy_of_a_good_file_and_again(ctx, client, token, tmp_path):
     result = ctx.test_cli_runner().invoke(args=["deploy", str(path), "--comment", "from the cli"])
     assert result.exit_code == 0, result.output
     assert "deployed cli_good v1" in result.output
+    assert "warning: cli_good.bpmn" in result.output and "[t1]" in result.output     # no time limit: deployed anyway
     result = ctx.test_cli_runner().invoke(args=["deploy", str(path)])
     assert result.exit_code == 0 and "unchanged cli_good v1" in result.output
     db.session.expire_all()
@@ -566,3 +568,62 @@ def test_a_changed_decision_table_gives_its_processes_new_versions(ctx):
         assert ">= 50000" in result.created[0].spec_json
     finally:
         db.session.rollback()
+
+
+# -- steps that wait without a time limit: a warning, never a refusal (issue 9) -------------------------------
+
+def test_a_step_waiting_without_a_time_limit_is_a_deploy_warning(client, token):
+    limited = ('<bpmn:userTask id="w_limited" name="有期限"><bpmn:extensionElements><spiffworkflow:properties>'
+               '<spiffworkflow:property name="sla" value="5 working days"/></spiffworkflow:properties>'
+               '</bpmn:extensionElements></bpmn:userTask>')
+    timed = ('<bpmn:boundaryEvent id="w_timer" attachedToRef="w_timed"><bpmn:timerEventDefinition>'
+             '<bpmn:timeDate>working_days(5)</bpmn:timeDate></bpmn:timerEventDefinition></bpmn:boundaryEvent>')
+    content = one_task("waits", user_task("w_open", "无期限"), limited, user_task("w_timed", "有定时"),
+                       extra=timed + "\n")
+    resp = deploy(client, token, [("waits.bpmn", content)])
+    assert resp.status_code == 201, resp.get_json()
+    [warning] = resp.get_json()["warnings"]
+    assert (warning["element_id"], warning["file"], warning["line"]) == ("w_open", "waits.bpmn",
+                                                                        line_of(content, 'id="w_open"'))
+    assert "无期限" in warning["message"] and "time limit" in warning["message"]
+    # the designer's check says the same, without deploying; in Chinese by default
+    resp = client.post("/api/designer/validate?lang=zh", headers=token(DESIGNER),
+                       json={"filename": "waits.bpmn", "xml": content.decode()})
+    body = resp.get_json()
+    assert body["ok"] is True and [w["element_id"] for w in body["warnings"]] == ["w_open"]
+    assert "时限" in body["warnings"][0]["message"]
+
+
+def test_a_message_wait_raced_by_a_timer_needs_no_limit_of_its_own(client, token):
+    key = "raced"
+    content = definitions(f'''<bpmn:message id="m_answer" name="raced_answer"/>
+  <bpmn:process id="{key}" name="等待答复" isExecutable="true">
+    <bpmn:laneSet id="{key}_ls"><bpmn:lane id="{key}_lane" name="handler"><bpmn:flowNodeRef>{key}_start</bpmn:flowNodeRef>
+    </bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="{key}_start">{STARTER}</bpmn:startEvent>
+    <bpmn:eventBasedGateway id="{key}_gw"/>
+    <bpmn:intermediateCatchEvent id="{key}_answer" name="等待答复"><bpmn:messageEventDefinition messageRef="m_answer"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:intermediateCatchEvent id="{key}_late" name="期满"><bpmn:timerEventDefinition>
+      <bpmn:timeDate>working_days(5)</bpmn:timeDate></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+    <bpmn:intermediateCatchEvent id="{key}_bare" name="无期限等待"><bpmn:messageEventDefinition messageRef="m_answer"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="{key}_end"/>
+    <bpmn:sequenceFlow id="{key}_1" sourceRef="{key}_start" targetRef="{key}_gw"/>
+    <bpmn:sequenceFlow id="{key}_2" sourceRef="{key}_gw" targetRef="{key}_answer"/>
+    <bpmn:sequenceFlow id="{key}_3" sourceRef="{key}_gw" targetRef="{key}_late"/>
+    <bpmn:sequenceFlow id="{key}_4" sourceRef="{key}_answer" targetRef="{key}_bare"/>
+    <bpmn:sequenceFlow id="{key}_5" sourceRef="{key}_bare" targetRef="{key}_end"/>
+    <bpmn:sequenceFlow id="{key}_6" sourceRef="{key}_late" targetRef="{key}_end"/>
+  </bpmn:process>''', ns_id="Defs_raced")
+    resp = deploy(client, token, [("raced.bpmn", content)])
+    assert resp.status_code == 201, resp.get_json()
+    assert [w["element_id"] for w in resp.get_json()["warnings"]] == ["raced_bare"]
+
+
+def test_the_procedures_have_a_time_limit_on_every_waiting_step(ctx):
+    from engine.repository import parse_file, waiting_without_limit
+    from tests.conftest import PROCEDURES
+    for path in PROCEDURES:
+        with open(path, "rb") as fh:
+            assert waiting_without_limit(parse_file(path.rsplit("/", 1)[-1], fh.read())) == [], path

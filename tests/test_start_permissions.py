@@ -100,7 +100,7 @@ def test_a_procedure_without_a_start_form_takes_no_data(client, token):
     from .test_repository import DESIGNER, one_task, upload, user_task
     content = one_task("no_form_start", user_task("only")).replace(
         b'<spiffworkflow:property name="formKey" value="test_start"/>', b"")
-    assert upload(client, token(DESIGNER), [("no_form_start.bpmn", content)]).status_code == 201
+    assert upload(client, token(DESIGNER), [("no_form_start.bpmn", content)], lang=None).status_code == 201
     resp = client.post("/api/instances", headers=token(HANDLER), json={
         "process_key": "no_form_start", "business_key": "NF-1", "data": {"review_unit": "lf.sanhe.sfj"}})
     assert resp.status_code == 422 and resp.get_json()["message"] == "发起该流程时不接受任何数据"

@@ -15,15 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import history
-from engine.errors import N_, Conflict, EngineError, Forbidden, NotFound, cap_fields
+from engine.errors import N_, Conflict, EngineError, Forbidden, NotFound, cap_fields, render_problem
 from engine.models import User
 
 from . import services
 from .auth import csrf_ok, csrf_token, current, end_every_session, keep_this_session, start_session
 from .extensions import db
 from .edge import arg_datetime, arg_id, json_body
-from .schemas import (AuditSchema, CompleteSchema, DelegateSchema, InstanceSchema, LoginSchema, MigrateSchema,
-                      ProcessSchema, StartInstanceSchema, TaskSchema, UserSchema)
+from .schemas import (AssignSchema, AuditSchema, CompleteSchema, DelegateSchema, InstanceSchema, LoginSchema,
+                      MigrateSchema, ProcessSchema, StartInstanceSchema, TaskSchema, UserSchema)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 DESIGN_ROLES = {"process_designer", "admin"}
@@ -152,7 +152,8 @@ def deploy():
     result = services.repository().deploy(uploads, actor=user.username, comment=comment)
     body = {"deployment_id": result.deployment_id,
             "created": [{"key": d.key, "version": d.version} for d in result.created],
-            "unchanged": [{"key": d.key, "version": d.version} for d in result.unchanged]}
+            "unchanged": [{"key": d.key, "version": d.version} for d in result.unchanged],
+            "warnings": [render_problem(w, gettext) for w in result.warnings]}
     db.session.commit()
     return jsonify(body), (201 if result.created else 200)
 
@@ -168,13 +169,16 @@ def validate_model():
     else:
         body = _json()
         uploads = [(str(body.get("filename") or "diagram.bpmn"), str(body.get("xml") or "").encode("utf-8"))]
+    from engine.repository import waiting_without_limit
     try:
-        services.repository().check(uploads)
+        _parser, files = services.repository().check(uploads)
     except EngineError as exc:
         db.session.rollback()
         return jsonify(ok=False, **exc.render(gettext))
     db.session.rollback()
-    return jsonify(ok=True, message=gettext("No problems found"), errors=[])
+    warnings = [render_problem(w, gettext) for src in files for w in waiting_without_limit(src)]
+    return jsonify(ok=True, message=gettext("No problems found") if not warnings else
+                   gettext("No errors; %(n)s warnings", n=len(warnings)), errors=[], warnings=warnings)
 
 
 @bp.get("/designer/meta")
@@ -347,6 +351,15 @@ def list_tasks():
     return jsonify(tasks=TaskSchema(many=True).dump(_annotate(services.tasks().list(current(), scope, status))))
 
 
+@bp.get("/queue")
+@login_required
+def assign_queue():
+    """待分派: open tasks nobody can take that the caller may assign (supervision officers: their area;
+    administrators: all), oldest first."""
+    user = _require_roles({"supervision_officer", "admin"})
+    return jsonify(tasks=TaskSchema(many=True).dump(_annotate(services.tasks().queue(user))))
+
+
 @bp.get("/tasks/<uid:task_id>")
 @login_required
 def get_task(task_id: str):
@@ -366,6 +379,9 @@ def task_action(task_id: str, action: str):
         task = svc.delegate(user, task_id, DelegateSchema().load(_json())["username"])
     elif action == "complete":
         task = svc.complete(user, task_id, CompleteSchema().load(_json())["data"])
+    elif action == "assign":
+        body = AssignSchema().load(_json())
+        task = svc.assign(user, task_id, body["unit"], body.get("username"))
     else:
         return jsonify(message=gettext("Unknown action")), 404
     body = TaskSchema().dump(_annotate([task])[0])

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from engine import history
 from engine.calendar import seed_from_chinesecalendar
-from engine.errors import EngineError
-from engine.models import User
+from engine.errors import EngineError, render_problem
+from engine.models import Role, User
 from engine.org import TOKEN_DAYS, create_user, issue_token, load_file, set_password
 from engine.repository import deploy_paths
 
@@ -58,6 +58,10 @@ def _deploy(paths: list[str], actor: str, comment: str | None) -> None:
         click.echo(f"deployed {d.key} v{d.version}")
     for d in result.unchanged:
         click.echo(f"unchanged {d.key} v{d.version}")
+    for w in result.warnings:
+        rendered = render_problem(w, gettext)
+        where = ":".join(str(x) for x in (w.get("file"), w.get("line")) if x)
+        click.echo(f"warning: {where} [{w.get('element_id') or '-'}] {rendered['message']}", err=True)
 
 
 def register(app: Flask) -> None:
@@ -119,6 +123,37 @@ def register(app: Flask) -> None:
         except EngineError as exc:
             _fail(exc)
         click.echo(f"loaded {counts['units']} units, {counts['users']} users, {counts['roles']} roles")
+
+    @org.command("check")
+    @click.option("--process", "keys", multiple=True, help="Only this procedure (key; repeatable)")
+    def org_check(keys):
+        """List every (role, unit) a step of the deployed procedures can be routed to where no active user
+        holds the role; exit code 1 when there is any (or when routing fails for some case)."""
+        report = services.route_check(list(keys) or None)
+        roles = {r.code: r.name for r in db.session.scalars(select(Role))}
+        click.echo(f"checked {report.procedures} procedures, {report.steps} steps, {report.routes} routes "
+                   f"(step × receiving unit)")
+        for group in report.gap_groups():
+            role = group["role_code"] or "-"
+            click.echo(f"GAP {role} ({roles.get(role, role)}) at {group['tier']} {group['kind']}: "
+                       f"{len(group['units'])} unit(s)")
+            for unit in group["units"]:
+                example = group["examples"].get(unit.code)
+                click.echo(f"    {unit.code} {unit.name}" + (f"  (e.g. a case of {example})" if example else ""))
+            for procedure, step in group["steps"]:
+                click.echo(f"    step: {procedure} / {step}")
+        for f in report.gaps:
+            if f.kind == "no_role":
+                click.echo(f"GAP {f.process_key}/{f.element_id}: {gettext(f.msgid) % f.params}")
+        for f in report.errors:
+            click.echo(f"ERROR {f.process_key}/{f.element_id} ({f.step}): {gettext(f.msgid) % f.params}"
+                       + (f"  (e.g. a case of {f.example})" if f.example else ""))
+        for f in report.unchecked:
+            click.echo(f"not checked {f.process_key}/{f.element_id} ({f.step}): {gettext(f.msgid) % f.params}")
+        click.echo(f"{report.gap_count} gaps, {len(report.errors)} routing errors, "
+                   f"{len(report.unchecked)} steps not checked")
+        if not report.ok:
+            sys.exit(1)
 
     app.cli.add_command(org)
 

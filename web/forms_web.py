@@ -34,7 +34,7 @@ def pickers(form: Form, case_data: dict | None = None) -> dict:
     from engine.models import RoleAssignment
     out = {}
     if any(f.type == "unit" for f in form.fields):
-        out["units"] = db.session.execute(select(OrgUnit.code, OrgUnit.name).order_by(OrgUnit.code)).all()
+        out["units"] = db.session.execute(select(OrgUnit.code, OrgUnit.name, OrgUnit.kind).order_by(OrgUnit.code)).all()
     if any(f.type == "user" and not f.user_role for f in form.fields):
         out["users"] = db.session.execute(select(User.username, User.display_name).where(User.active.is_(True))
                                           .order_by(User.username)).all()

@@ -88,10 +88,14 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                        "status": {"type": "string", "enum": ["open", "completed", "cancelled", "any"]}},
                                 ok={"200": _list_of("tasks", _ref("Task"))}),
     ("get", "/api/tasks/{task_id}"): dict(summary="One task", tags=["tasks"], ok={"200": _ref("Task")}),
+    ("get", "/api/queue"): dict(summary="待分派: tasks nobody can take, that I may assign (supervisors, admins)",
+                                tags=["tasks"], ok={"200": _list_of("tasks", _ref("Task"))}),
     ("post", "/api/tasks/{task_id}/{action}"): dict(
-        summary="Claim, unclaim, delegate ({username}) or complete ({data}) a task", tags=["tasks"],
-        body={"type": "object", "properties": {"username": {"type": "string"}, "data": OBJ}},
-        enums={"action": ["claim", "unclaim", "delegate", "complete"]}, ok={"200": _ref("Task")}),
+        summary="Claim, unclaim, delegate ({username}), complete ({data}) or — for a task nobody could take — "
+                "assign ({unit, username}) a task", tags=["tasks"],
+        body={"type": "object", "properties": {"username": {"type": "string"}, "data": OBJ,
+                                               "unit": {"type": "string"}}},
+        enums={"action": ["claim", "unclaim", "delegate", "complete", "assign"]}, ok={"200": _ref("Task")}),
     ("get", "/api/notifications"): dict(summary="My reminders, overdue and escalation notices", tags=["tasks"],
                                         query={"unread": {"type": "string", "enum": ["0", "1"]}},
                                         ok={"200": {"type": "object", "properties": {

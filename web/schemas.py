@@ -103,6 +103,12 @@ class DelegateSchema(Schema):
     username = fields.String(required=True, validate=_length(1, 64))
 
 
+class AssignSchema(Schema):
+    """A task nobody could take goes to a unit (re-routed there) and, optionally, one person there."""
+    unit = fields.String(required=True, validate=_length(1, 64))
+    username = fields.String(load_default=None, allow_none=True, validate=_length(1, 64))
+
+
 class MigrateSchema(Schema):
     instances = fields.List(fields.Integer(strict=True, validate=validate.Range(
         min=1, max=MAX_DB_ID, error=lazy_gettext("Not the id of a case."))), load_default=list,
@@ -157,6 +163,8 @@ class TaskSchema(Schema):
     sla_state = fields.String(attribute="live_sla_state")
     working_days_left = fields.Integer(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
+    unassigned = fields.Boolean()
+    unassigned_reason = fields.String(allow_none=True)
 
 
 class NotificationSchema(Schema):

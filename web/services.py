@@ -39,6 +39,7 @@ def repository() -> Repository:
 
 def _lookups() -> dict:
     return {"unit": lambda code: db.session.scalar(select(OrgUnit.id).where(OrgUnit.code == code)) is not None,
+            "unit_kind": lambda code: db.session.scalar(select(OrgUnit.kind).where(OrgUnit.code == code)),
             "user": lambda name: db.session.scalar(select(User.id).where(User.username == name)) is not None,
             "member": _member,
             "role_name": lambda code: db.session.scalar(select(Role.name).where(Role.code == code)) or code,
@@ -81,3 +82,16 @@ def validate_form(form_key: str, data: dict, context: dict | None = None) -> dic
     if form is None:
         raise InvalidInput(N_("Form %(form)s does not exist"), form=form_key)
     return validate_with(form, data, gettext, _lookups(), context)
+
+
+def unit_fields(form_key: str):
+    """The unit fields of a form, as the organisation check needs them (which units each accepts)."""
+    from engine.route_check import UnitField
+    form = default_registry().get(form_key)
+    return [UnitField(f.name, f.unit_kinds, f.unit_scope) for f in form.fields if f.type == "unit"] if form else []
+
+
+def route_check(keys=None):
+    """``engine.route_check`` over the deployed procedures and the loaded organisation."""
+    from engine.route_check import check_routes
+    return check_routes(db.session, unit_fields, current_app.config["EXTERNAL_MESSAGES"], keys)

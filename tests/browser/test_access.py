@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.realtime
 
-HANDLER, REVIEWER, OTHER_REVIEWER = "guan_guanzhen_handler", "guan_review", "sanhe_review"
+HANDLER, REVIEWER, OTHER_REVIEWER = "guan_guanzhen_handler", "guan_guanzhen_sfs", "sanhe_review"
 
 
 def on_login_page(page, came_from: str) -> None:
@@ -23,7 +23,8 @@ def on_login_page(page, came_from: str) -> None:
 
 def case_waiting_for_review(user, number: str) -> tuple[int, str]:
     """The handler starts a major case and submits the package; returns the case id and the address of the
-    completeness check now offered to 固安县司法局, as the case page links it."""
+    completeness check now offered to 固安镇司法所 (the township's legal review office), as the case
+    page links it."""
     user.sign_in(HANDLER)
     case_id = user.start_major_decision_review(number)
     user.submit_package(number)
@@ -31,7 +32,7 @@ def case_waiting_for_review(user, number: str) -> tuple[int, str]:
     page.goto(f"/cases/{case_id}")
     row = page.locator("#open-tasks tbody tr").filter(has=page.get_by_role("link", name="审查材料是否齐全"))
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("固安县司法局")
+    expect(row).to_contain_text("固安镇司法所")
     link = row.get_by_role("link", name="审查材料是否齐全")
     href = link.get_attribute("href")
     assert re.fullmatch(r"/tasks/[0-9a-f-]{36}", href), href
@@ -88,7 +89,7 @@ def test_reviewer_of_another_county_cannot_open_the_task(page, user, another_use
     response = other.request.post(task_url + "/claim", form={"csrf_token": token, "next": "/"}, max_redirects=0)
     assert response.status in (403, 404)
 
-    # the reviewer of 固安县司法局 still finds it unclaimed
+    # the reviewer of 固安镇司法所 still finds it unclaimed
     user.sign_in(REVIEWER)
     row = user.row("待认领", number, "审查材料是否齐全")
     expect(row.get_by_role("button", name="认领")).to_be_visible()
@@ -128,7 +129,7 @@ def test_a_form_without_the_csrf_token_is_refused(page, user, shot, case_number)
                              max_redirects=0).status == 400
     assert page.request.post("/logout", max_redirects=0).status == 400
     page.reload()
-    expect(page.locator("header.top a.who")).to_have_text("固安县司法局法制审核")   # still signed in
+    expect(page.locator("header.top a.who")).to_have_text("固安镇司法所")   # still signed in
     expect(user.tab("我的待办").filter(has_text=number)).to_have_count(0)
     page.goto(task_url)
     expect(page.locator("dl.facts")).to_contain_text("尚无人认领")

@@ -146,6 +146,26 @@ def test_validation_marks_the_four_faulty_elements(user, tmp_path):
     user.shot(page, "validation-errors")
 
 
+def test_a_step_without_a_time_limit_is_marked_as_a_warning(user):
+    user.sign_in("designer")
+    page = user.page
+    open_modeler(user, "major_decision_review")
+    page.evaluate("() => window.modeler.get('selection').select("
+                  "window.modeler.get('elementRegistry').get('submit_package'))")
+    panel = page.locator("#panel")
+    panel.locator("#prop-sla").fill("")
+    panel.locator("#prop-sla").dispatch_event("change")
+    page.get_by_role("button", name="校验").click()
+    expect(page.locator("#status")).to_have_text("没有错误；请查看警告（以橙色标出）。")
+    warning = page.locator("#problems li.warning")
+    expect(warning).to_have_count(1)
+    expect(warning).to_contain_text("警告：")
+    expect(warning).to_contain_text("提交法制审核材料")
+    assert page.evaluate("() => window.modeler.get('canvas').hasMarker("
+                         "window.modeler.get('elementRegistry').get('submit_package'), 'warning')")
+    user.shot(page, "validation-warning")
+
+
 def test_people_without_the_designer_role_cannot_open_the_modeler(user):
     user.sign_in("guan_review")
     resp = user.page.goto("/designer/modeler?key=major_decision_review")

@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.realtime
 
-HANDLER, REVIEWER = "guan_guanzhen_handler", "guan_review"
+HANDLER, REVIEWER = "guan_guanzhen_handler", "guan_guanzhen_sfs"
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 # parts of a chrome element that are data: the user's name, the language switch, options listing procedures

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.realtime
 
-HANDLER, REVIEWER, HEAD = "guan_guanzhen_handler", "guan_review", "guan_guanzhen_head"
+HANDLER, REVIEWER, HEAD = "guan_guanzhen_handler", "guan_guanzhen_sfs", "guan_guanzhen_head"
 PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
        b"trailer<</Root 1 0 R>>\n%%EOF\n")
 CHECKS = ("check_subject", "check_authority", "check_procedure", "check_facts", "check_law", "check_documents")
@@ -48,12 +48,12 @@ def test_township_case_from_start_to_decision(page, user, shot, case_number, tmp
     user.submit_package(number, files=[str(evidence)])
     user.sign_out()
 
-    # -- the reviewer: a township has no reviewer of its own, so the county justice bureau reviews
+    # -- the reviewer: a township's team has no reviewer of its own, so the 司法所 serving the township reviews
     user.sign_in(REVIEWER)
-    expect(page.locator("header.top a.who")).to_have_text("固安县司法局法制审核")
+    expect(page.locator("header.top a.who")).to_have_text("固安镇司法所")
     row = user.row("待认领", number, "审查材料是否齐全")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("固安县司法局")
+    expect(row).to_contain_text("固安镇司法所")
     expect(row).to_contain_text("重大执法决定法制审核")
     shot(page, "reviewer-to-claim")
     row.get_by_role("button", name="认领").click()
@@ -63,7 +63,7 @@ def test_township_case_from_start_to_decision(page, user, shot, case_number, tmp
     expect(mine).to_have_count(1)
     expect(mine.get_by_role("button", name="退回")).to_be_visible()
     user.open_task("我的待办", number, "审查材料是否齐全")
-    expect(page.locator("dl.facts")).to_contain_text("固安县司法局法制审核")      # claimed by
+    expect(page.locator("dl.facts")).to_contain_text("固安镇司法所")      # claimed by
     documents = page.locator("section.card", has=page.get_by_role("heading", name="材料"))
     expect(documents.get_by_role("link", name="现场检查笔录.pdf")).to_be_visible()
     user.yes_no("package_complete", True)
@@ -135,7 +135,7 @@ def test_township_case_from_start_to_decision(page, user, shot, case_number, tmp
     expect(page.locator("#case-status")).to_have_text("已办结")
     expect(page.locator("#open-tasks tbody")).to_have_text("无。")
     units = page.locator("main dl.facts").first
-    for unit in ("固安镇综合行政执法队", "固安县司法局", "固安镇人民政府"):
+    for unit in ("固安镇综合行政执法队", "固安镇司法所", "固安镇人民政府"):
         expect(units).to_contain_text(unit)
 
     timeline = page.locator("#timeline > li")

@@ -147,6 +147,12 @@
       field(T.dueDate, textInput('dueDate', props.dueDate, function (v) { setProp(element, 'dueDate', v); }, 'helpers'));
       field(T.remindDate, textInput('remindDate', props.remindDate, function (v) { setProp(element, 'remindDate', v); }, 'helpers'));
     }
+    var messageCatch = type === 'bpmn:IntermediateCatchEvent' && (bo.eventDefinitions || []).some(function (d) {
+      return d.$type === 'bpmn:MessageEventDefinition'; });
+    if (type === 'bpmn:ReceiveTask' || type === 'bpmn:ManualTask' || messageCatch) {   // other steps that wait
+      field(T.sla, textInput('sla', props.sla, function (v) { setProp(element, 'sla', v); }));
+      field(T.dueDate, textInput('dueDate', props.dueDate, function (v) { setProp(element, 'dueDate', v); }, 'helpers'));
+    }
     if (type === 'bpmn:StartEvent' && !timerOf(bo)) {
       field(T.form, select('formKey', props.formKey, [['', '—']].concat(config.meta.forms.map(function (f) { return [f.key, f.title]; })),
         function (v) { setProp(element, 'formKey', v); }));
@@ -188,21 +194,26 @@
     return (m ? m[1] : 'diagram') + '.bpmn';
   }
   function clearMarks() {
-    registry.getAll().forEach(function (el) { canvas.removeMarker(el.id, 'invalid'); });
+    registry.getAll().forEach(function (el) { canvas.removeMarker(el.id, 'invalid'); canvas.removeMarker(el.id, 'warning'); });
     problemsBox.innerHTML = '';
   }
-  function showProblems(errors) {
+  function showProblems(errors, warnings) {
     clearMarks();
-    errors.forEach(function (e) {
-      var li = document.createElement('li');
-      li.textContent = (e.element_id ? '[' + e.element_id + '] ' : '') + e.message;
-      li.dataset.element = e.element_id || '';
-      if (e.element_id && registry.get(e.element_id)) {
-        canvas.addMarker(e.element_id, 'invalid');
-        li.addEventListener('click', function () { modeler.get('selection').select(registry.get(e.element_id)); });
-      }
-      problemsBox.appendChild(li);
-    });
+    function list(entries, marker) {
+      entries.forEach(function (e) {
+        var li = document.createElement('li');
+        li.className = marker;
+        li.textContent = (marker === 'warning' ? T.warning + ' ' : '') + (e.element_id ? '[' + e.element_id + '] ' : '') + e.message;
+        li.dataset.element = e.element_id || '';
+        if (e.element_id && registry.get(e.element_id)) {
+          canvas.addMarker(e.element_id, marker);
+          li.addEventListener('click', function () { modeler.get('selection').select(registry.get(e.element_id)); });
+        }
+        problemsBox.appendChild(li);
+      });
+    }
+    list(errors, 'invalid');
+    list(warnings || [], 'warning');
   }
   function post(url, body, json) {
     return fetch(url, {method: 'POST', credentials: 'same-origin', body: body,
@@ -217,8 +228,9 @@
       importProblems.forEach(function (e) { known[e.element_id] = true; });
       var errors = importProblems.concat((r.data.errors || []).filter(function (e) { return !known[e.element_id]; }));
       var ok = r.data.ok && !importProblems.length;
-      showProblems(errors);
-      say(ok ? T.valid : T.invalid, ok ? 'ok' : 'error');
+      var warnings = r.data.warnings || [];
+      showProblems(errors, warnings);
+      say(ok ? (warnings.length ? T.validWithWarnings : T.valid) : T.invalid, ok ? 'ok' : 'error');
       document.body.dataset.validated = ok ? 'ok' : 'errors';
     });
   });
@@ -231,12 +243,15 @@
       data.append('comment', comment);
       return post(config.deployUrl, data, false);
     }).then(function (r) {
+      var warnings = r.data.warnings || [];
+      var note = warnings.length ? ' ' + T.deployedWithWarnings : '';
       if (r.status === 201) {
-        clearMarks();
-        say(T.deployed.replace('{what}', r.data.created.map(function (c) { return c.key + ' v' + c.version; }).join(', ')), 'ok');
+        showProblems([], warnings);
+        say(T.deployed.replace('{what}', r.data.created.map(function (c) { return c.key + ' v' + c.version; }).join(', ')) + note, 'ok');
         document.body.dataset.deployed = JSON.stringify(r.data.created);
       } else if (r.status === 200) {
-        say(T.unchanged.replace('{what}', r.data.unchanged.map(function (c) { return c.key + ' v' + c.version; }).join(', ')), 'ok');
+        showProblems([], warnings);
+        say(T.unchanged.replace('{what}', r.data.unchanged.map(function (c) { return c.key + ' v' + c.version; }).join(', ')) + note, 'ok');
         document.body.dataset.deployed = '[]';
       } else {
         showProblems(r.data.errors || []);

@@ -133,10 +133,15 @@ def init_app(app) -> None:
         if "admin" in roles and "incidents" not in g.nav_counts:
             from engine.incidents import count_open
             g.nav_counts["incidents"] = count_open(db.session)
+        may_assign = bool(roles & {"supervision_officer", "admin"})
+        if may_assign and "queue" not in g.nav_counts:
+            g.nav_counts["queue"] = db.session.scalar(select(func.count()).select_from(
+                services.tasks().queue_query(user).subquery()))
         return {"me": user, "my_roles": roles, "nav": g.nav_counts, "role_names": role_names,
                 "calendar_notice": calendar_notice() if roles & CALENDAR_WATCHERS else None,
                 "is_supervisor": bool(roles & {"supervision_officer", "admin", "invited_supervisor"}),
-                "is_designer": bool(roles & {"process_designer", "admin"}), "is_admin": "admin" in roles}
+                "is_designer": bool(roles & {"process_designer", "admin"}), "is_admin": "admin" in roles,
+                "may_assign": may_assign}
 
     for code in ERROR_MESSAGES:
         app.register_error_handler(code, _error_page)

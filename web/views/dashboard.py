@@ -28,7 +28,7 @@ bp = Blueprint("dashboard", __name__)
 STATE_LABELS = {"open": N_("Open tasks"), **{s: SLA_LABELS[s] for s in STATES if s != "open"}}
 TITLES = {"units": N_("Tasks per unit"), "procedures": N_("Tasks per procedure"),
           "overdue": N_("Overdue and escalated tasks"), "handling": N_("Average handling time"),
-          "pilot": N_("Pilot reporting rounds per county")}
+          "pilot": N_("Pilot reporting rounds per county"), "unassigned": N_("Tasks nobody can take, per unit")}
 HEADERS = {
     "units": [N_("County"), N_("Unit")] + [STATE_LABELS[s] for s in STATES],
     "procedures": [N_("Procedure")] + [STATE_LABELS[s] for s in STATES],
@@ -39,6 +39,7 @@ HEADERS = {
                  N_("Outlier")],
     "pilot": [N_("Round"), N_("County"), N_("Round status"), N_("Current steps"), N_("Overdue"),
               N_("Listed for public criticism")],
+    "unassigned": [N_("County"), N_("Unit"), N_("Tasks to assign")],
 }
 ROUND_STATUS = {"running": N_("In progress"), "completed": N_("Closed")}
 
@@ -145,7 +146,15 @@ def _pilot(d: Dashboard) -> Table:
     return table
 
 
-BUILDERS = {"units": _units, "procedures": _procedures, "overdue": _overdue, "handling": _handling, "pilot": _pilot}
+def _unassigned(d: Dashboard, rows: list[dict] | None = None) -> Table:
+    table = Table("unassigned")
+    for r in rows if rows is not None else d.unassigned_counts():
+        table.add([r["county"], r["unit"] or "—", r["unassigned"]], css="flagged")
+    return table
+
+
+BUILDERS = {"units": _units, "procedures": _procedures, "overdue": _overdue, "handling": _handling, "pilot": _pilot,
+            "unassigned": _unassigned}
 
 
 @bp.get("/dashboard")
@@ -153,7 +162,9 @@ BUILDERS = {"units": _units, "procedures": _procedures, "overdue": _overdue, "ha
 def index():
     d = _dashboard()
     unit_rows, procedure_rows = d.unit_counts(), d.procedure_counts()
-    tables = [_units(d, unit_rows), _procedures(d, procedure_rows), _overdue(d), _handling(d), _pilot(d)]
+    unassigned_rows = d.unassigned_counts()
+    tables = [_units(d, unit_rows), _procedures(d, procedure_rows), _overdue(d), _handling(d), _pilot(d),
+              _unassigned(d, unassigned_rows)]
     labels = {s: _(STATE_LABELS[s]) for s in STATES}
     charts = {"labels": labels,
               "units": {"labels": [r["unit"] or "—" for r in unit_rows], **{s: [r[s] for r in unit_rows] for s in STATES}},
@@ -161,6 +172,7 @@ def index():
                              **{s: [r[s] for r in procedure_rows] for s in STATES}}}
     return render_template("dashboard.html", tables=tables, totals=Dashboard.totals(unit_rows), labels=labels,
                            states=STATES, charts=charts, processes=d.procedure_names(), args=request.args,
+                           unassigned_total=sum(r["unassigned"] for r in unassigned_rows),
                            factor=OUTLIER_FACTOR, min_units=OUTLIER_MIN_UNITS)
 
 

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from engine import versions
 from engine.errors import EngineError
-from engine.models import ProcessDefinition, ProcessInstance, Role
+from engine.errors import N_
+from engine.models import OrgUnit, ProcessDefinition, ProcessInstance, Role
 from engine.org import Directory
 from forms import default_registry
 
@@ -52,6 +53,30 @@ def index():
     _designer()
     definitions = services.repository().list_latest()
     return render_template("designer/index.html", definitions=definitions)
+
+
+TIER_LABELS = {"city": N_("City level"), "county": N_("County level"), "township": N_("Township level")}
+KIND_LABELS = {"government": N_("People's governments"), "justice_bureau": N_("Justice bureaus"),
+               "justice_office": N_("Justice offices (司法所)"), "enforcement_dept": N_("Enforcement departments"),
+               "enforcement_team": N_("Comprehensive enforcement teams"), "police": N_("Public security organs"),
+               "establishment_office": N_("Establishment offices")}
+
+
+@bp.get("/designer/org-check")
+@signed_in
+def org_check():
+    """For the deployed procedures and the loaded organisation: every role × kind of unit a step can be
+    routed to where no active user holds the role (see engine.route_check), routing failures, and steps the
+    check could not evaluate."""
+    _designer()
+    keys = [k for k in request.args.getlist("process") if k][:100] or None    # ?process=KEY: only these
+    report = services.route_check(keys)
+    role_names = {r.code: r.name for r in db.session.scalars(select(Role))}
+    units = {u.code: u.name for u in db.session.scalars(select(OrgUnit))}
+    label = lambda table, key: _(table[key]) if key in table else key  # noqa: E731
+    return render_template("designer/org_check.html", report=report, groups=report.gap_groups(),
+                           role_names=role_names, unit_names=units, tier=lambda k: label(TIER_LABELS, k),
+                           kind=lambda k: label(KIND_LABELS, k), message=lambda f: _(f.msgid) % f.params)
 
 
 @bp.get("/designer/modeler")

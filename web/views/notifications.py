@@ -1,4 +1,4 @@
-"""The bell: my reminders, overdue and escalation notices; opening one marks it read."""
+"""The bell: my reminders, overdue and escalation notices, tasks to assign; opening one marks it read."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, url_for
@@ -29,5 +29,8 @@ def open_(notification_id: int):
         note = notes.mark_read(db.session, me(), notification_id, services.clock().now())
     except EngineError:
         abort(404)
+    kind = note.kind
     db.session.commit()
+    if kind == "unassigned":              # told because they may assign it: the 待分派 queue
+        return redirect(url_for("queue.index"))
     return redirect(url_for("case.show", instance_id=note.instance_id))

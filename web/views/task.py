@@ -48,7 +48,7 @@ def _render(task, values, errors, status=200):
     svc = services.tasks()
     return render_template(
         "task.html", task=annotate([task])[0], form=form, values=values, errors=errors,
-        pickers=pickers(form, case_data) if form else {}, hidden=hidden_by_case(form, case_data) if form else set(),
+        pickers=pickers(form, {**case_data, "task_unit": task.unit.code if task.unit else None}) if form else {}, hidden=hidden_by_case(form, case_data) if form else set(),
         attachments=attachment_names(file_ids), colleagues=colleagues, comments=svc.comments(task.instance_id),
         documents=store().for_instance(task.instance_id),
         process_name=task.instance.definition.name, may_act=task.status == "open" and (
