@@ -315,17 +315,18 @@ class Runtime:
         self._check_start_condition(definition, data)
         return data
 
-    def _check_start_condition(self, definition: ProcessDefinition, data: dict) -> None:
+    def _check_start_condition(self, definition: ProcessDefinition, data: dict, by_message: bool = False) -> None:
         """The start event's ``startCondition`` (an expression over the start data) must hold; otherwise the
         start is refused with the model's ``startRefusal`` text, next to the ``startRefusalField`` field when
-        the model names one."""
+        the model names one. A start by a message (another case's step sent it) is refused the same way; the
+        refusal then fails that step, whose form has no such field: the text is the message itself."""
         props = self.start_properties(definition)
         condition = props.get("startCondition")
         if not condition or evaluate(condition, data, self.helpers):
             return
         reason = props.get("startRefusal") or ""
         field = props.get("startRefusalField")
-        if field:
+        if field and not by_message:
             raise InvalidInput(N_("The form has errors; see the messages next to the fields"),
                                fields={field: [reason or field]})
         raise InvalidInput(N_("This case cannot be started: %(reason)s"), reason=reason)
@@ -739,7 +740,9 @@ class Runtime:
         spec, subprocess_specs = self.repository.load_spec(definition)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
         payload = event.payload if isinstance(event.payload, dict) else {}
-        workflow.task_tree.data.update(check_data({k: v for k, v in payload.items() if _DATA_KEY.match(str(k))}))
+        start_data = check_data({k: v for k, v in payload.items() if _DATA_KEY.match(str(k))})
+        self._check_start_condition(definition, start_data, by_message=True)
+        workflow.task_tree.data.update(start_data)
         self._run_steps(workflow)
         workflow.send_event(event)
         unit_code = payload.get("case_unit")
@@ -792,7 +795,7 @@ class Runtime:
         for task_spec in spec.task_specs.values():
             if type(task_spec).__name__ == "StartEvent" and getattr(task_spec, "extensions", None):
                 props = task_spec.extensions.get("properties", {})
-                if props.get("formKey") or props.get("starterRoles"):
+                if props.get("formKey") or props.get("starterRoles") or props.get("startCondition"):
                     return props
         return {}
 

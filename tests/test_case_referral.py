@@ -225,3 +225,22 @@ def test_answers_reach_the_referral_that_was_sent(client, token):
     referral_ids = {m["data"]["correlation"]["referral"]["referral_id"] for m in first.history("message_received")
                     + second.history("message_received")}
     assert len(referral_ids) == 2
+
+
+def test_the_receivers_legal_review_cannot_refer_the_received_case_onward(client, token):
+    """The same rule when the referral would start from the receiver's legal review (建议移送 → 办理案件移送,
+    a message start): the handler's step is refused with the rule's text, and nothing is referred."""
+    from .test_major_decision_review import AGREE, MAJOR, REVIEWER, UNIT as REVIEW_UNIT, submit_and_accept
+    sender = refer_found(client, token, TEAM_USER, GA_SCJG, "2026-03-09T09:00", number="GZ-2026-021")
+    sender.do("制作移送函并移送材料", "handler", TEAM, TEAM_USER, PREPARE)
+    receiver(sender, GA_SCJG_USER).expect("审查移送案件并答复", "handler", GA_SCJG, GA_SCJG_USER)
+    review = Case(client, token, "major_decision_review", GA_SCJG_USER, {**MAJOR, "case_number": "GZ-2026-021"})
+    submit_and_accept(review)
+    review.do("法制审核", "legal_reviewer", REVIEW_UNIT, REVIEWER, {**AGREE, "review_outcome": "transfer"})
+    resp = review.do("办理案件移送", "handler", GA_SCJG, GA_SCJG_USER,
+                     {"referral_target": SH_SCJG, "referral_reason": "应由三河市管辖"}, status=422)
+    assert "不得自行再次移送" in resp["message"]
+    review.expect("办理案件移送", "handler", GA_SCJG, GA_SCJG_USER)          # the step stays where it was
+    from engine.models import ProcessInstance
+    from web.extensions import db
+    assert db.session.query(ProcessInstance).filter_by(process_key="case_referral_requested").count() == 0
