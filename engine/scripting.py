@@ -27,6 +27,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import TaskDataEnvironment
 
 from .errors import N_, EngineError, ScriptError
+from .limits import MAX_DATA_DEPTH
 
 FORBIDDEN_NAMES = frozenset({
     "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "globals", "locals", "vars",
@@ -249,16 +250,6 @@ def step_budget(limits: ScriptLimits | None = None) -> Iterator[None]:
         _BUDGET.reset(token)
 
 
-@contextlib.contextmanager
-def _snippet_budget(limits: ScriptLimits) -> Iterator[_Budget]:
-    budget = _BUDGET.get()
-    if budget is not None:
-        yield budget
-        return
-    with step_budget(limits):
-        yield _BUDGET.get()
-
-
 _SEQUENCES = (str, bytes, list, tuple)
 _PRINTF = re.compile(r"%[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
@@ -325,41 +316,37 @@ def _size_of_call(budget: _Budget, func, args: tuple, kwargs: dict) -> tuple:
     return args
 
 
-class _Guards:
-    """The functions the instrumented code calls; they charge the current step's budget."""
+# The functions the instrumented code calls (under names a snippet cannot write); they charge the budget.
 
-    def __init__(self, limits: ScriptLimits):
-        self.limits = limits
+def _guard_range(*args):
+    result = range(*args)
+    _current().size(len(result))
+    return result
 
-    def range(self, *args):
-        result = range(*args)
-        _current().size(len(result))
-        return result
 
-    @staticmethod
-    def tick() -> bool:
-        _current().tick()
-        return True          # also the first condition of every comprehension
+def _guard_tick() -> bool:
+    _current().tick()
+    return True          # also the first condition of every comprehension
 
-    @staticmethod
-    def call(func, *args, **kwargs):
-        budget = _current()
-        budget.tick()
-        args = _size_of_call(budget, func, args, kwargs)
-        result = func(*args, **kwargs)
-        if isinstance(result, (str, bytes, list, tuple, dict, set, frozenset)):
-            budget.size(len(result))
-        return result
 
-    @staticmethod
-    def binop(name: str, a, b):
-        _check_binop(_current(), name, a, b)
-        return _BINARY[name](a, b)
+def _guard_call(func, *args, **kwargs):
+    budget = _current()
+    budget.tick()
+    args = _size_of_call(budget, func, args, kwargs)
+    result = func(*args, **kwargs)
+    if isinstance(result, (str, bytes, list, tuple, dict, set, frozenset)):
+        budget.size(len(result))
+    return result
 
-    @staticmethod
-    def inplace(name: str, a, b):
-        _check_binop(_current(), name, a, b)
-        return _INPLACE_OPS[name](a, b)
+
+def _guard_binop(name: str, a, b):
+    _check_binop(_current(), name, a, b)
+    return _BINARY[name](a, b)
+
+
+def _guard_inplace(name: str, a, b):
+    _check_binop(_current(), name, a, b)
+    return _INPLACE_OPS[name](a, b)
 
 
 _BINARY = {"pow": operator.pow, "mul": operator.mul, "lshift": operator.lshift, "mod": operator.mod,
@@ -390,7 +377,7 @@ _STORABLE_SCALARS = (str, int, float, bool, type(None), _dt.date, _dt.datetime, 
 
 def _check_storable(name: str, value, depth: int = 0) -> None:
     """What a script leaves in the case data must be storable as JSON (a set or a generator is not)."""
-    if depth > 32:
+    if depth > MAX_DATA_DEPTH:
         raise ScriptError(N_("The script stored %(name)s nested too deeply"), name=name)
     if isinstance(value, float) and not math.isfinite(value):
         raise ScriptError(N_("The script stored %(name)s, which is not a finite number"), name=name)
@@ -415,10 +402,9 @@ class GuardedEnvironment(TaskDataEnvironment):
 
     def __init__(self, helpers: Mapping[str, Callable] | None = None, limits: ScriptLimits | None = None):
         self.limits = limits or ScriptLimits()
-        guards = _Guards(self.limits)
-        builtins = {**SAFE_BUILTINS, "range": guards.range}
+        builtins = {**SAFE_BUILTINS, "range": _guard_range}
         env = {"__builtins__": builtins, "datetime": _SafeDatetime, "timedelta": _dt.timedelta,
-               _TICK: guards.tick, _CALL: guards.call, _BINOP: guards.binop, _INPLACE: guards.inplace}
+               _TICK: _guard_tick, _CALL: _guard_call, _BINOP: _guard_binop, _INPLACE: _guard_inplace}
         env.update(helpers or {})
         super().__init__(env)
 
@@ -427,7 +413,7 @@ class GuardedEnvironment(TaskDataEnvironment):
         my_globals = copy.copy(self.globals)
         my_globals.update(external_context or {})
         my_globals.update(context)
-        with _snippet_budget(self.limits):
+        with step_budget(self.limits):       # a budget of its own unless a step's runs
             try:
                 return eval(code, my_globals)
             except SQLAlchemyError:
@@ -440,7 +426,7 @@ class GuardedEnvironment(TaskDataEnvironment):
         self.check_for_overwrite(context, external_context or {})
         context.update(self.globals)
         context.update(external_context or {})
-        with _snippet_budget(self.limits):
+        with step_budget(self.limits):       # a budget of its own unless a step's runs
             try:
                 exec(code, context)
             except SQLAlchemyError:

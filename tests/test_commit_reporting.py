@@ -145,10 +145,8 @@ def test_a_database_outage_in_a_helper_is_a_503_not_a_script_error(client, token
 
 
 def test_pages_show_a_styled_503_when_the_database_is_gone(client):
-    import re
-    html = client.get("/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    client.post("/login", data={"username": HANDLER, "password": "demo1234", "csrf_token": csrf})
+    from .test_pages import sign_in
+    sign_in(client, HANDLER)
     with database_fails(lambda statement: True):
         resp = client.get("/")
     assert resp.status_code == 503

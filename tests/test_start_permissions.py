@@ -11,6 +11,7 @@ from engine.models import AuditEvent, HumanTask, ProcessInstance
 from web.extensions import db
 
 from .procedures import CASE as BASICS, Case
+from .test_pages import csrf, sign_in
 
 HANDLER = "guan_scjg_handler"          # 固安县市场监督管理局
 CASE = {**BASICS, "summary": "销售过期食品，拟罚款20万元", "amount": 200000}
@@ -47,18 +48,11 @@ def test_internal_processes_are_never_started_by_a_person(client, token, key, wh
 
 
 def test_internal_processes_are_not_offered_on_the_start_page(client):
-    client.post("/login", data={"username": "admin", "password": "demo1234",
-                                "csrf_token": _csrf(client, "/login")})
+    sign_in(client, "admin")
     page = client.get("/start").get_data(as_text=True)
     for key in INTERNAL:
         assert f"/start/{key}" not in page
         assert client.get(f"/start/{key}").status_code == 404
-
-
-def _csrf(client, path: str) -> str:
-    import re
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 def test_a_procedure_is_started_only_by_its_starter_roles(client, token):
@@ -117,8 +111,8 @@ def test_a_reader_neither_delegates_nor_comments(client, token):
     assert resp.status_code == 403, resp.get_json()
     assert db.session.get(HumanTask, task["id"]).claimed_by_id is None
     # the comment form of the case page
-    client.post("/login", data={"username": OBSERVER, "password": "demo1234", "csrf_token": _csrf(client, "/login")})
-    token_value = _csrf(client, f"/cases/{case.id}")
+    sign_in(client, OBSERVER)
+    token_value = csrf(client.get(f"/cases/{case.id}"))
     resp = client.post(f"/cases/{case.id}/comments", data={"text": "意见", "csrf_token": token_value})
     assert resp.status_code in (302, 403)
     from engine.models import Comment
