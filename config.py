@@ -201,6 +201,9 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("SMTP_PASSWORD", "SMTP_PASSWORD", text(1024), secret=True),
     Setting("SMTP_FROM", "SMTP_FROM", email_address),
     Setting("SMTP_TIMEOUT", "SMTP_TIMEOUT", integer(1, 300)),
+    Setting("MAIL_MAX_ATTEMPTS", "MAIL_MAX_ATTEMPTS", integer(1, 100)),
+    Setting("MAIL_RETRY_SECONDS", "MAIL_RETRY_SECONDS", integer(1, 86_400)),
+    Setting("BELL_POLL_SECONDS", "BELL_POLL_SECONDS", integer(1, 3600)),
     Setting("LOG_LEVEL", "LOG_LEVEL", log_level),
     Setting("LOG_FORMAT", "LOG_FORMAT", choice("json", "text")),
     Setting("METRICS_TOKEN", "METRICS_TOKEN", text(256), secret=True),
@@ -339,7 +342,9 @@ class Config:
     LOG_FORMAT = "text"
     # /metrics answers the loopback address without a token; others need "Authorization: Bearer <token>"
     METRICS_TOKEN: str | None = None
-    # outgoing mail (read and checked; the platform sends no mail yet — notifications are in-app)
+    # outgoing mail: with SMTP_HOST set, notifications of users who asked for e-mail (profile page) are sent by
+    # the scheduler from the mail outbox after the step's commit, tried MAIL_MAX_ATTEMPTS times with a backoff
+    # of MAIL_RETRY_SECONDS, 2×, 4× …; a failing server never fails the step
     SMTP_HOST: str | None = None
     SMTP_PORT: int | None = None                 # None: 465 with SMTP_SECURITY=ssl, else 587
     SMTP_SECURITY = "starttls"
@@ -347,6 +352,10 @@ class Config:
     SMTP_PASSWORD: str | None = None
     SMTP_FROM: str | None = None
     SMTP_TIMEOUT = 30
+    MAIL_MAX_ATTEMPTS = 5
+    MAIL_RETRY_SECONDS = 60
+    # how often each page asks for the bell's count (seconds)
+    BELL_POLL_SECONDS = 15
     # variables this configuration does not read
     IGNORED_VARIABLES: frozenset[str] = frozenset()
 
@@ -379,6 +388,7 @@ class TestConfig(Config):
     ORG_PASSWORD_METHOD = "pbkdf2:sha256:1000"   # fast hashing for the demo users the tests load
     SCHEDULER_EXPECTED = False                   # no scheduler runs beside the test client
     ATTACHMENT_STORAGE = "database"              # the tests' attachments live in the test database
+    BELL_POLL_SECONDS = 1                        # the browser tests see the bell follow quickly
     IGNORED_VARIABLES = frozenset({"DATABASE_URL", "ATTACHMENT_STORAGE", "ATTACHMENT_DIR", "SCHEDULER_EXPECTED"})
 
 

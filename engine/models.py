@@ -72,6 +72,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # raised on sign-out and password change: sessions signed in under an older value are no longer valid
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # notifications also by e-mail (when the platform has an SMTP server): the user's own choice
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_notifications: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     unit: Mapped[OrgUnit] = relationship(lazy="joined")
     roles: Mapped[list["RoleAssignment"]] = relationship(back_populates="user", lazy="selectin",
                                                          cascade="all, delete-orphan")
@@ -303,13 +306,32 @@ class Notification(Base):
     __table_args__ = (UniqueConstraint("task_id", "kind", "user_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))          # due_soon / overdue / escalated / unassigned / assigned
+    kind: Mapped[str] = mapped_column(String(16))          # engine.notifications.KINDS
     task_id: Mapped[str] = mapped_column(String(36))
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
     audience: Mapped[str] = mapped_column(String(16))      # assignee / candidate / supervisor / admin
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     task: Mapped[HumanTask] = relationship(primaryjoin="foreign(Notification.task_id) == HumanTask.id", lazy="joined")
+
+
+class MailOutbox(Base):
+    """A notification to send by e-mail: written in the transaction that made the notification, sent by the
+    scheduler after the commit (engine.mailer), retried with backoff; ``status`` pending / sent / failed."""
+
+    __tablename__ = "mail_outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    address: Mapped[str] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    notification: Mapped[Notification] = relationship(lazy="joined")
+    __table_args__ = (Index("ix_mail_outbox_due", "status", "next_attempt_at"),)
 
 
 class Comment(Base):

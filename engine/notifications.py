@@ -1,8 +1,13 @@
-"""Notifications about tasks: deadlines (``due_soon``, ``overdue``, ``escalated``) for the assignee (or every
+"""Notifications about tasks: a new task (``new_task``) for every candidate (or its holder) when it is offered,
+``supervision`` instead for a task marked ``notification="supervision"`` (a unit's 督办 reply), ``returned`` for the
+person who already completed the same step of the case (sent back to them); deadlines (``due_soon``, ``overdue``, ``escalated``) for the assignee (or every
 candidate while nobody claimed the task) and for the supervision officers of the justice bureau above the
 task's unit; a task nobody can take (``unassigned``, 无人承接) for those supervision officers and the
-administrators, who assign it; an assigned task (``assigned``) for whoever may now take it. One per task,
-kind, user."""
+administrators, who assign it; an assigned task (``assigned``) for whoever may now take it; ``urged`` (催办),
+``withdrawn`` and ``cancelled`` for the holder and candidates of a task. One per task, kind, user.
+
+A user who asked for e-mail (``User.email_notifications`` and an address) also gets an outbox row
+(:class:`MailOutbox`) in the same transaction; the scheduler sends it after the commit (engine.mailer)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,11 +17,15 @@ from sqlalchemy.orm import Session
 
 from .errors import N_, NotFound
 from .limits import is_db_id
-from .models import HumanTask, Notification, User
+from .models import HumanTask, MailOutbox, Notification, User
 from .org import Directory
 
 SUPERVISOR_ROLE = "supervision_officer"
 ADMIN_ROLE = "admin"
+# kinds told only to the people who may act on the task (not to the supervisors above it)
+TASK_PEOPLE_ONLY = frozenset({"assigned", "new_task", "supervision", "returned", "urged", "withdrawn", "cancelled"})
+KINDS = ("new_task", "supervision", "returned", "assigned", "due_soon", "overdue", "escalated", "unassigned",
+         "urged", "withdrawn", "cancelled")
 
 
 def recipients(directory: Directory, task: HumanTask, kind: str | None = None) -> list[tuple[User, str]]:
@@ -25,7 +34,7 @@ def recipients(directory: Directory, task: HumanTask, kind: str | None = None) -
         people.append((task.claimed_by, "assignee"))
     elif task.role_code and task.unit_id:
         people += [(u, "candidate") for u in directory.candidates(task.role_code, task.unit_id)]
-    if task.unit is not None and kind != "assigned":
+    if task.unit is not None and kind not in TASK_PEOPLE_ONLY:
         try:
             bureau = directory.justice_bureau_above(task.unit)
         except NotFound:
@@ -42,19 +51,56 @@ def recipients(directory: Directory, task: HumanTask, kind: str | None = None) -
     return unique
 
 
-def notify(session: Session, directory: Directory, task: HumanTask, kind: str, now: datetime) -> int:
-    """Create the notifications of ``kind`` for ``task`` that do not exist yet; returns how many."""
+def notify(session: Session, directory: Directory, task: HumanTask, kind: str, now: datetime, *,
+           people: list[tuple[User, str]] | None = None) -> int:
+    """Create the notifications of ``kind`` for ``task`` that do not exist yet; returns how many.
+    ``people`` (user, audience) replaces the usual recipients of the kind."""
+    session.flush()                     # a task added in this transaction has its unit_id
     existing = set(session.scalars(select(Notification.user_id).where(
         Notification.task_id == task.id, Notification.kind == kind)))
     created = 0
-    for user, audience in recipients(directory, task, kind):
+    for user, audience in (recipients(directory, task, kind) if people is None else people):
         if user.id in existing:
             continue
-        session.add(Notification(user_id=user.id, kind=kind, task_id=task.id, instance_id=task.instance_id,
-                                 audience=audience, created_at=now))
+        existing.add(user.id)
+        note = Notification(user_id=user.id, kind=kind, task_id=task.id, instance_id=task.instance_id,
+                            audience=audience, created_at=now)
+        session.add(note)
+        if user.email and user.email_notifications:
+            session.flush()
+            session.add(MailOutbox(notification_id=note.id, user_id=user.id, address=user.email,
+                                   created_at=now, next_attempt_at=now, status="pending", attempts=0))
         created += 1
     session.flush()
     return created
+
+
+def task_offered(session: Session, directory: Directory, task: HumanTask, now: datetime, *,
+                 actor: str | None = None, kind: str = "new_task") -> int:
+    """Tell the people who may take a task just offered: ``returned`` to whoever completed the same step of
+    this case before (when they still may take it), ``kind`` (new_task, or supervision) to the others — not to
+    ``actor``, whose own step offered it; a task offered already due soon or overdue tells that too."""
+    if task.unassigned:
+        return notify(session, directory, task, "unassigned", now)
+    session.flush()
+    before = session.scalar(select(HumanTask.completed_by_id).where(
+        HumanTask.instance_id == task.instance_id, HumanTask.element_id == task.element_id,
+        HumanTask.id != task.id, HumanTask.status == "completed", HumanTask.completed_by_id.is_not(None))
+        .order_by(HumanTask.completed_at.desc()).limit(1))
+    people = recipients(directory, task, kind)
+    back = [(u, a) for u, a in people if u.id == before]
+    created = notify(session, directory, task, "returned", now, people=back) if back else 0
+    created += notify(session, directory, task, kind, now,
+                      people=[(u, a) for u, a in people if u.id != before and u.username != actor])
+    if task.sla_state in ("due_soon", "overdue"):
+        created += notify(session, directory, task, task.sla_state, now)
+    return created
+
+
+def unread_count(session: Session, user: User) -> int:
+    from sqlalchemy import func
+    return session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
 
 
 def for_user(session: Session, user: User, unread_only: bool = False, limit: int = 100) -> list[Notification]:

@@ -33,7 +33,7 @@ from .models import (HumanTask, MessageSubscription, PendingMessage, ProcessDefi
                      ProvisionalValue, Timer, User)
 from .org import Directory
 from .repository import Repository
-from .notifications import notify
+from .notifications import notify, task_offered
 from .scripting import ScriptLimits, evaluate, make_script_engine, step_budget
 from .sla import LOCAL_TZ, ProvisionalISO, compute_deadline, state_at, timer_helpers
 from .serialization import event_from_json, event_to_json, state_to_json, workflow_from_state
@@ -357,7 +357,7 @@ class Runtime:
             if not self._sync_subscriptions(instance, workflow):
                 break
             self._run_steps(workflow)
-        self._sync_tasks(instance, workflow, completed_task_id)
+        self._sync_tasks(instance, workflow, completed_task_id, actor)
         self._sync_timers(instance, workflow)
         self._sync_provisional(instance, workflow)
         self._save(instance, workflow)
@@ -422,7 +422,8 @@ class Runtime:
             raise step_error(exc) from None
 
     # -- human tasks index ------------------------------------------------------------------------
-    def _sync_tasks(self, instance: ProcessInstance, workflow: BpmnWorkflow, completed_task_id: str | None) -> None:
+    def _sync_tasks(self, instance: ProcessInstance, workflow: BpmnWorkflow, completed_task_id: str | None,
+                    actor: str | None = None) -> None:
         now = self.clock.now()
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
         open_rows = {row.id: row for row in self.session.scalars(
@@ -468,8 +469,9 @@ class Runtime:
                                  "due_at": row.due_at.isoformat() if row.due_at else None,
                                  **({"provisional": True} if row.provisional else {}),
                                  **({"unassigned": unassigned} if unassigned else {})})
-            if unassigned:                 # 无人承接: the 待分派 queue of the bureau above, and its people are told
-                notify(self.session, self.directory, row, "unassigned", now)
+            # who may take it is told (无人承接: the 待分派 queue of the bureau above, and its people are told)
+            task_offered(self.session, self.directory, row, now, actor=actor,
+                         kind="supervision" if props.get("notification") == "supervision" else "new_task")
 
     def _nobody_for(self, role_code: str | None, unit) -> str | None:
         """Why nobody can take a task offered to ``role_code`` at ``unit`` (None when somebody can): the lane

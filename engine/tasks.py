@@ -14,7 +14,7 @@ from .errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from .limits import is_db_id, is_uuid
 from .models import HumanTask, OrgUnit, ProcessInstance, User
 from .notifications import notify
-from .org import user_holds
+from .org import Directory, user_holds
 from .runtime import Runtime, check_data
 
 
@@ -227,6 +227,8 @@ class TaskService:
             raise Forbidden(N_("%(user)s does not hold this task's role at this unit"), user=target.display_name)
         task.claimed_by = target
         self.session.flush()
+        if target.id != user.id:           # handed to me by a colleague: my bell says so
+            notify(self.session, Directory(self.session), task, "assigned", self.clock.now())
         history.record(self.session, self.clock.now(), "task_delegated", actor=user.username,
                        instance_id=task.instance_id, task_id=task.id, data={"to": target.username})
         return task

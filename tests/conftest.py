@@ -81,7 +81,8 @@ def ctx(app):
     with app.app_context():
         yield app
         db.session.rollback()
-        for model in (Notification, Comment, Attachment, AttachmentBlob, LoginAttempt, HumanTask, Timer,
+        from engine.models import MailOutbox
+        for model in (MailOutbox, Notification, Comment, Attachment, AttachmentBlob, LoginAttempt, HumanTask, Timer,
                       MessageSubscription, PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey,
                       ProvisionalValue):
             db.session.execute(delete(model))

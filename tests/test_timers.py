@@ -183,8 +183,9 @@ def test_sla_states_move_and_notify_once(ctx, client, token):
         counts = dict(kinds)
         assert counts["due_soon"] == counts["overdue"] >= 2
         mine = client.get("/api/notifications", headers=token("guan_review")).get_json()["notifications"]
-        assert sorted(n["kind"] for n in mine) == ["due_soon", "overdue"]
-        assert mine[0]["task"]["id"] == review["id"]
+        # besides the new task it was told of when the task was offered (issue 10)
+        assert sorted(n["kind"] for n in mine) == ["due_soon", "new_task", "overdue"]
+        assert mine[0]["task"]["id"] == review["id"] and mine[0]["kind"] == "overdue"
         resp = client.post(f"/api/notifications/{mine[0]['id']}/read", headers=token("guan_review"))
         assert resp.status_code == 200 and resp.get_json()["read_at"]
         assert client.post(f"/api/notifications/{mine[0]['id']}/read", headers=token("sanhe_review")).status_code == 404

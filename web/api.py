@@ -406,6 +406,18 @@ def notifications():
                    unread=sum(1 for n in rows if n.read_at is None))
 
 
+@bp.get("/notifications/summary")
+@login_required
+def notification_summary():
+    """What the bell shows, polled by every page: the unread count and the newest notification's id."""
+    from sqlalchemy import func, select
+    from engine import notifications as notes
+    from engine.models import Notification
+    user = current()
+    latest = db.session.scalar(select(func.max(Notification.id)).where(Notification.user_id == user.id))
+    return jsonify(unread=notes.unread_count(db.session, user), latest=latest)
+
+
 @bp.post("/notifications/<id:notification_id>/read")
 @login_required
 def notification_read(notification_id: int):

@@ -96,11 +96,15 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         body={"type": "object", "properties": {"username": {"type": "string"}, "data": OBJ,
                                                "unit": {"type": "string"}}},
         enums={"action": ["claim", "unclaim", "delegate", "complete", "assign"]}, ok={"200": _ref("Task")}),
-    ("get", "/api/notifications"): dict(summary="My reminders, overdue and escalation notices", tags=["tasks"],
+    ("get", "/api/notifications"): dict(summary="My notices: new tasks, tasks sent back, 督办, reminders, overdue, escalation, 催办, withdrawn and cancelled cases", tags=["tasks"],
                                         query={"unread": {"type": "string", "enum": ["0", "1"]}},
                                         ok={"200": {"type": "object", "properties": {
                                             "notifications": {"type": "array", "items": _ref("Notification")},
                                             "unread": {"type": "integer"}}}}),
+    ("get", "/api/notifications/summary"): dict(
+        summary="The bell: how many notices are unread, and the newest one's id (polled by the pages)", tags=["tasks"],
+        ok={"200": {"type": "object", "properties": {"unread": {"type": "integer"},
+                                                     "latest": {"type": "integer", "nullable": True}}}}),
     ("post", "/api/notifications/{notification_id}/read"): dict(summary="Mark a notice read", tags=["tasks"],
                                                                 ok={"200": _ref("Notification")}),
     ("get", "/api/timers"): dict(summary="Waiting timers of the cases I oversee", tags=["supervision"],

@@ -53,6 +53,14 @@ def tick(app: Flask) -> RunReport:
                 db.session.rollback()
                 total.ok = False
                 log.exception("the SLA sweep failed")
+            try:                       # e-mail after the steps' commits: a failing server fails nothing else
+                from .mail import send_outbox
+                mail = send_outbox(app)
+                if mail.sent or mail.failed:
+                    log.info("mail: %s sent, %s retried later, %s given up", mail.sent, mail.retried, mail.failed)
+            except Exception:
+                db.session.rollback()
+                log.exception("sending the mail outbox failed")
             if total.claimed or total.sla_changes or not total.ok:
                 log.info("tick: %s instances fired, %s conflicts, %s failures, %s new incidents, %s SLA changes",
                          total.fired_instances, total.conflicts, total.failures, total.incidents, total.sla_changes,

@@ -8,11 +8,45 @@
   });
 
   document.querySelectorAll('details.bell').forEach(function (d) {
-    d.addEventListener('toggle', function () {
-      if (!d.open) return;
-      var menu = d.querySelector('#bell-menu');
+    var menu = d.querySelector('#bell-menu');
+    function load() {
       fetch(menu.dataset.src, {credentials: 'same-origin'}).then(function (r) { return r.text(); })
         .then(function (html) { menu.innerHTML = html; });
+    }
+    d.addEventListener('toggle', function () { if (d.open) load(); });
+    // the count follows new notifications without a reload: a small JSON summary every POLL_MS
+    var count = d.querySelector('#count-unread'), latest = null, POLL_MS = 15000;
+    function poll() {
+      if (document.hidden) return;
+      fetch(d.dataset.poll, {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) {
+          if (!body) return;
+          count.textContent = body.unread;
+          count.classList.toggle('has-unread', body.unread > 0);
+          if (latest !== null && body.latest !== latest && d.open) load();
+          latest = body.latest;
+        }).catch(function () {});
+    }
+    if (d.dataset.poll && count) {
+      var every = parseInt(d.dataset.pollMs || '', 10) || POLL_MS;
+      poll();
+      window.setInterval(poll, every);
+      document.addEventListener('visibilitychange', poll);
+    }
+  });
+
+  // narrow screens: each table row becomes a card, each cell labelled with its column's heading
+  document.querySelectorAll('table').forEach(function (table) {
+    var heads = Array.prototype.map.call(table.querySelectorAll('thead th'), function (th) {
+      return th.textContent.trim();
+    });
+    if (!heads.length) return;
+    table.classList.add('stack');
+    table.querySelectorAll('tbody tr').forEach(function (tr) {
+      Array.prototype.forEach.call(tr.children, function (td, i) {
+        if (heads[i] && !td.hasAttribute('data-label') && !td.hasAttribute('colspan')) td.setAttribute('data-label', heads[i]);
+      });
     });
   });
 

@@ -17,3 +17,10 @@ def file(package: str, filename: str):
     if package not in SERVED:
         abort(404)
     return send_from_directory(os.path.join(NODE_MODULES, SERVED[package]), filename, max_age=86400)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page says; the pages link the SVG one as well."""
+    return send_from_directory(os.path.join(os.path.dirname(os.path.dirname(__file__)), "static"), "favicon.ico",
+                               mimetype="image/vnd.microsoft.icon", max_age=86400)
