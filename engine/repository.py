@@ -15,10 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import history
-from .errors import N_, DeploymentError, NotFound, ScriptError, problem
+from .errors import N_, DeploymentError, InvalidInput, NotFound, ScriptError, problem
 from .models import Deployment, DeploymentFile, ProcessDefinition
 from .scripting import check_snippet, expression_mode
 from .serialization import spec_from_json, spec_to_json
+from .sla import parse_limit
+
+LIMIT_PROPERTIES = ("sla", "reminder")      # time limits the runtime parses (engine.sla.parse_limit)
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -148,6 +151,15 @@ def _check_bpmn(src: SourceFile) -> list[dict]:
     for prop in xp(".//spiffworkflow:property"):
         if prop.get("name") in EXPRESSION_PROPERTIES and prop.get("value"):
             _check_text(errors, src, prop, prop.get("value"), "eval")
+    for prop in xp(".//spiffworkflow:property"):        # time limits: what the runtime's parser understands
+        if prop.get("name") in LIMIT_PROPERTIES and prop.get("value") is not None:
+            try:
+                parse_limit(prop.get("value"))
+            except InvalidInput:
+                errors.append(problem(N_("Time limit “%(value)s” cannot be understood: write a number and a unit, "
+                                         "e.g. 7个工作日, 7 working days, 24小时, 30日 or P5D"),
+                                      file=src.filename, line=prop.sourceline, element_id=_element_id(prop),
+                                      value=prop.get("value")))
     for param in xp(".//spiffworkflow:parameter"):       # service-task parameters are expressions too
         _check_text(errors, src, param, param.get("value"), "eval")
     for task in xp(".//bpmn:serviceTask"):
