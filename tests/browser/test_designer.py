@@ -85,8 +85,9 @@ def test_designer_adds_a_step_deploys_and_moves_a_running_case(user, client, tok
     expect(page.locator("#status")).to_have_text("请填写发布说明。")
     page.locator("#comment").fill("增加案卷归档环节")
     page.get_by_role("button", name="发布").click()
-    expect(page.locator("#status")).to_contain_text("已发布：major_decision_review v")
+    expect(page.locator("#status")).to_contain_text("已发布：重大执法决定法制审核 第")
     new_version = json.loads(page.get_attribute("body", "data-deployed"))[0]["version"]
+    expect(page.locator("#design-version")).to_have_text(f" · 第 {new_version} 版")   # the header follows (issue 10)
     assert new_version == Repository(db.session, None).latest("major_decision_review").version
     db.session.rollback()                   # end the read: the live server shares this SQLite database
     user.shot(page, "modeler-deployed")

@@ -182,6 +182,11 @@
     }
   }
   modeler.on('selection.changed', function (e) { render(e.newSelection[0]); });
+  // clicking the element that is already selected shows its properties again (no selection change fires)
+  modeler.on('element.click', function (e) {
+    var selected = modeler.get('selection').get()[0];
+    if (selected && e.element === selected && !panel.querySelector('h3')) render(selected);
+  });
   modeler.on('element.changed', function (e) {
     var selected = modeler.get('selection').get()[0];
     if (selected && e.element === selected && !panel.contains(document.activeElement)) render(selected);
@@ -234,6 +239,15 @@
       document.body.dataset.validated = ok ? 'ok' : 'errors';
     });
   });
+  // what was deployed, in words (the procedure's name and version), and the header follows the new version
+  function named(c) { return (c.name || c.key) + ' ' + T.versionLabel.replace('{v}', c.version); }
+  function showVersion(rows) {
+    var mine = (rows || []).filter(function (c) { return !config.key || c.key === config.key; })[0];
+    if (!mine) return;
+    config.key = mine.key;
+    document.getElementById('design-version').textContent = ' · ' + T.versionLabel.replace('{v}', mine.version);
+    if (mine.name) document.getElementById('design-title').firstChild.textContent = mine.name;
+  }
   document.getElementById('deploy').addEventListener('click', function () {
     var comment = document.getElementById('comment').value.trim();
     if (!comment) { say(T.needComment, 'error'); return; }
@@ -247,11 +261,13 @@
       var note = warnings.length ? ' ' + T.deployedWithWarnings : '';
       if (r.status === 201) {
         showProblems([], warnings);
-        say(T.deployed.replace('{what}', r.data.created.map(function (c) { return c.key + ' v' + c.version; }).join(', ')) + note, 'ok');
+        say(T.deployed.replace('{what}', r.data.created.map(named).join('，')) + note, 'ok');
+        showVersion(r.data.created);
         document.body.dataset.deployed = JSON.stringify(r.data.created);
       } else if (r.status === 200) {
         showProblems([], warnings);
-        say(T.unchanged.replace('{what}', r.data.unchanged.map(function (c) { return c.key + ' v' + c.version; }).join(', ')) + note, 'ok');
+        say(T.unchanged.replace('{what}', r.data.unchanged.map(named).join('，')) + note, 'ok');
+        showVersion(r.data.unchanged);
         document.body.dataset.deployed = '[]';
       } else {
         showProblems(r.data.errors || []);
@@ -270,8 +286,13 @@
 
   var load = config.xmlUrl ? fetch(config.xmlUrl, {credentials: 'same-origin'}).then(function (r) { return r.text(); })
                            : Promise.resolve(EMPTY);
+  var MIN_ZOOM = 0.75;                            // below this the labels cannot be read
   load.then(function (xml) { return modeler.importXML(xml); }).then(function () {
     canvas.zoom('fit-viewport');
+    if (canvas.zoom() < MIN_ZOOM) {               // a wide diagram: readable, from its start (scroll for the rest)
+      var inner = canvas.viewbox().inner;
+      canvas.zoom(MIN_ZOOM, {x: inner.x, y: inner.y + inner.height / 2});
+    }
     document.body.dataset.modelerReady = 'true';
   }).catch(function (err) { say(err.message, 'error'); document.body.dataset.modelerReady = 'error'; });
 })();

@@ -6,7 +6,13 @@
     'id="Definitions_new" name="决策" namespace="http://camunda.org/schema/1.0/dmn"><decision id="new_decision" name="新决策">' +
     '<decisionTable id="table" hitPolicy="UNIQUE"><input id="in1" label="输入"><inputExpression id="ie1" typeRef="string"><text>value</text>' +
     '</inputExpression></input><output id="out1" label="输出" name="result" typeRef="string" /></decisionTable></decision></definitions>';
-  var modeler = new DmnJS({container: '#canvas', common: {keyboard: {bindTo: window}}});
+  function translate(template, replacements) {           // Chinese labels (dmn-zh.js) when the page is Chinese
+    var text = config.locale === 'zh' && window.DMN_ZH && window.DMN_ZH[template] || template;
+    return text.replace(/{([^}]+)}/g, function (_, key) { return (replacements || {})[key] || '{' + key + '}'; });
+  }
+  var zh = {translate: ['value', translate]};
+  var modeler = new DmnJS({container: '#canvas', common: {keyboard: {bindTo: window}, additionalModules: [zh]},
+    drd: {additionalModules: [zh]}, decisionTable: {additionalModules: [zh]}, literalExpression: {additionalModules: [zh]}});
   window.dmnModeler = modeler;
   var status = document.getElementById('status'), problems = document.getElementById('problems');
   function post(url, body, json) {

@@ -94,7 +94,18 @@ def modeler():
     if definition is not None:
         source = next((f for f in definition.deployment.files
                        if f.filename.endswith(".bpmn") and f'id="{definition.key}"' in f.content), None)
-    return render_template("designer/modeler.html", definition=definition, source=source, meta=meta())
+    return render_template("designer/modeler.html", definition=definition, source=source, meta=meta(),
+                           decision_tables=_decision_tables())
+
+
+def _decision_tables():
+    """The newest deployed file of each decision table (DMN), for the modeler's links to the DMN editor."""
+    from engine.models import DeploymentFile
+    newest: dict[str, DeploymentFile] = {}
+    for f in db.session.scalars(select(DeploymentFile).where(DeploymentFile.filename.like("%.dmn"))
+                                .order_by(DeploymentFile.id)):
+        newest[f.filename] = f
+    return sorted(newest.values(), key=lambda f: f.filename)
 
 
 @bp.get("/designer/dmn")
