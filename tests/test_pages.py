@@ -146,7 +146,8 @@ def test_the_bell_lists_and_opens_notifications(client, token, ctx):
         note = db.session.scalars(select(Notification).where(Notification.kind == "overdue",
                                                              Notification.user_id == mine.id)).one()
         resp = client.post(f"/notifications/{note.id}/open", data={"csrf_token": csrf(client.get("/"))})
-        assert resp.headers["Location"] == f"/cases/{case.id}"
+        task = case.expect("提交法制审核材料", "handler", UNIT, HANDLER)
+        assert resp.headers["Location"] == f"/tasks/{task['id']}"      # the open task it is about (issue 10)
         db.session.expire_all()
         assert db.session.get(Notification, note.id).read_at is not None
 

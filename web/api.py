@@ -151,8 +151,8 @@ def deploy():
     uploads = [(f.filename or "upload.bpmn", f.read()) for f in request.files.getlist("files")]
     result = services.repository().deploy(uploads, actor=user.username, comment=comment)
     body = {"deployment_id": result.deployment_id,
-            "created": [{"key": d.key, "version": d.version, "name": d.name} for d in result.created],
-            "unchanged": [{"key": d.key, "version": d.version, "name": d.name} for d in result.unchanged],
+            "created": [{"key": d.key, "version": d.version} for d in result.created],
+            "unchanged": [{"key": d.key, "version": d.version} for d in result.unchanged],
             "warnings": [render_problem(w, gettext) for w in result.warnings]}
     db.session.commit()
     return jsonify(body), (201 if result.created else 200)

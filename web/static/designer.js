@@ -181,11 +181,15 @@
       field(T.script, textInput('script', bo.script, function (v) { modeling.updateProperties(element, {script: v, scriptFormat: 'python'}); }));
     }
   }
-  modeler.on('selection.changed', function (e) { render(e.newSelection[0]); });
-  // clicking the element that is already selected shows its properties again (no selection change fires)
-  modeler.on('element.click', function (e) {
-    var selected = modeler.get('selection').get()[0];
-    if (selected && e.element === selected && !panel.querySelector('h3')) render(selected);
+  // clicking the selected element again (or the empty canvas) deselects it in bpmn-js: the panel keeps showing
+  // the element last picked while it is still in the diagram, so a second click never loses what was typed
+  var shown = null;
+  modeler.on('selection.changed', function (e) {
+    var element = e.newSelection[0];
+    if (!element && shown && registry.get(shown.id)) return;
+    if (element && element === shown && panel.querySelector('h3')) return;
+    shown = element || null;
+    render(element);
   });
   modeler.on('element.changed', function (e) {
     var selected = modeler.get('selection').get()[0];
@@ -240,18 +244,24 @@
     });
   });
   // what was deployed, in words (the procedure's name and version), and the header follows the new version
-  function named(c) { return (c.name || c.key) + ' ' + T.versionLabel.replace('{v}', c.version); }
+  var names = {};                                 // process id → name, from the diagram just deployed
+  function named(c) { return (names[c.key] || c.key) + ' ' + T.versionLabel.replace('{v}', c.version); }
   function showVersion(rows) {
     var mine = (rows || []).filter(function (c) { return !config.key || c.key === config.key; })[0];
     if (!mine) return;
     config.key = mine.key;
     document.getElementById('design-version').textContent = ' · ' + T.versionLabel.replace('{v}', mine.version);
-    if (mine.name) document.getElementById('design-title').firstChild.textContent = mine.name;
+    if (names[mine.key]) document.getElementById('design-title').firstChild.textContent = names[mine.key];
   }
   document.getElementById('deploy').addEventListener('click', function () {
     var comment = document.getElementById('comment').value.trim();
     if (!comment) { say(T.needComment, 'error'); return; }
     modeler.saveXML({format: true}).then(function (out) {
+      var re = /<bpmn:process\b[^>]*>/g, m;
+      while ((m = re.exec(out.xml))) {
+        var id = /\bid="([^"]+)"/.exec(m[0]), name = /\bname="([^"]*)"/.exec(m[0]);
+        if (id && name) names[id[1]] = name[1].replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"');
+      }
       var data = new FormData();
       data.append('files', new Blob([out.xml], {type: 'application/xml'}), filename(out.xml));
       data.append('comment', comment);
