@@ -236,3 +236,24 @@ def test_profile_sets_the_address_and_the_choice(ctx, client):
         assert (user.email, user.email_notifications) == ("zhang@example.gov.cn", True)
     finally:
         _no_mail(GA_SCJG_USER)
+
+
+def test_a_task_offered_when_already_due_soon_says_so_at_once(ctx, client, token):
+    """Before issue 10 the SLA sweep only told of a change of state: a task offered after its reminder date
+    (here the review given back after a refused extension) was due soon from the start and nobody was told."""
+    from .test_major_decision_review import HEAD, PACKAGE, REVIEWER, UNIT, start
+    with freeze_time(datetime(2026, 3, 31, 9, 0, tzinfo=SH)) as frozen:
+        case = start(client, token)
+        case.do("提交法制审核材料", "handler", UNIT, case.starter, PACKAGE)
+        case.do("审查材料是否齐全", "legal_reviewer", UNIT, REVIEWER, {"package_complete": True})
+        case.do("法制审核", "legal_reviewer", UNIT, REVIEWER, {"request_extension": True, "extension_reason": "复杂"})
+        frozen.move_to(datetime(2026, 4, 9, 9, 0, tzinfo=SH))             # past the reminder (5 working days)
+        case.do("审批延长审核期限", "agency_head", UNIT, HEAD, {"extension_approved": False, "extension_note": "不同意"})
+        review = case.expect("法制审核", "legal_reviewer", UNIT, REVIEWER)
+        assert review["sla_state"] == "due_soon"
+        assert REVIEWER in users_told("due_soon", review["id"])
+        assert REVIEWER in users_told("returned", review["id"])            # the reviewer's own step, back again
+        tick(ctx)
+        rows = db.session.execute(select(Notification.user_id, Notification.kind).where(
+            Notification.task_id == review["id"])).all()
+        assert len(rows) == len(set(rows))
