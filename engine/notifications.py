@@ -97,6 +97,22 @@ def task_offered(session: Session, directory: Directory, task: HumanTask, now: d
     return created
 
 
+# kinds that ask someone to act on the task: once the task is closed they are settled (read), so the bell counts
+# only what still waits; withdrawn / cancelled, told after the task closed, stay unread until opened
+ACTION_KINDS = ("new_task", "supervision", "returned", "assigned", "due_soon", "overdue", "escalated", "unassigned",
+                "urged")
+
+
+def settle(session: Session, task_ids, now: datetime) -> None:
+    """The tasks were completed or cancelled: their unread calls to act are marked read."""
+    from sqlalchemy import update
+    ids = [t for t in task_ids if t]
+    if ids:
+        session.execute(update(Notification).where(Notification.task_id.in_(ids), Notification.read_at.is_(None),
+                                                   Notification.kind.in_(ACTION_KINDS))
+                        .values(read_at=now).execution_options(synchronize_session=False))
+
+
 def unread_count(session: Session, user: User) -> int:
     from sqlalchemy import func
     return session.scalar(select(func.count()).select_from(Notification).where(

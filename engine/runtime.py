@@ -33,7 +33,7 @@ from .models import (HumanTask, MessageSubscription, PendingMessage, ProcessDefi
                      ProvisionalValue, Timer, User)
 from .org import Directory
 from .repository import Repository
-from .notifications import notify, task_offered
+from .notifications import notify, settle, task_offered
 from .scripting import ScriptLimits, evaluate, make_script_engine, step_budget
 from .sla import LOCAL_TZ, ProvisionalISO, compute_deadline, state_at, timer_helpers
 from .serialization import event_from_json, event_to_json, state_to_json, workflow_from_state
@@ -428,12 +428,15 @@ class Runtime:
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
         open_rows = {row.id: row for row in self.session.scalars(
             select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open"))}
+        closed = [completed_task_id] if completed_task_id else []
         for task_id, row in open_rows.items():
             if task_id not in ready and task_id != completed_task_id:
                 row.status = "cancelled"
                 row.completed_at = now
+                closed.append(task_id)
                 history.record(self.session, now, "task_cancelled", instance_id=instance.id, task_id=task_id,
                                data={"element_id": row.element_id, "name": row.name})
+        settle(self.session, closed, now)          # their calls to act no longer count in the bell
         for task_id, task in ready.items():
             if task_id in open_rows:
                 continue

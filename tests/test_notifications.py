@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from freezegun import freeze_time
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine import notifications as notes
 from engine.models import HumanTask, MailOutbox, Notification, User
@@ -68,6 +68,10 @@ def test_a_supervision_notice_reaches_the_unit_and_a_return_reaches_the_handler(
         assert notes.notify(db.session, Directory(db.session), task, "supervision", datetime.now(SH)) == 0
 
         case.do("整改并书面回复", "handler", GA_SCJG, GA_SCJG_USER, {"rectification_measures": "已补正"})
+        # done: the unit's calls to act on it are settled, the bell counts only what still waits
+        assert db.session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.task_id == reply["id"], Notification.read_at.is_(None))) == 0
+        assert bell(client, token, GA_SCJG_USER) == before
         check = case.expect("审查整改回复", "supervision_officer", BUREAU, SUP)
         assert users_told("new_task", check["id"]) == holders("supervision_officer", BUREAU)
         case.do("审查整改回复", "supervision_officer", BUREAU, SUP,
