@@ -5,6 +5,7 @@ from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import select
 
+from engine.calendar import local_date
 from engine.clock import Clock
 from engine.errors import N_, InvalidInput
 from engine.models import OrgUnit, Role, User
@@ -43,7 +44,8 @@ def _lookups() -> dict:
             "user": lambda name: db.session.scalar(select(User.id).where(User.username == name)) is not None,
             "member": _member,
             "role_name": lambda code: db.session.scalar(select(Role.name).where(Role.code == code)) or code,
-            "unit_name": lambda code: db.session.scalar(select(OrgUnit.name).where(OrgUnit.code == code)) or code}
+            "unit_name": lambda code: db.session.scalar(select(OrgUnit.name).where(OrgUnit.code == code)) or code,
+            "today": lambda: local_date(clock().now())}
 
 
 def _member(username: str, role: str, unit_code: str | None) -> bool:

@@ -6,7 +6,6 @@ import logging
 from datetime import datetime
 
 from flask import Blueprint, Response, abort, render_template
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 from SpiffWorkflow.util.task import TaskState
@@ -16,9 +15,9 @@ from engine.errors import N_, EngineError
 from engine.models import HumanTask, OrgUnit, User
 from forms import default_registry
 
-from .. import services
+from .. import display, services
 from ..extensions import db
-from ..forms_web import attachment_names, store
+from ..forms_web import store
 from .common import annotate, local, me, signed_in
 
 bp = Blueprint("case", __name__)
@@ -48,28 +47,8 @@ def _load(instance_id: int):
 
 
 def _labelled(form_key: str | None, data: dict) -> list[tuple[str, object]]:
-    """Submitted form data as (label, value) in the page's language: only the form's own fields, choices by
-    their labels, yes/no in words, attachments by file name."""
-    form = default_registry().get(form_key) if form_key else None
-    english = str(get_locale()) == "en"
-    out = []
-    for name, value in (data or {}).items():
-        field = form.field(name) if form else None
-        if value in (None, "", []) or (form is not None and field is None):
-            continue
-        label = (field.label_en if english and field and field.label_en else field.label) if field else name
-        if field is not None and field.options:
-            names = {o.value: (o.label_en if english and o.label_en else o.label) for o in field.options}
-            value = [names.get(v, v) for v in value] if isinstance(value, list) else names.get(value, value)
-        elif field is not None and field.type == "datetime" and isinstance(value, str):
-            value = value[:16].replace("T", " ")          # stored in Asia/Shanghai time with its offset
-        elif field is not None and field.type == "files":
-            files = attachment_names(value)
-            value = [files.get(v, v) for v in value]
-        if isinstance(value, bool):
-            value = _("Yes") if value else _("No")
-        out.append((label, value))
-    return out
+    """Submitted form data as (label, value) in the page's language (see web.display.labelled)."""
+    return display.labelled(form_key, data)
 
 
 def _recomputed(changes: list[dict]) -> list[tuple[str, str]]:
@@ -133,7 +112,7 @@ def show(instance_id: int):
             details = _recomputed(data.get("changes") or [])
         if e.action == "comment_added":
             details = [(_("Comment"), data.get("text"))]
-        timeline.append({"at": e.at, "who": users.get(e.actor) or (_(SYSTEM_ACTORS[e.actor]) if e.actor in SYSTEM_ACTORS else e.actor), "what": _(ACTIONS.get(e.action, e.action)),
+        timeline.append({"at": e.at, "who": users.get(e.actor) or (_(SYSTEM_ACTORS[e.actor]) if e.actor in SYSTEM_ACTORS else display.person(e.actor)), "what": _(ACTIONS.get(e.action, e.action)),
                          "step": data.get("name") or (task.name if task else data.get("element_id")),
                          "details": details, "procedure": member.definition.name if several else None,
                          "instance_id": member.id})
