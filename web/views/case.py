@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from SpiffWorkflow.util.task import TaskState
@@ -35,6 +35,9 @@ ACTIONS = {
     "timer_incident_retried": N_("Failed timer retried"), "timer_incident_cancelled": N_("Failed timer cancelled"),
     "deadlines_recomputed": N_("Provisional deadlines recomputed with the holiday calendar"),
 }
+
+REVISIT = "case_revisit"          # a closed case's page offers to start its revisit
+REVISIT_PROCEDURES = {"case_revisit", "revisit_closed", "revisit_clue", "revisit_quarterly", "discipline_referral"}
 
 SYSTEM_ACTORS = {"timer": N_("Scheduler"), "scheduler": N_("Scheduler"), "system": N_("System")}
 
@@ -125,7 +128,13 @@ def show(instance_id: int):
         log.exception("case %s: the workflow state could not be loaded", instance.id)
         done, current = [], []
     documents = [d for m in members for d in store().for_instance(m.id)]
-    return render_template("case.html", instance=instance, timeline=timeline, units=units, open_tasks=open_tasks,
+    revisit = None
+    if instance.status == "completed" and instance.process_key not in REVISIT_PROCEDURES:
+        from .start import startable
+        if any(d.key == REVISIT for d, _f in startable()):
+            revisit = url_for("start.form", key=REVISIT, **{"from": instance.id})
+    summary = display.labelled("case_basics", display.start_data(instance))
+    return render_template("case.html", instance=instance, revisit=revisit, summary=summary, timeline=timeline, units=units, open_tasks=open_tasks,
                            documents=documents, comments=services.tasks().comments(instance.id),
                            done=done, current=current, case_file=members if several else [])
 
