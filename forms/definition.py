@@ -69,6 +69,7 @@ class Field:
     after: tuple[tuple[str, str | None], ...] = ()   # date fields: (field or case variable, label) it may not precede
     not_past: bool = False          # date fields: not before today (Asia/Shanghai)
     keep_on_repeat: bool = False    # when the step comes round again, start from the earlier round's value
+    shown_as: str | None = None     # text fields: "users" = comma-separated user names, shown as people's names
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             differs_from=tuple((d["name"], d.get("label")) if isinstance(d, dict) else (d, None)
                                for d in f.get("differs_from") or ()),
             after=_after(f.get("after"), f["type"], where), not_past=_not_past(f.get("not_past"), f["type"], where),
-            keep_on_repeat=bool(f.get("keep_on_repeat", False))))
+            keep_on_repeat=bool(f.get("keep_on_repeat", False)), shown_as=_shown_as(f.get("shown_as"), where)))
     case_name = raw.get("case_name")
     if case_name is not None and not isinstance(case_name, str):
         raise FormDefinitionError(f"{source}: case_name is a text with {{field}} places")
@@ -176,6 +177,12 @@ def _after(raw, type_: str, where: str) -> tuple[tuple[str, str | None], ...]:
             raise FormDefinitionError(f"{where}: after names a field or case variable")
         out.append((name, label))
     return tuple(out)
+
+
+def _shown_as(raw, where: str) -> str | None:
+    if raw not in (None, "users"):
+        raise FormDefinitionError(f"{where}: shown_as is 'users'")
+    return raw
 
 
 def _not_past(raw, type_: str, where: str) -> bool:

@@ -96,6 +96,9 @@ def value_of(field: Field | None, value, type_: str | None = None):
         return value[:16].replace("T", " ")          # stored in Asia/Shanghai time with its offset
     if kind == "unit":
         return [unit_name(v) for v in value] if isinstance(value, list) else unit_name(value)
+    if field is not None and field.shown_as == "users":          # user names typed or carried as text
+        names = value if isinstance(value, list) else [n.strip() for n in str(value).split(",") if n.strip()]
+        return [person(n) for n in names]
     if kind == "user":
         return [person(v) for v in value] if isinstance(value, list) else person(value)
     if kind == "files":

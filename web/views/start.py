@@ -80,10 +80,11 @@ def _carried(start_form, source: str) -> dict:
     closed case): the fields of the form that case's data holds, and who handled it."""
     from engine import casefile
     from engine.limits import is_db_id
-    if not is_db_id(source):
+    number = int(source) if source.isdigit() and len(source) <= 12 else None
+    if not is_db_id(number):
         abort(404)
     try:
-        earlier = services.tasks().instance_for(me(), int(source))
+        earlier = services.tasks().instance_for(me(), number)
         data = services.runtime().data_of(earlier)
     except EngineError:
         abort(404)
