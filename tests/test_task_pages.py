@@ -150,6 +150,7 @@ def test_the_referral_receiver_sees_the_case_and_the_senders_files(client, token
     documents = section(page, "documents")
     assert "移送函.pdf" in documents and "暂无" not in documents
     [doc] = db.session.scalars(select(Attachment).where(Attachment.filename == "移送函.pdf")).all()
+    assert "移送函.pdf" in section(receiving.get(f"/cases/{rcv.id}"), "documents")
     assert receiving.get(f"/documents/{doc.id}").data == b"%PDF-1.4 letter"
     # someone of a unit that has nothing to do with the case still cannot read it
     assert browser(client, "sanhe_scjg_handler").get(f"/documents/{doc.id}").status_code == 404

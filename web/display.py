@@ -167,8 +167,23 @@ def shown_file_ids(items: list[dict]) -> set[str]:
     return {att_id for item in items if item.get("files") for att_id, _name in item["value"]}
 
 
-def start_data(instance: ProcessInstance) -> dict:
-    """The data the case was started with (its start form, or the message that started it)."""
+def keep_files_of(items: list[dict], allowed: set[str]) -> list[dict]:
+    """``items`` with only the files in ``allowed`` (the case's own, or sent to it by another procedure)."""
+    out = []
+    for item in items:
+        if item.get("files"):
+            files = [(i, n) for i, n in item["value"] if i in allowed]
+            if not files:
+                continue
+            item = {**item, "value": files}
+        out.append(item)
+    return out
+
+
+def start_data(instance: ProcessInstance, sent_only: bool = False) -> dict:
+    """The data the case was started with (its start form, or the message that started it); with
+    ``sent_only`` only what a message brought (another procedure sent it — e.g. the referring unit's files —
+    never what a person typed)."""
     from engine.models import AuditEvent
     from engine.history import stream_of
     from .extensions import db
@@ -176,6 +191,9 @@ def start_data(instance: ProcessInstance) -> dict:
         AuditEvent.stream == stream_of(instance.id), AuditEvent.action == "instance_started")
         .order_by(AuditEvent.seq).limit(1)).first()
     data = (event.data or {}) if event is not None else {}
+    if sent_only:
+        found = data.get("payload") if "message" in data else None
+        return found if isinstance(found, dict) else {}
     found = data.get("data") if isinstance(data.get("data"), dict) else data.get("payload")
     return found if isinstance(found, dict) else {}
 

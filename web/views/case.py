@@ -128,6 +128,12 @@ def show(instance_id: int):
         log.exception("case %s: the workflow state could not be loaded", instance.id)
         done, current = [], []
     documents = [d for m in members for d in store().for_instance(m.id)]
+    sent = {v for m in members for value in display.start_data(m, sent_only=True).values() if isinstance(value, list)
+            for v in value if isinstance(v, str)} - {d.id for d in documents}
+    if sent:          # files another unit sent along with the message that started one of these cases
+        from engine.models import Attachment
+        documents += list(db.session.scalars(select(Attachment).where(Attachment.id.in_(sent),
+                                                                      Attachment.instance_id.is_not(None))))
     revisit = None
     if instance.status == "completed" and instance.process_key not in REVISIT_PROCEDURES:
         from .start import startable

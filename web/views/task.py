@@ -88,10 +88,15 @@ def _render(task, values, errors, status=200, kept=False):
     svc = services.tasks()
     shows = display.shows(form, case_data)
     documents = store().for_instance(task.instance_id)
-    shared = display.shown_file_ids(shows) - {d.id for d in documents}
-    if shared:         # files an earlier step of the case sent along (e.g. the referring unit's materials)
+    own = {d.id for d in documents}
+    sent = {v for value in display.start_data(task.instance, sent_only=True).values() if isinstance(value, list)
+            for v in value if isinstance(v, str)}
+    shows = display.keep_files_of(shows, own | sent)
+    shared = display.shown_file_ids(shows) - own
+    if shared:         # files another procedure sent along (e.g. the referring unit's materials)
         from engine.models import Attachment
-        documents = list(documents) + list(db.session.scalars(select(Attachment).where(Attachment.id.in_(shared))))
+        documents = list(documents) + list(db.session.scalars(select(Attachment).where(
+            Attachment.id.in_(shared), Attachment.instance_id.is_not(None))))
     may_act = open_ and not kept and (
         task.claimed_by_id == me().id or (task.claimed_by_id is None and svc.is_candidate(me(), task)))
     return render_template(
@@ -202,7 +207,7 @@ def _readable(files, row) -> None:
         for other in casefile.instances(db.session, owner.business_key):
             if other.id == owner.id:
                 continue
-            sent = display.start_data(other)
+            sent = display.start_data(other, sent_only=True)
             if not any(isinstance(v, list) and row.id in v for v in sent.values()):
                 continue
             try:
