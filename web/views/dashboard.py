@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from engine.calendar import LOCAL_TZ
 from engine.dashboard import OUTLIER_FACTOR, OUTLIER_MIN_UNITS, STATES, SUPERVISOR_ROLES, Dashboard, Filters, area_of
 from engine.errors import N_
+from engine.models import ProcessInstance
 
 from .. import display, services
 from ..export import XLSX_MIMETYPE, workbook_bytes
@@ -140,7 +141,7 @@ def _pilot(d: Dashboard) -> Table:
     for r in d.pilot_status():
         stage = "、".join(r.stages) if r.stages else (_("All steps done") if r.instance_status == "completed"
                                                       else _("No open step"))
-        table.add([r.round, r.county, _(ROUND_STATUS.get(r.instance_status, r.instance_status)), stage, r.overdue,
+        table.add([display.case_name(db.session.get(ProcessInstance, r.instance_id)) or r.round, r.county, _(ROUND_STATUS.get(r.instance_status, r.instance_status)), stage, r.overdue,
                    r.circulars], links={0: url_for("case.show", instance_id=r.instance_id)},
                   css="flagged" if r.overdue or r.circulars else "")
     return table
