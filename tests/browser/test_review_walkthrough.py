@@ -63,7 +63,7 @@ def test_township_case_from_start_to_decision(page, user, shot, case_number, tmp
     expect(mine).to_have_count(1)
     expect(mine.get_by_role("button", name="退回")).to_be_visible()
     user.open_task("我的待办", number, "审查材料是否齐全")
-    expect(page.locator("dl.facts").first).to_contain_text("固安镇司法所")      # claimed by
+    expect(page.locator("dl.facts")).to_contain_text("固安镇司法所")      # claimed by
     documents = page.locator("section.card", has=page.get_by_role("heading", name="材料", exact=True))
     expect(documents.get_by_role("link", name="现场检查笔录.pdf")).to_be_visible()
     user.yes_no("package_complete", True)
