@@ -287,8 +287,19 @@ def test_pilot_stages_in_order_and_no_deadline_in_the_past(client, token):
     assert resp.status_code == 201, resp.get_json()
     instance = db.session.get(ProcessInstance, resp.get_json()["id"])
     assert instance.business_key is None
-    page = browser(client, "city_sup").get(f"/cases/{instance.id}").get_data(as_text=True)
+    city = browser(client, "city_sup")
+    page = city.get(f"/cases/{instance.id}").get_data(as_text=True)
     assert "<h1>2026年第二轮试点报送 · " in page
+    # the county's plan, then the city's review shows it
+    case = Case.__new__(Case)
+    case.client, case.token, case.id, case.starter = client, token, instance.id, "city_sup"
+    case.do("报送县乡两级实施方案", "supervision_officer", "lf.guan.sfj", "guan_sup",
+            {"plan_summary": "县乡两级同步推进，司法所承担法制审核"})
+    review = next(t for t in case.open_tasks() if t["name"] == "审核实施方案" and t["subject"].startswith("固安县"))
+    acts_on = section(city.get(f"/tasks/{review['id']}"), "acts-on")
+    assert "县乡两级同步推进，司法所承担法制审核" in acts_on and "实施方案" in acts_on
+    dashboard = lxml_html.fromstring(city.get("/dashboard").get_data(as_text=True)).text_content()
+    assert "2026年第二轮试点报送" in dashboard
 
 
 def test_amounts_read_as_money_on_the_case_page(client, token):
