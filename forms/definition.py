@@ -66,6 +66,24 @@ class Field:
     user_unit: str | None = None    # … at the unit this case variable names (case_unit; task_unit = the unit the
                                     # task was routed to); any unit when unset
     unit_kinds: tuple[str, ...] = ()   # unit fields: only units of these kinds (e.g. who may receive a referral)
+    after: tuple[tuple[str, str | None], ...] = ()   # date fields: (field or case variable, label) it may not precede
+    not_past: bool = False          # date fields: not before today (Asia/Shanghai)
+    keep_on_repeat: bool = False    # when the step comes round again, start from the earlier round's value
+    shown_as: str | None = None     # text fields: "users" = comma-separated user names, shown as people's names
+
+
+@dataclass(frozen=True)
+class Show:
+    """One piece of earlier case data a step shows above its form: the case variable ``field`` (labelled and
+    formatted as that field of ``form`` when given, else as ``type``), or — without ``field`` — every field
+    of ``form``. ``heading`` groups what follows it."""
+    field: str | None = None
+    form: str | None = None
+    label: str | None = None
+    label_en: str | None = None
+    type: str = "text"
+    heading: str | None = None
+    heading_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +93,9 @@ class Form:
     title_en: str | None = None
     description: str | None = None
     fields: tuple[Field, ...] = field(default_factory=tuple)
+    shows: tuple[Show, ...] = ()              # earlier case data shown above the form (the step acts on it)
+    case_name: str | None = None              # start forms: a readable name for a case without a case number,
+                                              # e.g. "{round_name}" (fields shown as the form shows them)
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -132,9 +153,77 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             readonly=bool(f.get("readonly", False)), unit_scope=f.get("unit_scope"), unit_kinds=tuple(kinds),
             user_role=f.get("user_role"), user_unit=f.get("user_unit"),
             differs_from=tuple((d["name"], d.get("label")) if isinstance(d, dict) else (d, None)
-                               for d in f.get("differs_from") or ())))
+                               for d in f.get("differs_from") or ()),
+            after=_after(f.get("after"), f["type"], where), not_past=_not_past(f.get("not_past"), f["type"], where),
+            keep_on_repeat=bool(f.get("keep_on_repeat", False)), shown_as=_shown_as(f.get("shown_as"), where)))
+    case_name = raw.get("case_name")
+    if case_name is not None and not isinstance(case_name, str):
+        raise FormDefinitionError(f"{source}: case_name is a text with {{field}} places")
     return Form(key=key, title=raw["title"], title_en=raw.get("title_en"), description=raw.get("description"),
-                fields=tuple(fields))
+                fields=tuple(fields), shows=_shows(raw.get("shows"), key), case_name=case_name)
+
+
+def _after(raw, type_: str, where: str) -> tuple[tuple[str, str | None], ...]:
+    """``after: other`` / ``after: [a, {name: b, label: …}]``: a date (or date-time) not before those."""
+    if raw is None:
+        return ()
+    if type_ not in ("date", "datetime"):
+        raise FormDefinitionError(f"{where}: after belongs on a date or datetime field")
+    items = raw if isinstance(raw, list) else [raw]
+    out = []
+    for item in items:
+        name, label = (item.get("name"), item.get("label")) if isinstance(item, dict) else (item, None)
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise FormDefinitionError(f"{where}: after names a field or case variable")
+        out.append((name, label))
+    return tuple(out)
+
+
+def _shown_as(raw, where: str) -> str | None:
+    if raw not in (None, "users"):
+        raise FormDefinitionError(f"{where}: shown_as is 'users'")
+    return raw
+
+
+def _not_past(raw, type_: str, where: str) -> bool:
+    if raw and type_ not in ("date", "datetime"):
+        raise FormDefinitionError(f"{where}: not_past belongs on a date or datetime field")
+    return bool(raw)
+
+
+def _shows(raw, key: str) -> tuple[Show, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise FormDefinitionError(f"{key}: shows is a list")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not ({"field", "form", "heading"} & set(item)):
+            raise FormDefinitionError(f"{key}: each entry of shows names a field, a form or a heading")
+        name = item.get("field")
+        if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
+            raise FormDefinitionError(f"{key}: shows: {name!r} is not a field name")
+        type_ = item.get("type", "text")
+        if type_ not in FIELD_TYPES:
+            raise FormDefinitionError(f"{key}: shows {name}: type must be one of {', '.join(FIELD_TYPES)}")
+        if name is not None and not item.get("form") and not item.get("label"):
+            raise FormDefinitionError(f"{key}: shows {name}: a field without its form needs a label")
+        out.append(Show(field=name, form=item.get("form"), label=item.get("label"), label_en=item.get("label_en"),
+                        type=type_, heading=item.get("heading"), heading_en=item.get("heading_en")))
+    return tuple(out)
+
+
+def check_shows(forms: dict[str, Form]) -> None:
+    """Every form a ``shows`` entry names exists and has the field named."""
+    for form in forms.values():
+        for show in form.shows:
+            if show.form is None:
+                continue
+            other = forms.get(show.form)
+            if other is None:
+                raise FormDefinitionError(f"{form.key}: shows names the unknown form {show.form}")
+            if show.field is not None and other.field(show.field) is None:
+                raise FormDefinitionError(f"{form.key}: shows: form {show.form} has no field {show.field}")
 
 
 def load_definitions(directory: str) -> dict[str, Form]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from .definition import Form, load_definitions
+from .definition import Form, check_shows, load_definitions
 
 DEFINITIONS_DIR = os.path.join(os.path.dirname(__file__), "definitions")
 
@@ -18,6 +18,7 @@ class FormRegistry:
         self.forms: dict[str, Form] = load_definitions(directory)
         for extra in more:
             self.forms.update(load_definitions(extra))
+        check_shows(self.forms)
 
     def get(self, key: str) -> Form | None:
         return self.forms.get(key)

@@ -46,6 +46,8 @@ MESSAGES = {
     "differs": N_("Must be someone or something other than: %(other)s."),
     "too_large": N_("The number is too large."),
     "date_range": N_("Enter a date between %(min)s and %(max)s."),
+    "before": N_("Cannot be before %(other)s (%(date)s)."),
+    "past": N_("Cannot be in the past (today is %(today)s)."),
 }
 
 # bounds of fields whose definition sets none: numbers a double holds exactly, amounts below one trillion
@@ -187,6 +189,45 @@ def _membership(f: Field, value, merged: dict, lookups: dict, gettext) -> str | 
     return gettext(MESSAGES["member_anywhere"]) % {"role": role}
 
 
+def _as_date(value) -> date | None:
+    """A date, a date-time (its Asia/Shanghai day) or their ISO text as a date; None when it is none."""
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, datetime):
+            return (value.astimezone(LOCAL_TZ) if value.tzinfo else value).date()
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            text = value.strip()
+            if "T" in text or " " in text:
+                return _as_date(datetime.fromisoformat(text.replace(" ", "T", 1)))
+            return date.fromisoformat(text)
+    except ValueError:
+        return None
+    return None
+
+
+def _date_order(form: Form, f: Field, value, merged: dict, lookups: dict, gettext) -> str | None:
+    """``after``: the date is not before the other dates named (fields of the form or case variables);
+    ``not_past``: not before today (lookup ``today``)."""
+    if f.type not in ("date", "datetime") or _blank(value):
+        return None
+    day = _as_date(value)
+    if day is None:
+        return None
+    for other, label in f.after:
+        limit = _as_date(merged.get(other))
+        if limit is not None and day < limit:
+            name = label or (form.field(other).label if form.field(other) else other)
+            return gettext(MESSAGES["before"]) % {"other": name, "date": limit.isoformat()}
+    if f.not_past and "today" in lookups:
+        today = lookups["today"]()
+        if day < today:
+            return gettext(MESSAGES["past"]) % {"today": today.isoformat()}
+    return None
+
+
 def validate(form: Form, data: dict | None, gettext: Callable[[str], str] = lambda s: s,
              lookups: dict[str, Lookup] | None = None, context: dict | None = None) -> dict:
     """Validate a submission; ``context`` is the case data the conditions may also refer to."""
@@ -234,6 +275,10 @@ def validate(form: Form, data: dict | None, gettext: Callable[[str], str] = lamb
             continue
         value = loaded.get(f.name)
         problem = _membership(f, value, merged, lookups or {}, gettext)
+        if problem:
+            errors[f.name] = [problem]
+            continue
+        problem = _date_order(form, f, value, merged, lookups or {}, gettext)
         if problem:
             errors[f.name] = [problem]
             continue

@@ -121,7 +121,8 @@ def test_only_the_city_justice_bureau_starts_a_round(client, token):
     browser.post("/login", data={"username": "guan_sup", "password": "demo1234", "csrf_token": csrf})
     assert "/start/pilot_reporting" not in browser.get("/start").get_data(as_text=True)
     assert browser.get("/start/pilot_reporting").status_code == 404
-    Case(client, token, "pilot_reporting", CITY_SUP, ROUND, business_key="PILOT-X")
+    with freeze_time(datetime(2022, 10, 20, 9, 0, tzinfo=SH)):       # the round's deadlines lie ahead
+        Case(client, token, "pilot_reporting", CITY_SUP, ROUND, business_key="PILOT-X")
 
 
 def test_stage_two_without_every_township_confirmed_is_returned(ctx, client, token):

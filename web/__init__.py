@@ -97,6 +97,8 @@ def create_app(config: str | type | None = None, **overrides) -> Flask:
     app.register_blueprint(api_bp)
     register_views(app)
     view_common.init_app(app)
+    from . import display
+    display.init_app(app)
     register_cli(app)
     from .ops_cli import register as register_ops_cli
     register_ops_cli(app)

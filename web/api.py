@@ -314,27 +314,15 @@ def external_message():
     """A message from another system (e.g. a 12345 hotline clue) starting a procedure for a unit the
     caller may act for."""
     from flask import current_app
-    from engine.org import Directory
     from .schemas import MessageSchema
-    user = _require_roles({"admin", "supervision_officer", "revisit_officer"})
+    user = _require_roles(services.EXTERNAL_SENDERS)
     body = MessageSchema().load(_json())
     if body["name"] not in current_app.config["EXTERNAL_MESSAGES"]:
         raise ValidationError({"name": [gettext("This message cannot be sent from outside")]})
     payload = body["payload"]
     if not payload.get("case_number") or not payload.get("case_unit"):
         raise ValidationError({"payload": [gettext("case_number and case_unit are required")]})
-    directory = Directory(db.session)
-    unit = directory.unit(str(payload["case_unit"]))
-    area = directory.supervised_area(user)
-    if unit.id != user.unit_id and area is not None and unit.id not in area:
-        raise Forbidden(N_("You can only act for your own unit or the units you supervise"))
-    runtime = services.runtime()
-    starter = next((d for d in services.repository().list_latest() if body["name"] in (d.start_messages or [])), None)
-    form_key = runtime.start_form(starter) if starter is not None else None
-    if form_key:                         # the message start event names the form its payload must fill
-        routing = {k: payload.pop(k) for k in ("case_unit",) if k in payload}
-        payload = {**services.validate_form(form_key, payload), **routing}
-    instance = runtime.receive(body["name"], payload, actor=user.username)
+    instance = services.receive_external(user, body["name"], payload)
     answer = _instance_body(instance) if instance else {"queued": True}
     db.session.commit()
     return jsonify(answer), 201

@@ -49,10 +49,14 @@ def pickers(form: Form, case_data: dict | None = None) -> dict:
     return out
 
 
-def parse(form: Form, user) -> dict:
+def parse(form: Form, user, refused: dict | None = None) -> dict:
     """The posted values as the form's schema expects them; uploaded files are stored — unbound, visible to
     the uploader only, until ``store().bind`` attaches them to the case of an accepted form — and replaced
-    by their ids."""
+    by their ids. A file the store refuses (type, size, empty) raises InvalidInput — or, given ``refused``,
+    its message is put there under the field's name and the rest of the post is still read, so the page can
+    show everything typed again."""
+    from flask_babel import gettext
+    from engine.errors import InvalidInput
     data: dict = {}
     for f in form.fields:
         if f.readonly:
@@ -65,7 +69,14 @@ def parse(form: Form, user) -> dict:
             ids = [v for v in request.form.getlist(f.name) if v]
             for upload in request.files.getlist(f"{f.name}__upload"):
                 if upload and upload.filename:
-                    row = store().save(user, upload.filename, upload.read(), None, services.clock().now())
+                    try:
+                        row = store().save(user, upload.filename, upload.read(), None, services.clock().now())
+                    except InvalidInput as exc:
+                        if refused is None:
+                            raise
+                        refused.setdefault(f.name, []).append(
+                            f"{upload.filename}: {exc.render(gettext)['message']}")
+                        continue
                     ids.append(row.id)
             if ids:
                 data[f.name] = ids

@@ -5,6 +5,7 @@ from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import select
 
+from engine.calendar import local_date
 from engine.clock import Clock
 from engine.errors import N_, InvalidInput
 from engine.models import OrgUnit, Role, User
@@ -37,13 +38,28 @@ def repository() -> Repository:
                       after_deploy=lambda created: runtime().start_timer_instances(created))
 
 
+def procedures():
+    """The latest version of each procedure a person or another system starts, for filters and lists — not
+    the internal sub-processes that only a call activity of another procedure runs (their tasks belong to
+    the calling case)."""
+    repo, rt = repository(), runtime()
+    latest = repo.list_latest()
+    called: set[str] = set()
+    for definition in latest:
+        _spec, subprocesses = repo.load_spec(definition)
+        called.update(key for key in subprocesses if key != definition.key)
+    return [d for d in latest if d.key not in called or d.start_messages or d.timer_start
+            or rt.start_properties(d).get("formKey")]
+
+
 def _lookups() -> dict:
     return {"unit": lambda code: db.session.scalar(select(OrgUnit.id).where(OrgUnit.code == code)) is not None,
             "unit_kind": lambda code: db.session.scalar(select(OrgUnit.kind).where(OrgUnit.code == code)),
             "user": lambda name: db.session.scalar(select(User.id).where(User.username == name)) is not None,
             "member": _member,
             "role_name": lambda code: db.session.scalar(select(Role.name).where(Role.code == code)) or code,
-            "unit_name": lambda code: db.session.scalar(select(OrgUnit.name).where(OrgUnit.code == code)) or code}
+            "unit_name": lambda code: db.session.scalar(select(OrgUnit.name).where(OrgUnit.code == code)) or code,
+            "today": lambda: local_date(clock().now())}
 
 
 def _member(username: str, role: str, unit_code: str | None) -> bool:
@@ -74,6 +90,30 @@ def start_validator(user: User):
                         field.name: [gettext("You can only address a unit in the area you supervise")]})
         return clean
     return validate
+
+
+EXTERNAL_SENDERS = {"admin", "supervision_officer", "revisit_officer"}    # who may enter a message from outside
+
+
+def receive_external(user: User, name: str, payload: dict):
+    """A message from another system (a 12345 hotline or 信访 clue …) entered by ``user`` for the unit
+    ``payload["case_unit"]`` — their own or one they supervise — checked against the form its message start
+    event names; the instance it started (None when it waits for its receiver)."""
+    from engine.errors import Forbidden
+    from engine.org import Directory
+    directory = Directory(db.session)
+    unit = directory.unit(str(payload["case_unit"]))
+    area = directory.supervised_area(user)
+    if unit.id != user.unit_id and area is not None and unit.id not in area:
+        raise Forbidden(N_("You can only act for your own unit or the units you supervise"))
+    rt = runtime()
+    starter = next((d for d in repository().list_latest() if name in (d.start_messages or [])), None)
+    form_key = rt.start_form(starter) if starter is not None else None
+    payload = dict(payload)
+    if form_key:                         # the message start event names the form its payload must fill
+        routing = {k: payload.pop(k) for k in ("case_unit",) if k in payload}
+        payload = {**validate_form(form_key, payload), **routing}
+    return rt.receive(name, payload, actor=user.username)
 
 
 def validate_form(form_key: str, data: dict, context: dict | None = None) -> dict:

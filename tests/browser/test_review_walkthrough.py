@@ -64,7 +64,7 @@ def test_township_case_from_start_to_decision(page, user, shot, case_number, tmp
     expect(mine.get_by_role("button", name="退回")).to_be_visible()
     user.open_task("我的待办", number, "审查材料是否齐全")
     expect(page.locator("dl.facts")).to_contain_text("固安镇司法所")      # claimed by
-    documents = page.locator("section.card", has=page.get_by_role("heading", name="材料"))
+    documents = page.locator("section.card", has=page.get_by_role("heading", name="材料", exact=True))
     expect(documents.get_by_role("link", name="现场检查笔录.pdf")).to_be_visible()
     user.yes_no("package_complete", True)
     expect(page.locator("#field-missing_items")).to_be_hidden()           # only asked when incomplete
@@ -72,7 +72,7 @@ def test_township_case_from_start_to_decision(page, user, shot, case_number, tmp
 
     # -- 法制审核: 建议修改
     user.open_task("待认领", number, "法制审核")
-    expect(page.locator("main h2").first).to_have_text("法制审核意见书")
+    expect(page.locator("section.card:has(#task-form) h2")).to_have_text("法制审核意见书")
     review(user, "revise", "裁量基准适用不当，建议修改罚款数额。", problems=("check_law",))
     user.submit_task(number, "法制审核", "task-review-revise")
     user.sign_out()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from flask import Blueprint, Response, abort, render_template
-from flask_babel import get_locale
+from flask import Blueprint, Response, abort, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from SpiffWorkflow.util.task import TaskState
@@ -16,9 +15,9 @@ from engine.errors import N_, EngineError
 from engine.models import HumanTask, OrgUnit, User
 from forms import default_registry
 
-from .. import services
+from .. import display, services
 from ..extensions import db
-from ..forms_web import attachment_names, store
+from ..forms_web import store
 from .common import annotate, local, me, signed_in
 
 bp = Blueprint("case", __name__)
@@ -37,6 +36,9 @@ ACTIONS = {
     "deadlines_recomputed": N_("Provisional deadlines recomputed with the holiday calendar"),
 }
 
+REVISIT = "case_revisit"          # a closed case's page offers to start its revisit
+REVISIT_PROCEDURES = {"case_revisit", "revisit_closed", "revisit_clue", "revisit_quarterly", "discipline_referral"}
+
 SYSTEM_ACTORS = {"timer": N_("Scheduler"), "scheduler": N_("Scheduler"), "system": N_("System")}
 
 
@@ -48,28 +50,8 @@ def _load(instance_id: int):
 
 
 def _labelled(form_key: str | None, data: dict) -> list[tuple[str, object]]:
-    """Submitted form data as (label, value) in the page's language: only the form's own fields, choices by
-    their labels, yes/no in words, attachments by file name."""
-    form = default_registry().get(form_key) if form_key else None
-    english = str(get_locale()) == "en"
-    out = []
-    for name, value in (data or {}).items():
-        field = form.field(name) if form else None
-        if value in (None, "", []) or (form is not None and field is None):
-            continue
-        label = (field.label_en if english and field and field.label_en else field.label) if field else name
-        if field is not None and field.options:
-            names = {o.value: (o.label_en if english and o.label_en else o.label) for o in field.options}
-            value = [names.get(v, v) for v in value] if isinstance(value, list) else names.get(value, value)
-        elif field is not None and field.type == "datetime" and isinstance(value, str):
-            value = value[:16].replace("T", " ")          # stored in Asia/Shanghai time with its offset
-        elif field is not None and field.type == "files":
-            files = attachment_names(value)
-            value = [files.get(v, v) for v in value]
-        if isinstance(value, bool):
-            value = _("Yes") if value else _("No")
-        out.append((label, value))
-    return out
+    """Submitted form data as (label, value) in the page's language (see web.display.labelled)."""
+    return display.labelled(form_key, data)
 
 
 def _recomputed(changes: list[dict]) -> list[tuple[str, str]]:
@@ -133,7 +115,7 @@ def show(instance_id: int):
             details = _recomputed(data.get("changes") or [])
         if e.action == "comment_added":
             details = [(_("Comment"), data.get("text"))]
-        timeline.append({"at": e.at, "who": users.get(e.actor) or (_(SYSTEM_ACTORS[e.actor]) if e.actor in SYSTEM_ACTORS else e.actor), "what": _(ACTIONS.get(e.action, e.action)),
+        timeline.append({"at": e.at, "who": users.get(e.actor) or (_(SYSTEM_ACTORS[e.actor]) if e.actor in SYSTEM_ACTORS else display.person(e.actor)), "what": _(ACTIONS.get(e.action, e.action)),
                          "step": data.get("name") or (task.name if task else data.get("element_id")),
                          "details": details, "procedure": member.definition.name if several else None,
                          "instance_id": member.id})
@@ -146,7 +128,19 @@ def show(instance_id: int):
         log.exception("case %s: the workflow state could not be loaded", instance.id)
         done, current = [], []
     documents = [d for m in members for d in store().for_instance(m.id)]
-    return render_template("case.html", instance=instance, timeline=timeline, units=units, open_tasks=open_tasks,
+    sent = {v for m in members for value in display.start_data(m, sent_only=True).values() if isinstance(value, list)
+            for v in value if isinstance(v, str)} - {d.id for d in documents}
+    if sent:          # files another unit sent along with the message that started one of these cases
+        from engine.models import Attachment
+        documents += list(db.session.scalars(select(Attachment).where(Attachment.id.in_(sent),
+                                                                      Attachment.instance_id.is_not(None))))
+    revisit = None
+    if instance.status == "completed" and instance.process_key not in REVISIT_PROCEDURES:
+        from .start import startable
+        if any(d.key == REVISIT for d, _f in startable()):
+            revisit = url_for("start.form", key=REVISIT, **{"from": instance.id})
+    summary = display.labelled("case_basics", display.start_data(instance))
+    return render_template("case.html", instance=instance, revisit=revisit, summary=summary, timeline=timeline, units=units, open_tasks=open_tasks,
                            documents=documents, comments=services.tasks().comments(instance.id),
                            done=done, current=current, case_file=members if several else [])
 

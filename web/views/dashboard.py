@@ -16,8 +16,9 @@ from flask_babel import gettext as _
 from engine.calendar import LOCAL_TZ
 from engine.dashboard import OUTLIER_FACTOR, OUTLIER_MIN_UNITS, STATES, SUPERVISOR_ROLES, Dashboard, Filters, area_of
 from engine.errors import N_
+from engine.models import ProcessInstance
 
-from .. import services
+from .. import display, services
 from ..export import XLSX_MIMETYPE, workbook_bytes
 from ..extensions import db
 from ..edge import arg_day_start
@@ -116,7 +117,7 @@ def _overdue(d: Dashboard) -> Table:
     for t in d.overdue_tasks():
         late = (d.now - t.due_at).total_seconds() / 86400 if t.due_at is not None else None
         state = "escalated" if t.sla_state == "escalated" else "overdue"
-        table.add([t.instance.business_key or str(t.instance_id), names.get(t.instance.process_key, t.instance.process_key),
+        table.add([display.case_name(t.instance), names.get(t.instance.process_key, t.instance.process_key),
                    t.name or t.element_id, t.subject or "", d.unit_name(t.unit_id),
                    ProvisionalTime(t.due_at) if t.provisional and t.due_at else t.due_at,
                    _one(max(late, 0.0)) if late is not None else None, _(SLA_LABELS[state]),
@@ -140,7 +141,7 @@ def _pilot(d: Dashboard) -> Table:
     for r in d.pilot_status():
         stage = "、".join(r.stages) if r.stages else (_("All steps done") if r.instance_status == "completed"
                                                       else _("No open step"))
-        table.add([r.round, r.county, _(ROUND_STATUS.get(r.instance_status, r.instance_status)), stage, r.overdue,
+        table.add([display.case_name(db.session.get(ProcessInstance, r.instance_id)) or r.round, r.county, _(ROUND_STATUS.get(r.instance_status, r.instance_status)), stage, r.overdue,
                    r.circulars], links={0: url_for("case.show", instance_id=r.instance_id)},
                   css="flagged" if r.overdue or r.circulars else "")
     return table
@@ -171,7 +172,7 @@ def index():
               "procedures": {"labels": [r["procedure"] for r in procedure_rows],
                              **{s: [r[s] for r in procedure_rows] for s in STATES}}}
     return render_template("dashboard.html", tables=tables, totals=Dashboard.totals(unit_rows), labels=labels,
-                           states=STATES, charts=charts, processes=d.procedure_names(), args=request.args,
+                           states=STATES, charts=charts, processes={p.key: p.name or p.key for p in services.procedures()}, args=request.args,
                            unassigned_total=sum(r["unassigned"] for r in unassigned_rows),
                            factor=OUTLIER_FACTOR, min_units=OUTLIER_MIN_UNITS)
 

@@ -13,7 +13,7 @@ from engine.models import OrgUnit, ProcessDefinition, ProcessInstance, Role
 from engine.org import Directory
 from forms import default_registry
 
-from .. import services
+from .. import display, services
 from ..edge import arg_id, as_id
 from ..extensions import db
 from .common import check_csrf, me, roles_of, signed_in
@@ -162,10 +162,10 @@ def migrate(key: str):
             try:
                 versions.migrate(runtime, instance, target, actor=me().username)
                 db.session.commit()
-                moved.append(instance.business_key or str(instance.id))
+                moved.append(display.case_name(instance))
             except EngineError as exc:
                 db.session.rollback()
-                refused.append(f"{instance.business_key or instance.id}: {exc.render(_)['message']}")
+                refused.append(f"{display.case_name(instance)}: {exc.render(_)['message']}")
         if moved:
             flash(_("Moved to version %(v)s: %(cases)s", v=target.version, cases="、".join(moved)), "success")
         for line in refused:

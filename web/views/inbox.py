@@ -32,7 +32,7 @@ def index():
     rows, total = svc.inbox(me(), tab, now=services.clock().now(), process_key=request.args.get("process") or None,
                             unit_id=unit.id if unit else None, created_from=arg_day_start("from"),
                             created_to=arg_day_start("to", end=True), page=page, per_page=PER_PAGE)
-    processes = {d.key: d.name for d in services.repository().list_latest()}
+    processes = {d.key: d.name or d.key for d in services.procedures()}
     my_units = db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_({ra.unit_id for ra in me().roles}))).all()
     return render_template("inbox.html", tab=tab, tabs=TABS, rows=annotate(rows), total=total, page=page,
                            pages=max((total + PER_PAGE - 1) // PER_PAGE, 1), processes=processes,

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from engine import incidents as inc
 from engine.errors import EngineError
 
-from .. import services
+from .. import display, services
 from ..extensions import db
 from .common import check_csrf, me, roles_of, signed_in
 
@@ -59,7 +59,7 @@ def act(timer_id: int, action: str):
     try:
         row = (inc.retry if action == "retry" else inc.cancel)(db.session, timer_id, services.clock().now(),
                                                                me().username)
-        case = row.instance.business_key or row.instance_id
+        case = display.case_name(row.instance)
         db.session.commit()
     except EngineError:
         db.session.rollback()

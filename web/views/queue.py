@@ -11,7 +11,7 @@ from sqlalchemy import select
 from engine.errors import N_, EngineError
 from engine.models import OrgUnit, Role, RoleAssignment, User
 
-from .. import services
+from .. import display, services
 from ..extensions import db
 from .common import annotate, check_csrf, me, roles_of, signed_in
 
@@ -69,7 +69,7 @@ def assign(task_id: str):
     try:
         task = services.tasks().assign(me(), task_id, unit_code, username or None)
         message = _("“%(name)s” of case %(case)s was given to %(who)s.", name=task.name,
-                    case=task.instance.business_key or task.instance_id,
+                    case=display.case_name(task.instance),
                     who=task.claimed_by.display_name if task.claimed_by else task.unit.name)
         db.session.commit()
     except EngineError as exc:

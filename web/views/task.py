@@ -8,11 +8,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from engine.errors import Conflict, EngineError, InvalidInput
-from engine.models import RoleAssignment, User
+from engine import history
+from engine.errors import Conflict, EngineError, Forbidden, InvalidInput
+from engine.models import ProcessInstance, RoleAssignment, User
 from forms import default_registry
 
-from .. import services
+from .. import display, services
 from ..extensions import db
 from ..forms_web import attachment_names, hidden_by_case, parse, pickers, store
 from .common import annotate, check_csrf, me, safe_next, signed_in
@@ -29,30 +30,82 @@ def _load(task_id: str):
 
 
 def _case_data(task) -> dict:
-    """The data the task's form sees: what the process holds at this step."""
+    """The data the task's form sees: what the process holds at this step (for a done step: what it held
+    when it was done, or the case's latest data)."""
     runtime = services.runtime()
-    workflow = runtime.load(task.instance)
+    try:
+        workflow = runtime.load(task.instance)
+    except Exception:          # a case whose state cannot be loaded (a timer incident) still shows its task
+        log.exception("task %s: the workflow state could not be loaded", task.id)
+        return {}
     spiff_task = workflow.get_task_from_id(UUID(task.id))
-    return dict(spiff_task.data) if spiff_task is not None else runtime.data_of(task.instance)
+    if spiff_task is not None:
+        return dict(spiff_task.data)
+    last = workflow.last_task or workflow.task_tree
+    return dict(last.data)
 
 
-def _render(task, values, errors, status=200):
+def _earlier_rounds(task) -> set[str]:
+    """Fields that an earlier, completed occurrence of the same step (same form in the same case) set: on
+    a second round they start empty, not with the first round's outcome."""
+    names: set[str] = set()
+    for event in history.for_instance(db.session, task.instance_id):
+        if event.action != "task_completed" or event.task_id == task.id:
+            continue
+        data = event.data or {}
+        if data.get("element_id") == task.element_id and isinstance(data.get("data"), dict):
+            names.update(data["data"])
+    return names
+
+
+def _completion(task) -> dict | None:
+    """Who completed a done task, when, and what they submitted (labelled)."""
+    if task.status != "completed":
+        return None
+    event = next((e for e in history.for_instance(db.session, task.instance_id)
+                  if e.action == "task_completed" and e.task_id == task.id), None)
+    by = db.session.get(User, task.completed_by_id) if task.completed_by_id else None
+    submitted = (event.data or {}).get("data") if event is not None else None
+    return {"by": by.display_name if by else display.person(event.actor if event else None),
+            "at": task.completed_at or (event.at if event else None),
+            "submitted": display.labelled(task.form_key, submitted)}
+
+
+def _render(task, values, errors, status=200, kept=False):
+    """The task page. ``kept``: the post could not be applied (someone else acted first); the typed values
+    are shown again, read only, with the message in ``errors``."""
     form = default_registry().get(task.form_key) if task.form_key else None
-    case_data = _case_data(task) if task.status == "open" else {}
+    case_data = _case_data(task)
     if form is not None and not values and task.status == "open":
-        values = {f.name: case_data.get(f.name) for f in form.fields if case_data.get(f.name) is not None}
+        repeated = _earlier_rounds(task)
+        values = {f.name: case_data.get(f.name) for f in form.fields
+                  if case_data.get(f.name) is not None and (f.keep_on_repeat or f.name not in repeated)}
+    open_ = task.status == "open"
     colleagues = db.session.scalars(select(User).join(RoleAssignment).where(
         RoleAssignment.role_code == task.role_code, RoleAssignment.unit_id == task.unit_id, User.id != me().id,
-        User.active.is_(True))).all() if task.status == "open" else []
+        User.active.is_(True))).all() if open_ else []
     file_ids = [i for f in (form.fields if form else ()) if f.type == "files" for i in (values.get(f.name) or [])]
     svc = services.tasks()
+    shows = display.shows(form, case_data)
+    documents = store().for_instance(task.instance_id)
+    own = {d.id for d in documents}
+    sent = {v for value in display.start_data(task.instance, sent_only=True).values() if isinstance(value, list)
+            for v in value if isinstance(v, str)}
+    shows = display.keep_files_of(shows, own | sent)
+    shared = display.shown_file_ids(shows) - own
+    if shared:         # files another procedure sent along (e.g. the referring unit's materials)
+        from engine.models import Attachment
+        documents = list(documents) + list(db.session.scalars(select(Attachment).where(
+            Attachment.id.in_(shared), Attachment.instance_id.is_not(None))))
+    may_act = open_ and not kept and (
+        task.claimed_by_id == me().id or (task.claimed_by_id is None and svc.is_candidate(me(), task)))
     return render_template(
-        "task.html", task=annotate([task])[0], form=form, values=values, errors=errors,
-        pickers=pickers(form, {**case_data, "task_unit": task.unit.code if task.unit else None}) if form else {}, hidden=hidden_by_case(form, case_data) if form else set(),
+        "task.html", task=annotate([task])[0], form=form, values=values, errors=errors, kept=kept,
+        pickers=pickers(form, {**case_data, "task_unit": task.unit.code if task.unit else None}) if form else {},
+        hidden=hidden_by_case(form, case_data) if form else set(),
         attachments=attachment_names(file_ids), colleagues=colleagues, comments=svc.comments(task.instance_id),
-        documents=store().for_instance(task.instance_id),
-        process_name=task.instance.definition.name, may_act=task.status == "open" and (
-            task.claimed_by_id == me().id or (task.claimed_by_id is None and svc.is_candidate(me(), task)))), status
+        documents=documents, shows=shows, summary=display.labelled("case_basics", case_data),
+        completion=_completion(task), process_name=task.instance.definition.name, may_act=may_act), status
 
 
 @bp.get("/tasks/<uid:task_id>")
@@ -67,12 +120,14 @@ def complete(task_id: str):
     check_csrf()
     task = _load(task_id)
     form = default_registry().get(task.form_key) if task.form_key else None
-    values = {}
+    values, refused = {}, {}
     try:
-        values = parse(form, me()) if form else {}
+        values = parse(form, me(), refused) if form else {}
         # the uploads are kept (unbound: only the uploader sees them) so a refused form shows them again;
         # they join the case below, only when the form is accepted
         db.session.commit()
+        if refused:                    # a refused file: nothing is applied, everything typed is shown again
+            return _render(_load(task_id), values, refused, 422)
         services.tasks().complete(me(), task.id, values)
         if form is not None:
             for f in form.fields:
@@ -81,11 +136,19 @@ def complete(task_id: str):
         db.session.commit()
     except InvalidInput as exc:
         db.session.rollback()
-        return _render(_load(task_id), values, exc.fields or {"_": [exc.render(_)["message"]]}, 422)
-    except Conflict:
+        return _render(_load(task_id), values, {**(exc.fields or {"_": [exc.render(_)["message"]]}), **refused}, 422)
+    except (Conflict, Forbidden) as exc:
         db.session.rollback()
-        return render_template("error.html", code=409, message=_(
-            "Someone else has already completed this task; your input was not applied.")), 409
+        task = _load(task_id)
+        if task.status == "completed":
+            message = _("Someone else completed this task first; your input was not applied. It is shown below "
+                        "so you can copy it.")
+        elif task.claimed_by is not None and task.claimed_by_id != me().id:
+            message = _("%(name)s claimed this task first; your input was not applied. It is shown below so you "
+                        "can copy it.", name=task.claimed_by.display_name)
+        else:
+            message = exc.render(_)["message"]
+        return _render(task, values, {"_": [message]}, exc.status, kept=True)
     except EngineError as exc:
         db.session.rollback()
         if exc.status == 404:
@@ -93,7 +156,7 @@ def complete(task_id: str):
         flash(exc.render(_)["message"], "error")
         return redirect(url_for("task.show", task_id=task_id))
     flash(_("Done: “%(name)s” of case %(case)s is completed.", name=task.name,
-            case=task.instance.business_key or task.instance_id), "success")
+            case=display.case_name(task.instance)), "success")
     return redirect(url_for("inbox.index"))
 
 
@@ -130,6 +193,31 @@ def comment(instance_id: int):
     return redirect(safe_next(request.form.get("next"), url_for("case.show", instance_id=instance_id)))
 
 
+def _readable(files, row) -> None:
+    """The user may read the attachment's case — or a case of the same case number that was started by a
+    message carrying the attachment (the receiving unit of a referral reads the files the sender sent)."""
+    from engine import casefile
+    try:
+        services.tasks().instance_for(me(), row.instance_id)
+        return
+    except EngineError:
+        owner = db.session.get(ProcessInstance, row.instance_id)
+        if owner is None or not owner.business_key:
+            raise
+        for other in casefile.instances(db.session, owner.business_key):
+            if other.id == owner.id:
+                continue
+            sent = display.start_data(other, sent_only=True)
+            if not any(isinstance(v, list) and row.id in v for v in sent.values()):
+                continue
+            try:
+                services.tasks().instance_for(me(), other.id)
+                return
+            except EngineError:
+                continue
+        raise
+
+
 @bp.get("/documents/<uid:att_id>")
 @signed_in
 def document(att_id: str):
@@ -141,7 +229,7 @@ def document(att_id: str):
             if row.uploaded_by_id != me().id:
                 abort(404)
         else:
-            services.tasks().instance_for(me(), row.instance_id)
+            _readable(files, row)
     except EngineError:
         abort(404)
     try:
