@@ -17,6 +17,9 @@ from .org import Directory
 
 SUPERVISOR_ROLE = "supervision_officer"
 ADMIN_ROLE = "admin"
+# kinds only for whoever holds the task (or its candidates), not for the supervisors above: an assignment,
+# a 催办 (the supervisor urged it), a withdrawal or cancellation of its case (engine.casework)
+PERSONAL = frozenset({"assigned", "urged", "withdrawn", "cancelled"})
 
 
 def recipients(directory: Directory, task: HumanTask, kind: str | None = None) -> list[tuple[User, str]]:
@@ -25,7 +28,7 @@ def recipients(directory: Directory, task: HumanTask, kind: str | None = None) -
         people.append((task.claimed_by, "assignee"))
     elif task.role_code and task.unit_id:
         people += [(u, "candidate") for u in directory.candidates(task.role_code, task.unit_id)]
-    if task.unit is not None and kind != "assigned":
+    if task.unit is not None and kind not in PERSONAL:
         try:
             bureau = directory.justice_bureau_above(task.unit)
         except NotFound:
