@@ -198,3 +198,73 @@ def test_batch_refuses_tasks_of_another_form_and_invalid_data_per_task(client, t
     resp = client.post("/api/tasks/batch-complete", headers=token(HANDLER), json={"tasks": [a, b], "data": {}})
     results = {r["task_id"]: r for r in resp.get_json()["results"]}
     assert results[a]["status"] == 422 and results[b]["status"] in (404, 409)
+
+
+# --- the pages ------------------------------------------------------------------------------------------------
+
+def _page(client, who):
+    from .test_pages import sign_in
+    browser = client.application.test_client()
+    sign_in(browser, who)
+    return browser
+
+
+def test_search_page_lists_my_cases_by_name_not_code(client, token):
+    import re
+    start(client, token, parties="李四便利店", case_number="固市监罚〔2026〕601号")
+    browser = _page(client, HANDLER)
+    body = browser.get("/cases?parties=李四").get_data(as_text=True)
+    assert "固市监罚〔2026〕601号" in body and "李四便利店" in body and "固安县市场监督管理局" in body
+    table = body[body.index('id="cases"'):]
+    assert "lf.guan" not in table and "major_decision_review" not in table and "guan_scjg" not in table
+    assert "办理中" in table and "案件名称" in body and "当事人" in body
+    mine = browser.get("/cases?scope=mine").get_data(as_text=True)
+    assert "固市监罚〔2026〕601号" in mine
+    other = _page(client, "sanhe_scjg_handler").get("/cases?parties=李四").get_data(as_text=True)
+    assert "固市监罚〔2026〕601号" not in other
+    odd = browser.get("/cases?status=bogus")
+    assert odd.status_code == 200 and "未知的案件状态" in odd.get_data(as_text=True)
+    assert browser.get("/cases?from=xyz").status_code in (400, 422)
+    assert re.search(r'data-unit-tree', body)
+
+
+def test_unit_pickers_offer_the_units_the_user_may_address(client, token):
+    import re
+    body = _page(client, "guan_sup").get("/start/supervision_notice").get_data(as_text=True)
+    picker = body[body.index('id="in-notice_unit"'):body.index("</select>", body.index('id="in-notice_unit"'))]
+    selectable = re.findall(r'<option value="([^"]+)"[^>]*data-parent="[^"]*"\s*(?:selected)?\s*>', picker)
+    disabled = re.findall(r'<option value="([^"]+)"[^>]*disabled>', picker)
+    assert selectable and all(code.startswith("lf.guan") for code in selectable)
+    assert "lf.guan.scjg" in selectable and "lf.sanhe.scjg" not in picker
+    assert "lf.guan.bb" not in selectable                         # the 编办 is not a unit a notice addresses
+    assert disabled == ["lf"]                                     # the city: a heading of the tree only
+
+
+def test_case_page_withdraw_cancel_and_urge_buttons(client, token):
+    from .test_pages import csrf
+    case = start(client, token)
+    starter = _page(client, HANDLER)
+    page = starter.get(f"/cases/{case.id}")
+    body = page.get_data(as_text=True)
+    assert 'id="withdraw-form"' in body and 'id="cancel-form"' not in body and "urge-" not in body
+    sup = _page(client, "guan_sup").get(f"/cases/{case.id}").get_data(as_text=True)
+    assert 'id="cancel-form"' in sup and 'id="urge-' in sup and 'id="withdraw-form"' not in sup
+    resp = starter.post(f"/cases/{case.id}/withdraw", data={"csrf_token": csrf(page), "reason": "撤回测试"})
+    assert resp.status_code == 302
+    body = starter.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "已撤回" in body and "撤回测试" in body and 'id="withdraw-form"' not in body
+
+
+def test_inbox_batch_claim_through_the_page(client, token):
+    from .test_pages import csrf
+    cases = [start(client, token, case_number=f"固市监罚〔2026〕{700 + n}号") for n in range(2)]
+    ids = [c.expect("提交法制审核材料", "handler", UNIT)["id"] for c in cases]
+    browser = _page(client, HANDLER)
+    inbox = browser.get("/?tab=group")
+    assert 'class="batch-select"' in inbox.get_data(as_text=True)
+    resp = browser.post("/tasks/batch", data={"csrf_token": csrf(inbox), "action": "claim", "task": ids,
+                                              "next": "/?tab=group"})
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and body.count('class="ok"') == 2
+    form = browser.post("/tasks/batch", data={"csrf_token": csrf(inbox), "action": "complete", "task": ids})
+    assert form.status_code == 200 and 'id="batch-form"' in form.get_data(as_text=True)

@@ -1,7 +1,8 @@
 /* Unit pickers as an organisation tree with a search box. Every <select data-unit-tree> keeps working on
-   its own (it is what the form submits); with JavaScript it is hidden and a tree drawn from its options
-   (data-id, data-parent) takes its place: type to filter (a match shows the units above it), click a unit
-   to choose it. No inline script: the Content-Security-Policy allows scripts from this site only. */
+   its own (it is what the form submits, and all there is without JavaScript); with JavaScript a tree drawn
+   from its options (data-id, data-parent; disabled options are headings: units above the ones that may be
+   chosen) is shown under it: type to filter (a match shows the units above it), click a unit to choose it.
+   No inline script: the Content-Security-Policy allows scripts from this site only. */
 (function () {
   function build(select) {
     var options = Array.prototype.filter.call(select.options, function (o) { return o.value; });
@@ -18,8 +19,6 @@
     search.className = 'unit-tree-search';
     search.placeholder = select.dataset.searchLabel || '搜索单位';
     search.setAttribute('aria-label', search.placeholder);
-    var chosen = document.createElement('div');
-    chosen.className = 'unit-tree-chosen';
     var list = document.createElement('ul');
     list.className = 'unit-tree-list';
     list.setAttribute('role', 'tree');
@@ -28,13 +27,13 @@
       (kids[parentId] || []).forEach(function (o) {
         var li = document.createElement('li');
         li.setAttribute('role', 'treeitem');
-        var button = document.createElement('button');
-        button.type = 'button';
-        button.className = 'link unit-tree-item';
+        var button = document.createElement(o.disabled ? 'span' : 'button');
+        if (!o.disabled) button.type = 'button';
+        button.className = o.disabled ? 'unit-tree-heading' : 'link unit-tree-item';
         button.textContent = o.textContent;
         button.dataset.value = o.value;
         button.style.paddingLeft = (depth * 1.2) + 'em';
-        button.addEventListener('click', function () { choose(o.value); });
+        if (!o.disabled) button.addEventListener('click', function () { choose(o.value); });
         li.appendChild(button);
         ul.appendChild(li);
         items[o.dataset.id] = {li: li, option: o};
@@ -49,11 +48,8 @@
     function choose(value) {
       select.value = value;
       select.dispatchEvent(new Event('change', {bubbles: true}));
-      show();
     }
     function show() {
-      var o = select.options[select.selectedIndex];
-      chosen.textContent = o ? o.textContent : '';
       list.querySelectorAll('.unit-tree-item').forEach(function (b) {
         b.classList.toggle('chosen', b.dataset.value === select.value);
       });
@@ -69,17 +65,10 @@
       });
     }
     branch('', list, 0);
-    var clear = document.createElement('button');
-    clear.type = 'button';
-    clear.className = 'link unit-tree-clear';
-    clear.textContent = select.options[0] && !select.options[0].value ? select.options[0].textContent : '—';
-    clear.addEventListener('click', function () { choose(''); });
     search.addEventListener('input', filter);
-    box.appendChild(chosen);
+    select.addEventListener('change', show);
     box.appendChild(search);
-    box.appendChild(clear);
     box.appendChild(list);
-    select.hidden = true;
     select.parentNode.insertBefore(box, select.nextSibling);
     show();
   }
