@@ -30,12 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, false, func, or_, select, true
+from sqlalchemy import and_, delete, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from . import history
 from .errors import N_, Conflict, Forbidden, InvalidInput, NotFound
-from .models import (AuditEvent, CaseEnding, CaseIndex, HumanTask, OrgUnit, ProcessInstance, User)
+from .models import AuditEvent, CaseEnding, CaseIndex, HumanTask, Notification, OrgUnit, ProcessInstance, User
 from .notifications import notify
 from .org import Directory, user_holds
 
@@ -229,9 +229,14 @@ def _reason(reason: str | None, required: bool) -> str | None:
 
 def _end(runtime, user: User, instance: ProcessInstance, kind: str, reason: str | None) -> CaseEnding:
     session, now = runtime.session, runtime.clock.now()
+    open_ids = []
     for task in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
                                                         HumanTask.status == "open")):
         notify(session, runtime.directory, task, kind, now)        # told before the task is withdrawn
+        open_ids.append(task.id)
+    if open_ids:                                                   # whoever ended it knows already
+        session.execute(delete(Notification).where(Notification.task_id.in_(open_ids), Notification.kind == kind,
+                                                   Notification.user_id == user.id))
     runtime.terminate(instance, actor=user.username, reason=reason, status=kind, action=f"instance_{kind}")
     ending = CaseEnding(instance_id=instance.id, kind=kind, reason=reason, actor_id=user.id, at=now)
     ending.actor = user
