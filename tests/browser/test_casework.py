@@ -137,3 +137,22 @@ def test_batch_completion_of_three_tasks(user, client, token, case_number):
     for case in cases:
         assert "法制审核" in case.names()
     assert errors == []
+
+
+def test_unit_picker_is_a_searchable_tree_of_the_units_one_may_address(user):
+    errors = no_script_errors(user.page)
+    user.sign_in("guan_sup")
+    page = user.page
+    page.goto("/start/supervision_notice")
+    tree = page.locator("#field-notice_unit .unit-tree")
+    expect(tree).to_be_visible()
+    expect(tree.locator(".unit-tree-heading").first).to_have_text("廊坊市人民政府")   # above the area: a heading
+    assert tree.get_by_role("button", name="三河市市场监督管理局").count() == 0   # another county's unit
+    tree.locator(".unit-tree-search").fill("生态环境")
+    expect(tree.get_by_role("button", name="固安县生态环境局")).to_be_visible()
+    expect(tree.get_by_role("button", name="固安县市场监督管理局")).to_be_hidden()
+    user.shot(page, "unit-tree-search")
+    tree.get_by_role("button", name="固安县生态环境局").click()
+    expect(page.locator("#in-notice_unit")).to_have_value("lf.guan.sthj")
+    user.shot(page, "unit-tree-chosen")
+    assert errors == []
