@@ -6,7 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from freezegun import freeze_time
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine import history
 from engine.models import AuditEvent, HumanTask, Notification, Timer, User
@@ -268,3 +268,42 @@ def test_inbox_batch_claim_through_the_page(client, token):
     assert resp.status_code == 200 and body.count('class="ok"') == 2
     form = browser.post("/tasks/batch", data={"csrf_token": csrf(inbox), "action": "complete", "task": ids})
     assert form.status_code == 200 and 'id="batch-form"' in form.get_data(as_text=True)
+
+
+def test_a_referral_sent_to_another_unit_can_no_longer_be_withdrawn(client, token):
+    from .test_case_referral import PREPARE, refer
+    sender = refer(client, token, "guan_guanzhen_handler", UNIT, number="GZ-2026-901")
+    sender.do("制作移送函并移送材料", "handler", TEAM, "guan_guanzhen_handler", PREPARE)   # same unit: the letter
+    assert sender.history("message_sent")
+    resp = client.post(f"/api/cases/{sender.id}/withdraw", headers=token("guan_guanzhen_handler"))
+    assert resp.status_code == 409 and "已发送至其他单位" in resp.get_json()["message"]
+    assert sender.status() == "running"
+
+
+def test_urging_twice_audits_twice_and_notifies_once(client, token):
+    case = start(client, token)
+    task = case.expect("提交法制审核材料", "handler", UNIT)
+    first = client.post(f"/api/tasks/{task['id']}/urge", headers=token("guan_sup")).get_json()
+    second = client.post(f"/api/tasks/{task['id']}/urge", headers=token("guan_sup")).get_json()
+    assert first["notified"] >= 1 and second["notified"] == 0
+    assert len(case.history("task_urged")) == 2
+    assert db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.task_id == task["id"], Notification.kind == "urged",
+        Notification.user_id == user_id(HANDLER))) == 1
+
+
+def test_urging_from_the_case_page(client, token):
+    from .test_pages import csrf
+    case = start(client, token)
+    task = case.expect("提交法制审核材料", "handler", UNIT)
+    sup = _page(client, "guan_sup")
+    page = sup.get(f"/cases/{case.id}")
+    resp = sup.post(f"/tasks/{task['id']}/urge", data={"csrf_token": csrf(page)}, follow_redirects=True)
+    assert resp.status_code == 200 and "已催办" in resp.get_data(as_text=True)
+    assert case.history("task_urged")[0]["actor"] == "guan_sup"
+    handler = _page(client, HANDLER)
+    assert "催办" in handler.get("/notifications/menu").get_data(as_text=True)
+    page = handler.get(f"/cases/{case.id}")
+    assert handler.post(f"/tasks/{task['id']}/urge", data={"csrf_token": csrf(page)},
+                        follow_redirects=True).status_code == 200
+    assert len(case.history("task_urged")) == 1                      # the handler is not a supervisor

@@ -121,8 +121,16 @@ def urge(task_id: str):
     except EngineError:
         abort(404)
     back = safe_next(request.form.get("next"), url_for("case.show", instance_id=task.instance_id))
-    return _act(lambda: casework.urge(db.session, svc.runtime.directory, me(), task, services.clock().now()),
-                _("Urged: the person handling “%(name)s” has been notified.", name=task.name), back)
+    try:
+        notified = casework.urge(db.session, svc.runtime.directory, me(), task, services.clock().now())
+        db.session.commit()
+    except EngineError as exc:
+        db.session.rollback()
+        flash(exc.render(_)["message"], "error")
+        return redirect(back)
+    flash(_("Urged: the person handling “%(name)s” has been notified.", name=task.name) if notified else
+          _("Urged again: the person handling “%(name)s” already has an urging notice.", name=task.name), "success")
+    return redirect(back)
 
 
 # -- batch work from the inbox -----------------------------------------------------------------------------
