@@ -181,6 +181,9 @@ class ProcessInstance(Base):
     definition: Mapped[ProcessDefinition] = relationship(lazy="select")
     unit: Mapped[OrgUnit | None] = relationship(lazy="joined")
     __mapper_args__ = {"version_id_col": version}
+    # case search (engine.casework): 我发起的 and the newest first
+    __table_args__ = (Index("ix_process_instances_starter", "started_by", "started_at"),
+                      Index("ix_process_instances_started_at", "started_at"))
 
 
 class HumanTask(Base):
@@ -417,3 +420,30 @@ class AuditEvent(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- case work: search index, withdrawal and cancellation (engine.casework) -------------------------------
+
+class CaseIndex(Base):
+    """What staff search a case by, copied from the case data whenever the instance is saved: its number,
+    title (案件名称) and parties (当事人). One row per instance."""
+
+    __tablename__ = "case_index"
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), primary_key=True)
+    case_number: Mapped[str | None] = mapped_column(String(128), index=True)
+    title: Mapped[str | None] = mapped_column(String(200))
+    parties: Mapped[str | None] = mapped_column(String(500))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CaseEnding(Base):
+    """Why a case ended before its procedure did: withdrawn (撤回) by its starter or cancelled (撤销) by an
+    authorised officer; by whom, when, with which reason. The case stays readable."""
+
+    __tablename__ = "case_endings"
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))          # withdrawn / cancelled
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[User] = relationship(lazy="joined")

@@ -242,6 +242,8 @@ class Runtime:
 
     def _save(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
         instance.state = state_to_json(workflow)
+        from .casework import index_case           # what staff search the case by (案件编号, 名称, 当事人)
+        index_case(self.session, instance, dict((workflow.last_task or workflow.task_tree).data), self.clock.now())
         if workflow.is_completed() and instance.status == "running":
             instance.status = "completed"
             instance.ended_at = self.clock.now()
@@ -824,17 +826,24 @@ class Runtime:
         expression = self.start_properties(definition).get("starterUnits")
         return not expression or bool(evaluate(expression, {"initiator_unit": user.unit.code}, self.helpers))
 
-    def terminate(self, instance: ProcessInstance, *, actor: str, reason: str | None = None) -> None:
+    def terminate(self, instance: ProcessInstance, *, actor: str, reason: str | None = None,
+                  status: str = "terminated", action: str = "instance_terminated") -> None:
+        """End a running instance before its end: the workflow is cancelled, its open tasks withdrawn, its
+        waiting timers cancelled (they never fire), its message subscriptions dropped. ``status`` is what the
+        instance shows afterwards (terminated, or withdrawn/cancelled: engine.casework)."""
         if instance.status != "running":
             raise Conflict(N_("The case is no longer running"))
         workflow = self.load(instance)
         workflow.cancel()
-        instance.status = "terminated"
+        instance.status = status
         instance.ended_at = self.clock.now()
-        history.record(self.session, self.clock.now(), "instance_terminated", actor=actor, instance_id=instance.id,
+        history.record(self.session, self.clock.now(), action, actor=actor, instance_id=instance.id,
                        data={"reason": reason})
         self._sync_tasks(instance, workflow, None)
         self._sync_timers(instance, workflow)
+        for row in self.session.scalars(select(MessageSubscription).where(
+                MessageSubscription.instance_id == instance.id)):
+            self.session.delete(row)
         self._drop_ledger(instance)
         self._save(instance, workflow)
 

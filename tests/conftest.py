@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, text
 
 from engine.calendar import seed_from_chinesecalendar
 from engine.clock import Clock
-from engine.models import (Attachment, AttachmentBlob, AuditEvent, CalendarYear, Comment, Holiday, HumanTask,
+from engine.models import (Attachment, AttachmentBlob, AuditEvent, CalendarYear, CaseEnding, CaseIndex, Comment, Holiday, HumanTask,
                            IdempotencyKey, LoginAttempt, MessageSubscription, Notification, PendingMessage,
                            ProcessInstance, ProvisionalValue, SchedulerHeartbeat, Timer, User)
 from engine.org import issue_token, load_file
@@ -84,7 +84,7 @@ def ctx(app):
         from engine.models import MailOutbox
         for model in (MailOutbox, Notification, Comment, Attachment, AttachmentBlob, LoginAttempt, HumanTask, Timer,
                       MessageSubscription, PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey,
-                      ProvisionalValue):
+                      ProvisionalValue, CaseIndex, CaseEnding):
             db.session.execute(delete(model))
         db.session.execute(delete(ProcessInstance))
         db.session.commit()

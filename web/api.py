@@ -560,3 +560,6 @@ def health():
                               "last_attempted_tick_at": sched.last_tick_at.isoformat() if sched.last_tick_at else None,
                               "stale": sched.stale, "max_age_seconds": 3 * current_app.config["SCHEDULER_POLL_SECONDS"]},
                    incidents=sched.open_incidents)
+
+
+from . import api_casework  # noqa: E402,F401  (case search, 撤回/撤销, 催办, batch work: routes of this blueprint)

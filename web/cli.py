@@ -299,6 +299,8 @@ def register(app: Flask) -> None:
                            + glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.dmn")))
             if paths:
                 _deploy(paths, "demo", "demo load")
+            from .demo_casework import seed as seed_casework
+            seed_casework()                     # cases to search, batch-complete, withdrawn and cancelled
         except EngineError as exc:
             _fail(exc)
         click.echo("demo data loaded")

@@ -35,18 +35,52 @@ def pickers(form: Form, case_data: dict | None = None) -> dict:
     out = {}
     if any(f.type == "unit" for f in form.fields):
         out["units"] = db.session.execute(select(OrgUnit.code, OrgUnit.name, OrgUnit.kind).order_by(OrgUnit.code)).all()
+        for f in form.fields:
+            if f.type == "unit":
+                out[f"units:{f.name}"] = unit_choices(f)
+    # administrators administer the platform: they never hold a step, so no user picker offers them
+    admins = select(RoleAssignment.user_id).where(RoleAssignment.role_code == "admin")
     if any(f.type == "user" and not f.user_role for f in form.fields):
-        out["users"] = db.session.execute(select(User.username, User.display_name).where(User.active.is_(True))
-                                          .order_by(User.username)).all()
+        out["users"] = db.session.execute(select(User.username, User.display_name).where(
+            User.active.is_(True), User.id.not_in(admins)).order_by(User.username)).all()
+    names = {f.name for f in form.fields}
     for f in form.fields:
         if f.type == "user" and f.user_role:
             stmt = select(User.username, User.display_name).join(RoleAssignment).where(
-                User.active.is_(True), RoleAssignment.role_code == f.user_role)
+                User.active.is_(True), RoleAssignment.role_code == f.user_role, User.id.not_in(admins))
             unit = (case_data or {}).get(f.user_unit) if f.user_unit else None
             if unit:
                 stmt = stmt.join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id).where(OrgUnit.code == unit)
-            out[f"users:{f.name}"] = db.session.execute(stmt.distinct().order_by(User.username)).all()
+            # people the field must differ from by the case data (e.g. who handled the case) cannot hold it
+            barred: set[str] = set()
+            for other, _label in f.differs_from:
+                held = (case_data or {}).get(other) if other not in names else None
+                barred.update(held if isinstance(held, list) else [held] if isinstance(held, str) else [])
+            out[f"users:{f.name}"] = [row for row in db.session.execute(stmt.distinct().order_by(User.username)).all()
+                                      if row[0] not in barred]
     return out
+
+
+def unit_choices(field) -> list[tuple[OrgUnit, bool]]:
+    """The organisation tree of a unit field, as (unit, selectable) in tree order: the units the signed-in
+    user may address with it (its ``unit_kinds``; with ``unit_scope: supervised`` only their own unit and the
+    units they supervise), and the units above them as headings that cannot be chosen."""
+    from flask_login import current_user
+    from engine.org import Directory
+    units = {u.id: u for u in db.session.scalars(select(OrgUnit))}
+    allowed = {i for i, u in units.items() if not field.unit_kinds or u.kind in field.unit_kinds}
+    if field.unit_scope == "supervised" and current_user.is_authenticated:
+        area = Directory(db.session).supervised_area(current_user.row)
+        if area is not None:
+            allowed &= area | {current_user.row.unit_id}
+    shown = set(allowed)
+    for i in allowed:
+        parent = units[i].parent_id
+        while parent is not None and parent not in shown:
+            shown.add(parent)
+            parent = units[parent].parent_id
+    from .views.casework import unit_tree_order
+    return [(u, u.id in allowed) for u in unit_tree_order([units[i] for i in shown])]
 
 
 def parse(form: Form, user, refused: dict | None = None) -> dict:

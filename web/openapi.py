@@ -48,6 +48,25 @@ INSTANCE_BODY = {"allOf": [_ref("Instance"), {"type": "object", "properties": {
     "open_tasks": {"type": "array", "items": _ref("Task")},
     "history": {"type": "array", "items": _ref("AuditEvent")}}}]}
 
+CASE_ROW = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "case_number": {"type": "string", "nullable": True},
+    "title": {"type": "string", "nullable": True}, "parties": {"type": "string", "nullable": True},
+    "process_key": {"type": "string"}, "process_name": {"type": "string", "nullable": True},
+    "unit": {"type": "object", "nullable": True, "properties": {"code": {"type": "string"}, "name": {"type": "string"}}},
+    "status": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"},
+    "started_by": {"type": "string", "nullable": True},
+    "ended_at": {"type": "string", "format": "date-time", "nullable": True},
+    "ending": {"type": "object", "nullable": True, "additionalProperties": True}}}
+ENDED = {"type": "object", "properties": {"id": {"type": "integer"}, "status": {"type": "string"},
+                                          "ending": {"type": "object", "additionalProperties": True}}}
+BATCH = {"type": "object", "required": ["tasks"], "properties": {
+    "tasks": {"type": "array", "items": {"type": "string", "format": "uuid"}, "minItems": 1, "maxItems": 50},
+    "data": OBJ}}
+BATCH_RESULTS = {"type": "object", "properties": {"done": {"type": "integer"}, "results": {"type": "array", "items": {
+    "type": "object", "properties": {"task_id": {"type": "string"}, "ok": {"type": "boolean"},
+                                     "status": {"type": "integer"}, "message": {"type": "string"}},
+    "additionalProperties": True}}}}
+
 # (method, rule) -> operation: summary, tags, request body schema, success answers {status: schema}
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/session"): dict(summary="Sign in (session cookie and CSRF token)", tags=["session"],
@@ -126,6 +145,40 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/incidents/{timer_id}/{action}"): dict(summary="Retry or cancel a timer incident (admin)",
                                                          tags=["operations"], enums={"action": ["retry", "cancel"]},
                                                          ok={"200": OBJ}),
+    # finding and moving work (web/api_casework.py)
+    ("get", "/api/cases"): dict(
+        summary="Case search: cases I may see (scope all) or started (scope mine), newest first, paged",
+        tags=["cases"], query={"scope": {"type": "string", "enum": ["all", "mine"]},
+                               "case_number": {"type": "string", "maxLength": 100},
+                               "title": {"type": "string", "maxLength": 100},
+                               "parties": {"type": "string", "maxLength": 100},
+                               "unit": {"type": "string", "description": "unit code"},
+                               "process": {"type": "string", "maxLength": 100},
+                               "status": {"type": "string", "enum": ["running", "completed", "terminated",
+                                                                     "withdrawn", "cancelled"]},
+                               "from": {"type": "string", "format": "date"},
+                               "to": {"type": "string", "format": "date"},
+                               "limit": {"type": "integer", "minimum": 1, "maximum": 200},
+                               "offset": {"type": "integer", "minimum": 0, "maximum": 100000}},
+        ok={"200": {"type": "object", "properties": {"cases": {"type": "array", "items": CASE_ROW},
+                                                     "total": {"type": "integer"}, "limit": {"type": "integer"},
+                                                     "offset": {"type": "integer"}}}}),
+    ("post", "/api/cases/{instance_id}/withdraw"): dict(
+        summary="撤回: the starter withdraws the procedure while no other unit has acted", tags=["cases"],
+        body={"type": "object", "properties": {"reason": {"type": "string", "nullable": True}}}, ok={"200": ENDED}),
+    ("post", "/api/cases/{instance_id}/cancel"): dict(
+        summary="撤销: the agency head of the case's unit or a supervising officer cancels the case with a reason",
+        tags=["cases"], body={"type": "object", "required": ["reason"],
+                              "properties": {"reason": {"type": "string"}}}, ok={"200": ENDED}),
+    ("post", "/api/tasks/{task_id}/urge"): dict(
+        summary="催办: notify the holder (or candidates) of an open task (supervision officers of its area)",
+        tags=["supervision"], ok={"200": {"type": "object", "properties": {
+            "task_id": {"type": "string"}, "notified": {"type": "integer"}}}}),
+    ("post", "/api/tasks/batch-claim"): dict(
+        summary="Claim several tasks; a result per task", tags=["tasks"], body=BATCH, ok={"200": BATCH_RESULTS}),
+    ("post", "/api/tasks/batch-complete"): dict(
+        summary="Complete several tasks of one form with the same data; each its own transaction, a result per task",
+        tags=["tasks"], body=BATCH, ok={"200": BATCH_RESULTS}),
     ("get", "/api/health"): dict(summary="Liveness, scheduler heartbeat, incidents and warnings",
                                  tags=["operations"], public=True, ok={"200": {"type": "object", "properties": {
                                      "status": {"type": "string", "enum": ["ok", "warning"]},

@@ -34,6 +34,7 @@ ACTIONS = {
     "timer_incident": N_("Timer failed repeatedly (incident)"),
     "timer_incident_retried": N_("Failed timer retried"), "timer_incident_cancelled": N_("Failed timer cancelled"),
     "deadlines_recomputed": N_("Provisional deadlines recomputed with the holiday calendar"),
+    "instance_withdrawn": N_("Case withdrawn"), "instance_cancelled": N_("Case cancelled"), "task_urged": N_("Urged"),
 }
 
 REVISIT = "case_revisit"          # a closed case's page offers to start its revisit
@@ -113,6 +114,8 @@ def show(instance_id: int):
             details = []
         if e.action == "deadlines_recomputed":
             details = _recomputed(data.get("changes") or [])
+        if e.action in ("instance_withdrawn", "instance_cancelled") and data.get("reason"):
+            details = [(_("Reason"), data["reason"])]
         if e.action == "comment_added":
             details = [(_("Comment"), data.get("text"))]
         timeline.append({"at": e.at, "who": users.get(e.actor) or (_(SYSTEM_ACTORS[e.actor]) if e.actor in SYSTEM_ACTORS else display.person(e.actor)), "what": _(ACTIONS.get(e.action, e.action)),
