@@ -69,12 +69,21 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Issue:
+    """An official document (engine.documents.KINDS) the step issues when its form is accepted — while
+    ``when`` holds for the submitted data (e.g. not when the reviewer only asks for an extension)."""
+    document: str
+    when: Condition | None = None
+
+
+@dataclass(frozen=True)
 class Form:
     key: str
     title: str
     title_en: str | None = None
     description: str | None = None
     fields: tuple[Field, ...] = field(default_factory=tuple)
+    issues: tuple[Issue, ...] = ()
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -134,7 +143,20 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             differs_from=tuple((d["name"], d.get("label")) if isinstance(d, dict) else (d, None)
                                for d in f.get("differs_from") or ())))
     return Form(key=key, title=raw["title"], title_en=raw.get("title_en"), description=raw.get("description"),
-                fields=tuple(fields))
+                fields=tuple(fields), issues=_issues(raw.get("issues"), key))
+
+
+def _issues(raw, key: str) -> tuple[Issue, ...]:
+    """``issues: [review_opinion]`` or ``issues: [{document: review_opinion, when: {field: …, equals: …}}]``."""
+    from engine.documents import KINDS
+    out = []
+    for item in raw or ():
+        if isinstance(item, str):
+            item = {"document": item}
+        if not isinstance(item, dict) or item.get("document") not in KINDS:
+            raise FormDefinitionError(f"{key}.issues: each entry names a document kind, one of {', '.join(KINDS)}")
+        out.append(Issue(item["document"], Condition.parse(item.get("when"), key, "issues")))
+    return tuple(out)
 
 
 def load_definitions(directory: str) -> dict[str, Form]:

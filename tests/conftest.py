@@ -13,7 +13,8 @@ from sqlalchemy import delete, select, text
 
 from engine.calendar import seed_from_chinesecalendar
 from engine.clock import Clock
-from engine.models import (Attachment, AttachmentBlob, AuditEvent, CalendarYear, Comment, Holiday, HumanTask,
+from engine.models import (Attachment, AttachmentBlob, AuditEvent, CalendarYear, Comment, DocumentCounter, Holiday,
+                           HumanTask, IssuedDocument,
                            IdempotencyKey, LoginAttempt, MessageSubscription, Notification, PendingMessage,
                            ProcessInstance, ProvisionalValue, SchedulerHeartbeat, Timer, User)
 from engine.org import issue_token, load_file
@@ -81,7 +82,7 @@ def ctx(app):
     with app.app_context():
         yield app
         db.session.rollback()
-        for model in (Notification, Comment, Attachment, AttachmentBlob, LoginAttempt, HumanTask, Timer,
+        for model in (IssuedDocument, DocumentCounter, Notification, Comment, Attachment, AttachmentBlob, LoginAttempt, HumanTask, Timer,
                       MessageSubscription, PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey,
                       ProvisionalValue):
             db.session.execute(delete(model))
