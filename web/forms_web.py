@@ -49,10 +49,10 @@ def pickers(form: Form, case_data: dict | None = None) -> dict:
     return out
 
 
-def parse(form: Form, user) -> dict:
+def parse(form: Form, user, task_id: str | None = None) -> dict:
     """The posted values as the form's schema expects them; uploaded files are stored — unbound, visible to
     the uploader only, until ``store().bind`` attaches them to the case of an accepted form — and replaced
-    by their ids."""
+    by their ids. ``task_id``: the step the files are uploaded for (the same file twice there is refused)."""
     data: dict = {}
     for f in form.fields:
         if f.readonly:
@@ -65,7 +65,8 @@ def parse(form: Form, user) -> dict:
             ids = [v for v in request.form.getlist(f.name) if v]
             for upload in request.files.getlist(f"{f.name}__upload"):
                 if upload and upload.filename:
-                    row = store().save(user, upload.filename, upload.read(), None, services.clock().now())
+                    row = store().save(user, upload.filename, upload.read(), None, services.clock().now(),
+                                       task_id=task_id)
                     ids.append(row.id)
             if ids:
                 data[f.name] = ids

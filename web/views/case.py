@@ -35,6 +35,8 @@ ACTIONS = {
     "timer_incident": N_("Timer failed repeatedly (incident)"),
     "timer_incident_retried": N_("Failed timer retried"), "timer_incident_cancelled": N_("Failed timer cancelled"),
     "deadlines_recomputed": N_("Provisional deadlines recomputed with the holiday calendar"),
+    "document_issued": N_("Document issued"), "attachment_deleted": N_("File deleted"),
+    "attachment_replaced": N_("File replaced"),
 }
 
 SYSTEM_ACTORS = {"timer": N_("Scheduler"), "scheduler": N_("Scheduler"), "system": N_("System")}
@@ -133,6 +135,8 @@ def show(instance_id: int):
             details = _recomputed(data.get("changes") or [])
         if e.action == "comment_added":
             details = [(_("Comment"), data.get("text"))]
+        if e.action == "document_issued":
+            details = [(data.get("title") or _("Document"), data.get("doc_number"))]
         timeline.append({"at": e.at, "who": users.get(e.actor) or (_(SYSTEM_ACTORS[e.actor]) if e.actor in SYSTEM_ACTORS else e.actor), "what": _(ACTIONS.get(e.action, e.action)),
                          "step": data.get("name") or (task.name if task else data.get("element_id")),
                          "details": details, "procedure": member.definition.name if several else None,
@@ -146,8 +150,9 @@ def show(instance_id: int):
         log.exception("case %s: the workflow state could not be loaded", instance.id)
         done, current = [], []
     documents = [d for m in members for d in store().for_instance(m.id)]
+    from .documents import issued_by_attachment
     return render_template("case.html", instance=instance, timeline=timeline, units=units, open_tasks=open_tasks,
-                           documents=documents, comments=services.tasks().comments(instance.id),
+                           documents=documents, issued=issued_by_attachment(documents), comments=services.tasks().comments(instance.id),
                            done=done, current=current, case_file=members if several else [])
 
 

@@ -44,13 +44,21 @@ def _render(task, values, errors, status=200):
     colleagues = db.session.scalars(select(User).join(RoleAssignment).where(
         RoleAssignment.role_code == task.role_code, RoleAssignment.unit_id == task.unit_id, User.id != me().id,
         User.active.is_(True))).all() if task.status == "open" else []
-    file_ids = [i for f in (form.fields if form else ()) if f.type == "files" for i in (values.get(f.name) or [])]
+    pending = store().pending(me(), task.id) if task.status == "open" else []
+    files_fields = [f for f in (form.fields if form else ()) if f.type == "files"]
+    listed = {i for f in files_fields for i in (values.get(f.name) or [])}
+    if files_fields and pending and not any(a.id in listed for a in pending):   # after a delete or replace
+        values = {**values, files_fields[0].name: [*(values.get(files_fields[0].name) or []),
+                                                   *(a.id for a in pending)]}
+    file_ids = [i for f in files_fields for i in (values.get(f.name) or [])]
     svc = services.tasks()
+    documents = store().for_instance(task.instance_id)
+    from .documents import issued_by_attachment
     return render_template(
         "task.html", task=annotate([task])[0], form=form, values=values, errors=errors,
         pickers=pickers(form, {**case_data, "task_unit": task.unit.code if task.unit else None}) if form else {}, hidden=hidden_by_case(form, case_data) if form else set(),
         attachments=attachment_names(file_ids), colleagues=colleagues, comments=svc.comments(task.instance_id),
-        documents=store().for_instance(task.instance_id),
+        documents=documents, issued=issued_by_attachment(documents), pending=pending,
         process_name=task.instance.definition.name, may_act=task.status == "open" and (
             task.claimed_by_id == me().id or (task.claimed_by_id is None and svc.is_candidate(me(), task)))), status
 
@@ -69,7 +77,7 @@ def complete(task_id: str):
     form = default_registry().get(task.form_key) if task.form_key else None
     values = {}
     try:
-        values = parse(form, me()) if form else {}
+        values = parse(form, me(), task.id) if form else {}
         # the uploads are kept (unbound: only the uploader sees them) so a refused form shows them again;
         # they join the case below, only when the form is accepted
         db.session.commit()
