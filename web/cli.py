@@ -299,6 +299,9 @@ def register(app: Flask) -> None:
                            + glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.dmn")))
             if paths:
                 _deploy(paths, "demo", "demo load")
+            from .demo_documents import load as load_document_demo
+            if load_document_demo():
+                click.echo("demo case with issued documents (法制审核意见书) added")
         except EngineError as exc:
             _fail(exc)
         click.echo("demo data loaded")
