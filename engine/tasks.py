@@ -21,7 +21,8 @@ from .runtime import Runtime, check_data
 MAX_PAGE, MAX_PER_PAGE = 100_000, 200
 FormValidator = Callable[[str, dict, dict], dict]   # (form key, submitted data, case data) -> cleaned data
 # (task, user, accepted data, case data with it) -> None: what the step issues (official documents,
-# engine.documents), in the step's transaction — an error there undoes the whole step
+# engine.documents), in the step's transaction — an error there undoes the whole step; it may add to the
+# accepted data (a document's 文号) before the engine moves on
 StepIssuer = Callable[[HumanTask, User, dict, dict], None]
 
 
@@ -253,7 +254,9 @@ class TaskService:
         seen: dict = {}
 
         def accepted(clean: dict) -> None:
-            seen["data"] = clean
+            if self.issue is not None and task.form_key:
+                # before the engine moves on, so a document's 文号 may go into the case data (``clean``)
+                self.issue(task, user, clean, {**seen.get("case", {}), **clean})
             history.record(self.session, now, "task_completed", actor=user.username, instance_id=instance.id,
                            task_id=task.id, data={"element_id": task.element_id, "name": task.name, "data": clean})
 
@@ -265,9 +268,6 @@ class TaskService:
                 return self.validate_form(task.form_key, submitted,
                                           {**case_data, "task_unit": task.unit.code if task.unit else None})
         self.runtime.run_task(instance, task.id, data, actor=user.username, validate=validate, accepted=accepted)
-        if self.issue is not None and task.form_key:
-            clean = seen.get("data", data)
-            self.issue(task, user, clean, {**seen.get("case", {}), **clean})
         return task
 
     # -- the 待分派 queue: tasks nobody can take --------------------------------------------------------

@@ -74,6 +74,7 @@ class Issue:
     ``when`` holds for the submitted data (e.g. not when the reviewer only asks for an extension)."""
     document: str
     when: Condition | None = None
+    number_field: str | None = None     # the form's field that receives the document's 文号 (e.g. letter_number)
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,12 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             differs_from=tuple((d["name"], d.get("label")) if isinstance(d, dict) else (d, None)
                                for d in f.get("differs_from") or ())))
     return Form(key=key, title=raw["title"], title_en=raw.get("title_en"), description=raw.get("description"),
-                fields=tuple(fields), issues=_issues(raw.get("issues"), key))
+                fields=tuple(fields), issues=_issues(raw.get("issues"), key, names))
 
 
-def _issues(raw, key: str) -> tuple[Issue, ...]:
-    """``issues: [review_opinion]`` or ``issues: [{document: review_opinion, when: {field: …, equals: …}}]``."""
+def _issues(raw, key: str, names: set[str]) -> tuple[Issue, ...]:
+    """``issues: [review_opinion]`` or ``issues: [{document: review_opinion, when: {field: …, equals: …},
+    number_field: …}]`` (number_field: a text field of the form the 文号 is written into)."""
     from engine.documents import KINDS
     out = []
     for item in raw or ():
@@ -155,7 +157,10 @@ def _issues(raw, key: str) -> tuple[Issue, ...]:
             item = {"document": item}
         if not isinstance(item, dict) or item.get("document") not in KINDS:
             raise FormDefinitionError(f"{key}.issues: each entry names a document kind, one of {', '.join(KINDS)}")
-        out.append(Issue(item["document"], Condition.parse(item.get("when"), key, "issues")))
+        if item.get("number_field") is not None and item["number_field"] not in names:
+            raise FormDefinitionError(f"{key}.issues: number_field {item['number_field']} is not a field of the form")
+        out.append(Issue(item["document"], Condition.parse(item.get("when"), key, "issues"),
+                         item.get("number_field")))
     return tuple(out)
 
 

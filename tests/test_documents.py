@@ -159,3 +159,39 @@ def test_every_kind_renders_with_its_number(ctx, kind):
         "issuer": "张三", "issued_on": datetime(2026, 3, 9, 1, tzinfo=SH), "data": {"case_title": "某案"},
         "case_number": "", "case_title": "某案", "unit_label": lambda code: "", "step": ""}))
     assert "固司X〔2026〕7号" in text and "固安县司法局" in text
+
+
+def test_supervision_notice_and_circular_are_issued_by_the_bureau(ctx, client, token):
+    """督办: the notice issued on 制发监督文书 carries the bureau's 文号, which replaces whatever was typed into
+    the form's number field and is what the case carries on; the overdue reply's 通报 gets its own series."""
+    from .procedures import tick
+    from .test_supervision_notice import BUREAU, ISSUE, SUP, notice_case
+    with freeze_time(datetime(2026, 4, 1, 9, 0, tzinfo=SH)) as frozen:
+        case = notice_case(client, token)
+        case.do("制发监督文书", "supervision_officer", BUREAU, SUP, {**ISSUE, "notice_number": "手填的号"})
+        [notice] = issued(case.id)
+        assert notice.kind == "supervision_notice" and notice.doc_number == "固司督〔2026〕1号"
+        text = pdf_text(content_of(notice))
+        assert "固司督〔2026〕1号" in text and "固安县司法局" in text
+        assert "固安县市场监督管理局" in text and "行政处罚决定书未载明救济途径" in text   # addressee by name
+        completed = case.history("task_completed")[-1]["data"]["data"]
+        assert completed["notice_number"] == "固司督〔2026〕1号"
+        frozen.move_to(datetime(2026, 4, 17, 0, 0, 5, tzinfo=SH))
+        tick(ctx)
+        case.do("逾期未回复，列入通报", "supervision_officer", BUREAU, SUP, {"circular_note": "列入第二季度通报"})
+    circular = [d for d in issued(case.id) if d.kind == "circular"]
+    assert [d.doc_number for d in circular] == ["固司通〔2026〕1号"]
+    assert "列入第二季度通报" in pdf_text(content_of(circular[0]))
+
+
+def test_referral_letter_number_goes_to_the_receiver(client, token):
+    from .test_case_referral import GA_SCJG, GA_SCJG_USER, PREPARE, TEAM, TEAM_USER, receiver, refer
+    sender = refer(client, token, TEAM_USER, GA_SCJG)
+    sender.do("制作移送函并移送材料", "handler", TEAM, TEAM_USER, PREPARE)
+    [letter] = issued(sender.id)
+    assert letter.kind == "referral_letter" and letter.unit.name == "固安镇综合行政执法队"
+    text = pdf_text(content_of(letter))
+    assert letter.doc_number in text and "固安县市场监督管理局" in text and "案卷1册、现场照片12张" in text
+    rcv = receiver(sender, GA_SCJG_USER)
+    started = rcv.history("instance_started") or rcv.history("message_received")
+    assert letter.doc_number in str(started)

@@ -39,7 +39,8 @@ def documents():
 
 def issue_documents(task, user: User, clean: dict, case_data: dict) -> None:
     """The official documents the task's form declares (``issues:``) whose condition holds for the
-    submission: numbered, rendered and stored in the transaction completing the step."""
+    submission: numbered, rendered and stored in the transaction completing the step; a declared
+    ``number_field`` receives the 文号 (what the user typed there is replaced)."""
     form = default_registry().get(task.form_key) if task.form_key else None
     if form is None or not form.issues:
         return
@@ -47,7 +48,9 @@ def issue_documents(task, user: User, clean: dict, case_data: dict) -> None:
     for issue in form.issues:
         if issue.when is None or issue.when.holds(clean):
             service = service or documents()
-            service.issue(issue.document, task.instance, user, case_data, task=task)
+            doc = service.issue(issue.document, task.instance, user, case_data, task=task)
+            if issue.number_field:                 # the issued number is the one the case carries on
+                clean[issue.number_field] = case_data[issue.number_field] = doc.doc_number
 
 
 def repository() -> Repository:
