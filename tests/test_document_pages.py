@@ -145,3 +145,22 @@ def test_only_the_uploader_deletes_or_replaces(client, token):
     assert resp.status_code == 200 and resp.get_json()["filename"] == "证据v2.pdf"
     assert client.delete(f"/api/attachments/{resp.get_json()['id']}", headers=token(HANDLER)).status_code == 204
     assert db.session.scalars(select(Attachment).where(Attachment.task_id == task["id"])).all() == []
+
+
+def test_images_are_previewed_in_the_page_and_other_files_only_downloaded(client, token):
+    from .procedures import Case
+    from .test_major_decision_review import MAJOR, PACKAGE
+    case = Case(client, token, "major_decision_review", HANDLER, MAJOR)
+    task = case.expect("提交法制审核材料", "handler", UNIT, HANDLER)
+    sign_in(client, HANDLER)
+    resp = upload(client, task["id"], (io.BytesIO(b"\x89PNG\r\n\x1a\n-photo"), "现场照片.png"),
+                  (io.BytesIO(b"notes"), "说明.txt"), extra=PACKAGE)
+    assert resp.status_code == 302
+    page = client.get(f"/cases/{case.id}").get_data(as_text=True)
+    rows = {a.filename: a.id for a in db.session.scalars(select(Attachment).where(Attachment.instance_id == case.id))}
+    assert f'<img class="document-preview" src="/documents/{rows["现场照片.png"]}/preview"' in page
+    assert f'/documents/{rows["说明.txt"]}/preview' not in page
+    image = client.get(f"/documents/{rows['现场照片.png']}/preview")
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    text = client.get(f"/documents/{rows['说明.txt']}/preview")       # not previewable: a download
+    assert "attachment" in text.headers["Content-Disposition"]

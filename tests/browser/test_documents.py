@@ -52,7 +52,7 @@ def test_review_opinion_in_the_case_page_with_preview(page, user, shot, case_num
     expect(frame).to_be_visible()
     box = frame.bounding_box()
     assert box and box["height"] > 300 and box["width"] > 500
-    expect(opinion.get_by_role("link", name="下载")).to_be_visible()
+    expect(opinion.get_by_role("link", name="下载", exact=True)).to_be_visible()
     expect(opinion.get_by_role("link", name="打开打印")).to_have_attribute("target", "_blank")
     expect(page.locator("#timeline")).to_contain_text("签发文书")
     page.locator("#documents").scroll_into_view_if_needed()
@@ -61,5 +61,5 @@ def test_review_opinion_in_the_case_page_with_preview(page, user, shot, case_num
     assert not refused, refused                      # no frame or script refused by the security headers
     # the download is the PDF itself
     with page.expect_download() as download:
-        opinion.get_by_role("link", name="下载").click()
+        opinion.get_by_role("link", name="下载", exact=True).click()
     assert download.value.suggested_filename.startswith("法制审核意见书")
