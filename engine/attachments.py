@@ -47,7 +47,7 @@ CONTENT_TYPES = {
 FALLBACK_TYPE = "application/octet-stream"
 # what a page may show inline (in an <iframe> or <img>): never HTML, SVG or script
 PREVIEWABLE = frozenset({"application/pdf", "image/jpeg", "image/png"})
-_SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff（）()]+")
+_SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff（）()〔〕]+")
 
 
 class BlobStore(Protocol):

@@ -53,19 +53,14 @@ def unit_prefix(unit: OrgUnit) -> str:
     if unit.short_name:
         return unit.short_name
     name = (unit.name or "").strip()
-    rest, place = name, ""
+    rest, place = name.removeprefix("中共"), ""          # 中共廊坊市委… → 廊委
     while True:
         m = _PLACE.match(rest)
         if m is None or len(rest) - m.end() < 2:
             break
         place = place or rest[0]
         rest = rest[m.end():]
-    if rest.startswith("人民政府"):
-        agency = "政"
-    elif rest.startswith(("中共", "中国共产党")):
-        agency = rest[2] if rest.startswith("中共") and len(rest) > 2 else "委"
-    else:
-        agency = rest[:1]
+    agency = "政" if rest.startswith("人民政府") else rest[:1]
     return (place + agency) or name[:2] or "文"
 
 

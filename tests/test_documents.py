@@ -145,6 +145,7 @@ def test_prefix_from_the_org_file_or_derived_from_the_name(ctx):
     assert unit_prefix(OrgUnit(name="廊坊市人民政府")) == "廊政"
     assert unit_prefix(OrgUnit(name="廊坊市市场监督管理局")) == "廊市"
     assert unit_prefix(OrgUnit(name="安次区银河南路街道司法所")) == "安司"
+    assert unit_prefix(OrgUnit(name="中共廊坊市委机构编制委员会办公室")) == "廊委"
     assert set(KINDS) == {"review_opinion", "review_application", "supervision_notice", "coordination_opinion",
                           "referral_letter", "circular"}
 
