@@ -30,8 +30,19 @@ node_modules/.installed: package.json
 	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || apt-get install -y -qq fonts-noto-cjk
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed
-install-test: $(VENV)/.installed-test node_modules/.installed .browser-installed
+# the official documents (文书, engine/documents.py): WeasyPrint renders them with Debian's pango/harfbuzz and
+# the CJK fonts fontconfig finds — AR PL UMing (宋/明体 for 仿宋-style body text), AR PL UKai (楷体),
+# WenQuanYi Zen Hei (黑体), Noto Serif/Sans CJK (标题)
+.documents-installed:
+	ldconfig -p | grep -q libpangoft2-1.0 && ldconfig -p | grep -q libharfbuzz-subset \
+	  || (apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
+	fc-list 2>/dev/null | grep -qi "AR PL UMing" && fc-list 2>/dev/null | grep -qi "AR PL UKai" \
+	  && fc-list 2>/dev/null | grep -qi "WenQuanYi Zen Hei" && fc-list 2>/dev/null | grep -qi "Noto Serif CJK" \
+	  || apt-get install -y -qq fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zenhei fonts-noto-cjk
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed .documents-installed
+install-test: $(VENV)/.installed-test node_modules/.installed .browser-installed .documents-installed
 
 translations: install
 	$(BIN)/pybabel compile -d web/translations

@@ -194,6 +194,7 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("ATTACHMENT_STORAGE", "ATTACHMENT_STORAGE", choice("database", "filesystem")),
     Setting("ATTACHMENT_DIR", "ATTACHMENT_DIR", directory),
     Setting("ATTACHMENT_MAX_MB", "ATTACHMENT_MAX_BYTES", integer(1, 512), scale=1024 * 1024),
+    Setting("DOCUMENT_TEMPLATE_DIR", "DOCUMENT_TEMPLATE_DIR", directory),
     Setting("SMTP_HOST", "SMTP_HOST", hostname),
     Setting("SMTP_PORT", "SMTP_PORT", integer(1, 65535)),
     Setting("SMTP_SECURITY", "SMTP_SECURITY", choice("starttls", "ssl", "none")),
@@ -313,7 +314,10 @@ class Config:
     MAX_CONTENT_LENGTH: int | None = None
     FORM_ROOM_BYTES = 1024 * 1024
     # accepted file extensions; the server serves each with the content type of engine.attachments.CONTENT_TYPES
-    ATTACHMENT_TYPES = (".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".ofd", ".zip")
+    ATTACHMENT_TYPES = (".pdf", ".doc", ".docx", ".wps", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".ofd", ".zip")
+    # the templates of the official documents (文书) the steps issue: Jinja HTML + CSS an administrator may
+    # edit (one file per kind, see engine/documents.py KINDS), rendered to PDF by WeasyPrint
+    DOCUMENT_TEMPLATE_DIR = os.path.join(BASE_DIR, "documents", "templates")
     # messages other systems may send through POST /api/messages (each starts a procedure)
     EXTERNAL_MESSAGES = ("revisit_clue", "case_closed")
     SCHEDULER_POLL_SECONDS = 5

@@ -53,6 +53,9 @@ class OrgUnit(Base):
     # the government whose area the unit serves when that is not its parent's: a 司法所 sits under the county
     # justice bureau and serves one township
     serves_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    # the unit's short name in the 文号 of the documents it issues (固司 in 固司审〔2026〕12号); derived from the
+    # name when unset (engine.documents.unit_prefix)
+    short_name: Mapped[str | None] = mapped_column(String(16))
     parent: Mapped["OrgUnit | None"] = relationship(remote_side="OrgUnit.id", foreign_keys=[parent_id], lazy="select")
 
 
@@ -374,6 +377,39 @@ class AttachmentBlob(Base):
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DocumentCounter(Base):
+    """The last 文号 number a unit gave to one kind of document in one year. Taken with the row locked
+    (SELECT … FOR UPDATE on PostgreSQL; SQLite's write transaction serialises) in the transaction of the
+    step that issues the document, so numbers are consecutive and a rolled-back step consumes none."""
+
+    __tablename__ = "document_counters"
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IssuedDocument(Base):
+    """An official document (文书) a step issued: its 文号 and the PDF (an attachment of the case)."""
+
+    __tablename__ = "issued_documents"
+    __table_args__ = (UniqueConstraint("unit_id", "kind", "year", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    attachment_id: Mapped[str] = mapped_column(ForeignKey("attachments.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)
+    doc_number: Mapped[str] = mapped_column(String(64))          # 固司审〔2026〕12号
+    title: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    attachment: Mapped[Attachment] = relationship(lazy="joined")
+    unit: Mapped[OrgUnit] = relationship(lazy="joined")
 
 
 class LoginAttempt(Base):

@@ -447,6 +447,7 @@ def load(session: Session, doc: dict, password_method: str | None = None) -> dic
                 session.add(unit)
                 units[item["code"]] = unit
             unit.name, unit.tier, unit.kind = item["name"], tier, item.get("kind", "department")
+            unit.short_name = str(item["short_name"])[:16] if item.get("short_name") else None   # 文号 prefix
             unit.parent = parent
             count_units += 1
             session.flush()

@@ -20,15 +20,20 @@ from .runtime import Runtime, check_data
 
 MAX_PAGE, MAX_PER_PAGE = 100_000, 200
 FormValidator = Callable[[str, dict, dict], dict]   # (form key, submitted data, case data) -> cleaned data
+# (task, user, accepted data, case data with it) -> None: what the step issues (official documents,
+# engine.documents), in the step's transaction — an error there undoes the whole step; it may add to the
+# accepted data (a document's 文号) before the engine moves on
+StepIssuer = Callable[[HumanTask, User, dict, dict], None]
 
 
 class TaskService:
     def __init__(self, session: Session, clock, runtime: Runtime | None = None,
-                 validate_form: FormValidator | None = None):
+                 validate_form: FormValidator | None = None, issue: StepIssuer | None = None):
         self.session = session
         self.clock = clock
         self.runtime = runtime or Runtime(session, clock)
         self.validate_form = validate_form
+        self.issue = issue
 
     # -- visibility -------------------------------------------------------------------------------
     @staticmethod
@@ -248,15 +253,22 @@ class TaskService:
         now = self.clock.now()
         task.status, task.completed_at, task.completed_by_id, task.claimed_by = "completed", now, user.id, user
 
+        seen: dict = {}
+
         def accepted(clean: dict) -> None:
+            if self.issue is not None and task.form_key:
+                # before the engine moves on, so a document's 文号 may go into the case data (``clean``)
+                self.issue(task, user, clean, {**seen.get("case", {}), **clean})
             history.record(self.session, now, "task_completed", actor=user.username, instance_id=instance.id,
                            task_id=task.id, data={"element_id": task.element_id, "name": task.name, "data": clean})
 
         validate = None
         if task.form_key and self.validate_form is not None:
             # the form may refer to ``task_unit``: the unit this task was routed to (e.g. whose revisit officers)
-            validate = lambda case_data, submitted: self.validate_form(  # noqa: E731
-                task.form_key, submitted, {**case_data, "task_unit": task.unit.code if task.unit else None})
+            def validate(case_data: dict, submitted: dict) -> dict:
+                seen["case"] = case_data
+                return self.validate_form(task.form_key, submitted,
+                                          {**case_data, "task_unit": task.unit.code if task.unit else None})
         self.runtime.run_task(instance, task.id, data, actor=user.username, validate=validate, accepted=accepted)
         return task
 

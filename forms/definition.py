@@ -87,6 +87,15 @@ class Show:
 
 
 @dataclass(frozen=True)
+class Issue:
+    """An official document (engine.documents.KINDS) the step issues when its form is accepted — while
+    ``when`` holds for the submitted data (e.g. not when the reviewer only asks for an extension)."""
+    document: str
+    when: Condition | None = None
+    number_field: str | None = None     # the form's field that receives the document's 文号 (e.g. letter_number)
+
+
+@dataclass(frozen=True)
 class Form:
     key: str
     title: str
@@ -96,6 +105,7 @@ class Form:
     shows: tuple[Show, ...] = ()              # earlier case data shown above the form (the step acts on it)
     case_name: str | None = None              # start forms: a readable name for a case without a case number,
                                               # e.g. "{round_name}" (fields shown as the form shows them)
+    issues: tuple[Issue, ...] = ()
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -160,7 +170,8 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
     if case_name is not None and not isinstance(case_name, str):
         raise FormDefinitionError(f"{source}: case_name is a text with {{field}} places")
     return Form(key=key, title=raw["title"], title_en=raw.get("title_en"), description=raw.get("description"),
-                fields=tuple(fields), shows=_shows(raw.get("shows"), key), case_name=case_name)
+                fields=tuple(fields), shows=_shows(raw.get("shows"), key), case_name=case_name,
+                issues=_issues(raw.get("issues"), key, names))
 
 
 def _after(raw, type_: str, where: str) -> tuple[tuple[str, str | None], ...]:
@@ -224,6 +235,24 @@ def check_shows(forms: dict[str, Form]) -> None:
                 raise FormDefinitionError(f"{form.key}: shows names the unknown form {show.form}")
             if show.field is not None and other.field(show.field) is None:
                 raise FormDefinitionError(f"{form.key}: shows: form {show.form} has no field {show.field}")
+
+
+
+def _issues(raw, key: str, names: set[str]) -> tuple[Issue, ...]:
+    """``issues: [review_opinion]`` or ``issues: [{document: review_opinion, when: {field: …, equals: …},
+    number_field: …}]`` (number_field: a text field of the form the 文号 is written into)."""
+    from engine.documents import KINDS
+    out = []
+    for item in raw or ():
+        if isinstance(item, str):
+            item = {"document": item}
+        if not isinstance(item, dict) or item.get("document") not in KINDS:
+            raise FormDefinitionError(f"{key}.issues: each entry names a document kind, one of {', '.join(KINDS)}")
+        if item.get("number_field") is not None and item["number_field"] not in names:
+            raise FormDefinitionError(f"{key}.issues: number_field {item['number_field']} is not a field of the form")
+        out.append(Issue(item["document"], Condition.parse(item.get("when"), key, "issues"),
+                         item.get("number_field")))
+    return tuple(out)
 
 
 def load_definitions(directory: str) -> dict[str, Form]:

@@ -13,7 +13,8 @@ from sqlalchemy import delete, select, text
 
 from engine.calendar import seed_from_chinesecalendar
 from engine.clock import Clock
-from engine.models import (Attachment, AttachmentBlob, AuditEvent, CalendarYear, CaseEnding, CaseIndex, Comment, Holiday, HumanTask,
+from engine.models import (Attachment, AttachmentBlob, AuditEvent, CalendarYear, CaseEnding, CaseIndex, Comment,
+                           DocumentCounter, Holiday, HumanTask, IssuedDocument,
                            IdempotencyKey, LoginAttempt, MessageSubscription, Notification, PendingMessage,
                            ProcessInstance, ProvisionalValue, SchedulerHeartbeat, Timer, User)
 from engine.org import issue_token, load_file
@@ -82,7 +83,8 @@ def ctx(app):
         yield app
         db.session.rollback()
         from engine.models import MailOutbox
-        for model in (MailOutbox, Notification, Comment, Attachment, AttachmentBlob, LoginAttempt, HumanTask, Timer,
+        for model in (MailOutbox, IssuedDocument, DocumentCounter, Notification, Comment, Attachment, AttachmentBlob,
+                      LoginAttempt, HumanTask, Timer,
                       MessageSubscription, PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey,
                       ProvisionalValue, CaseIndex, CaseEnding):
             db.session.execute(delete(model))

@@ -80,7 +80,8 @@ def waiting_notice(client, token) -> tuple[int, str]:
     assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
     client.delete_cookie("session")
     case.expect("审查整改回复", "supervision_officer", BUREAU, SUP)
-    attachment = db.session.scalar(select(Attachment.id).where(Attachment.instance_id == case.id))
+    attachment = db.session.scalar(select(Attachment.id).where(Attachment.instance_id == case.id,
+                                                                Attachment.filename == "整改报告.pdf"))
     return case.id, attachment
 
 
@@ -129,7 +130,8 @@ def test_backup_and_restore_into_an_empty_database(ctx, client, token, target, t
     backup = cli(ctx, ["backup", path])
     backup_seconds = time.perf_counter() - started
     assert backup.exit_code == 0, backup.output
-    assert "1 attachments" in backup.output and f"schema {HEAD_REVISION}" in backup.output
+    # the reply's upload and the 监督通知书 the notice step issued (engine/documents.py)
+    assert "2 attachments" in backup.output and f"schema {HEAD_REVISION}" in backup.output
     with tarfile.open(path) as tar:
         names = tar.getnames()
         manifest = json.load(tar.extractfile("manifest.json"))
@@ -144,7 +146,9 @@ def test_backup_and_restore_into_an_empty_database(ctx, client, token, target, t
     assert restored.exit_code == 0, restored.output
     assert counts(target) == counts(ctx)
     files = glob.glob(str(tmp_path / "restored-files" / "*" / "*"))
-    assert len(files) == 1 and open(files[0], "rb").read() == CONTENT     # now in the target's folder
+    # now in the target's folder: the reply's upload and the issued 监督通知书 (a PDF)
+    assert len(files) == 2 and sorted(open(f, "rb").read()[:5] == b"%PDF-" for f in files) == [False, True]
+    assert CONTENT in [open(f, "rb").read() for f in files]
 
     refused = cli(target, ["restore", path])
     assert refused.exit_code == 1 and "not empty" in refused.output
@@ -213,7 +217,7 @@ def test_db_copy_moves_the_sqlite_demo_to_an_empty_migrated_database(db_url, tmp
                           capture_output=True, text=True, timeout=300)
     seconds = time.perf_counter() - started
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 attachments" in done.stdout
+    assert "2 attachments" in done.stdout                # the upload and the issued 监督通知书
     again = subprocess.run([sys.executable, "-m", "flask", "db", "copy", "--to", target_url], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 1 and "not empty" in again.stderr

@@ -377,6 +377,61 @@ def task_action(task_id: str, action: str):
     return jsonify(body)
 
 
+# -- documents of a case: uploads and the official documents (文书) the steps issued -----------------------
+def _attachment_body(row, doc) -> dict:
+    return {"id": row.id, "filename": row.filename, "content_type": row.content_type, "size": row.size,
+            "uploaded_at": row.uploaded_at.isoformat(), "uploaded_by": row.uploaded_by.display_name,
+            "task_id": row.task_id, "instance_id": row.instance_id,
+            "document": None if doc is None else {"kind": doc.kind, "title": doc.title, "doc_number": doc.doc_number,
+                                                  "issued_at": doc.issued_at.isoformat(),
+                                                  "unit": doc.unit.name}}
+
+
+@bp.get("/instances/<id:instance_id>/documents")
+@login_required
+def instance_documents(instance_id: int):
+    """The files of a case (every procedure of it the caller may see), official documents with their 文号."""
+    from engine.documents import by_attachment
+
+    from .forms_web import store
+    instance = services.tasks().instance_for(current(), instance_id)
+    rows = [a for m in services.tasks().case_file(current(), instance) for a in store().for_instance(m.id)]
+    issued = by_attachment(db.session, [a.id for a in rows])
+    return jsonify(documents=[_attachment_body(a, issued.get(a.id)) for a in rows])
+
+
+@bp.get("/attachments/<uid:attachment_id>")
+@login_required
+def download_attachment(attachment_id: str):
+    """The file itself (``?inline=1``: shown rather than downloaded, for PDFs and images)."""
+    from .views.documents import readable, send
+    return send(readable(current(), attachment_id), inline=request.args.get("inline") == "1")
+
+
+@bp.delete("/attachments/<uid:attachment_id>")
+@login_required
+def delete_attachment(attachment_id: str):
+    from .forms_web import store
+    store().delete(current(), attachment_id, services.clock().now())
+    db.session.commit()
+    return "", 204
+
+
+@bp.post("/attachments/<uid:attachment_id>/replace")
+@login_required
+def replace_attachment(attachment_id: str):
+    from engine.errors import InvalidInput
+
+    from .forms_web import store
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise InvalidInput(N_("Invalid input"), fields={"file": [gettext("Choose the file that is to take its place.")]})
+    row = store().replace(current(), attachment_id, upload.filename, upload.read(), services.clock().now())
+    body = _attachment_body(row, None)
+    db.session.commit()
+    return jsonify(body)
+
+
 # -- SLA: notifications, timers ------------------------------------------------------------------------
 def _annotate(tasks):
     from .views.common import annotate

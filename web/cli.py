@@ -301,6 +301,9 @@ def register(app: Flask) -> None:
                 _deploy(paths, "demo", "demo load")
             from .demo_casework import seed as seed_casework
             seed_casework()                     # cases to search, batch-complete, withdrawn and cancelled
+            from .demo_documents import load as load_document_demo
+            if load_document_demo():
+                click.echo("demo case with issued documents (法制审核意见书) added")
         except EngineError as exc:
             _fail(exc)
         click.echo("demo data loaded")

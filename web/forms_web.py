@@ -83,12 +83,13 @@ def unit_choices(field) -> list[tuple[OrgUnit, bool]]:
     return [(u, u.id in allowed) for u in unit_tree_order([units[i] for i in shown])]
 
 
-def parse(form: Form, user, refused: dict | None = None) -> dict:
+def parse(form: Form, user, refused: dict | None = None, task_id: str | None = None) -> dict:
     """The posted values as the form's schema expects them; uploaded files are stored — unbound, visible to
     the uploader only, until ``store().bind`` attaches them to the case of an accepted form — and replaced
     by their ids. A file the store refuses (type, size, empty) raises InvalidInput — or, given ``refused``,
     its message is put there under the field's name and the rest of the post is still read, so the page can
-    show everything typed again."""
+    show everything typed again. ``task_id``: the step the files are uploaded for (the same file twice there is
+    refused)."""
     from flask_babel import gettext
     from engine.errors import InvalidInput
     data: dict = {}
@@ -104,7 +105,8 @@ def parse(form: Form, user, refused: dict | None = None) -> dict:
             for upload in request.files.getlist(f"{f.name}__upload"):
                 if upload and upload.filename:
                     try:
-                        row = store().save(user, upload.filename, upload.read(), None, services.clock().now())
+                        row = store().save(user, upload.filename, upload.read(), None, services.clock().now(),
+                                           task_id=task_id)
                     except InvalidInput as exc:
                         if refused is None:
                             raise

@@ -66,6 +66,16 @@ BATCH_RESULTS = {"type": "object", "properties": {"done": {"type": "integer"}, "
     "type": "object", "properties": {"task_id": {"type": "string"}, "ok": {"type": "boolean"},
                                      "status": {"type": "integer"}, "message": {"type": "string"}},
     "additionalProperties": True}}}}
+ATTACHMENT = {"type": "object", "properties": {
+    "id": {"type": "string", "format": "uuid"}, "filename": {"type": "string"}, "content_type": {"type": "string"},
+    "size": {"type": "integer"}, "uploaded_at": {"type": "string", "format": "date-time"},
+    "uploaded_by": {"type": "string"}, "task_id": {"type": "string", "nullable": True},
+    "instance_id": {"type": "integer", "nullable": True},
+    "document": {"type": "object", "nullable": True, "description": "set for an official document a step issued",
+                 "properties": {"kind": {"type": "string"}, "title": {"type": "string"},
+                                "doc_number": {"type": "string", "description": "文号, e.g. 固司审〔2026〕12号"},
+                                "issued_at": {"type": "string", "format": "date-time"},
+                                "unit": {"type": "string", "description": "the issuing unit's name"}}}}}
 
 # (method, rule) -> operation: summary, tags, request body schema, success answers {status: schema}
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
@@ -100,6 +110,18 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                      ok={"201": INSTANCE_BODY}),
     ("get", "/api/instances/{instance_id}"): dict(summary="A case: status, open tasks, history", tags=["cases"],
                                                   ok={"200": INSTANCE_BODY}),
+    ("get", "/api/instances/{instance_id}/documents"): dict(
+        summary="The files of a case, official documents (文书) with their 文号", tags=["documents"],
+        ok={"200": _list_of("documents", ATTACHMENT)}),
+    ("get", "/api/attachments/{attachment_id}"): dict(
+        summary="Download a file of a case (inline=1: shown in the browser, for PDFs and images)",
+        tags=["documents"], query={"inline": {"type": "string", "enum": ["0", "1"]}}, ok={"200": None},
+        binary=True),
+    ("delete", "/api/attachments/{attachment_id}"): dict(
+        summary="Delete my own upload before its step is completed (audited)", tags=["documents"], ok={"204": None}),
+    ("post", "/api/attachments/{attachment_id}/replace"): dict(
+        summary="Replace my own upload before its step is completed (audited; the same file twice is refused)",
+        tags=["documents"], multipart={"file": {"type": "string", "format": "binary"}}, ok={"200": ATTACHMENT}),
     ("post", "/api/messages"): dict(summary="A message from another system (e.g. a 12345 hotline clue)",
                                     tags=["cases"], body=_ref("Message"), ok={"201": OBJ}),
     ("get", "/api/tasks"): dict(summary="My inbox", tags=["tasks"],
@@ -251,6 +273,9 @@ def _operation(op: dict, rule) -> dict:
     for status, schema in op["ok"].items():
         responses[status] = {"description": "OK"} if schema is None else \
             {"description": "OK", "content": {"application/json": {"schema": schema}}}
+        if op.get("binary"):
+            responses[status] = {"description": "The file, with the type its extension has", "content": {
+                "*/*": {"schema": {"type": "string", "format": "binary"}}}}
     for status, text in COMMON_ERRORS.items():
         responses.setdefault(status, {"description": text,
                                       "content": {"application/json": {"schema": _ref("Error")}}})
@@ -260,7 +285,10 @@ def _operation(op: dict, rule) -> dict:
         out["security"] = []
     else:
         out["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]
-    if op.get("multipart"):
+    if isinstance(op.get("multipart"), dict):
+        out["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "properties": op["multipart"]}}}}
+    elif op.get("multipart"):
         out["requestBody"] = {"content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
             "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
             "comment": {"type": "string"}}}}}}

@@ -27,7 +27,31 @@ def runtime() -> Runtime:
 
 
 def tasks() -> TaskService:
-    return TaskService(db.session, clock(), validate_form=validate_form)
+    return TaskService(db.session, clock(), validate_form=validate_form, issue=issue_documents)
+
+
+def documents():
+    """engine.documents.DocumentService with this installation's templates and attachment storage."""
+    from engine.documents import DocumentService
+
+    from .forms_web import store
+    return DocumentService(db.session, store(), clock(), current_app.config["DOCUMENT_TEMPLATE_DIR"])
+
+
+def issue_documents(task, user: User, clean: dict, case_data: dict) -> None:
+    """The official documents the task's form declares (``issues:``) whose condition holds for the
+    submission: numbered, rendered and stored in the transaction completing the step; a declared
+    ``number_field`` receives the 文号 (what the user typed there is replaced)."""
+    form = default_registry().get(task.form_key) if task.form_key else None
+    if form is None or not form.issues:
+        return
+    service = None
+    for issue in form.issues:
+        if issue.when is None or issue.when.holds(clean):
+            service = service or documents()
+            doc = service.issue(issue.document, task.instance, user, case_data, task=task)
+            if issue.number_field:                 # the issued number is the one the case carries on
+                clean[issue.number_field] = case_data[issue.number_field] = doc.doc_number
 
 
 def repository() -> Repository:

@@ -5,8 +5,8 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from . import (auth, calendar, case, casework, dashboard, designer, inbox, incidents, notifications, queue, start,
-                   task, vendor)
+    from . import (auth, calendar, case, casework, dashboard, designer, documents, inbox, incidents, notifications,
+                   queue, start, task, vendor)
     for module in (auth, inbox, start, task, case, dashboard, notifications, vendor, designer, incidents,
-                   calendar, queue, casework):
+                   calendar, queue, casework, documents):
         app.register_blueprint(module.bp)

@@ -35,6 +35,8 @@ ACTIONS = {
     "timer_incident_retried": N_("Failed timer retried"), "timer_incident_cancelled": N_("Failed timer cancelled"),
     "deadlines_recomputed": N_("Provisional deadlines recomputed with the holiday calendar"),
     "instance_withdrawn": N_("Case withdrawn"), "instance_cancelled": N_("Case cancelled"), "task_urged": N_("Urged"),
+    "document_issued": N_("Document issued"), "attachment_deleted": N_("File deleted"),
+    "attachment_replaced": N_("File replaced"),
 }
 
 REVISIT = "case_revisit"          # a closed case's page offers to start its revisit
@@ -118,6 +120,8 @@ def show(instance_id: int):
             details = [(_("Reason"), data["reason"])]
         if e.action == "comment_added":
             details = [(_("Comment"), data.get("text"))]
+        if e.action == "document_issued":
+            details = [(data.get("title") or _("Document"), data.get("doc_number"))]
         timeline.append({"at": e.at, "who": users.get(e.actor) or (_(SYSTEM_ACTORS[e.actor]) if e.actor in SYSTEM_ACTORS else display.person(e.actor)), "what": _(ACTIONS.get(e.action, e.action)),
                          "step": data.get("name") or (task.name if task else data.get("element_id")),
                          "details": details, "procedure": member.definition.name if several else None,
@@ -143,8 +147,9 @@ def show(instance_id: int):
         if any(d.key == REVISIT for d, _f in startable()):
             revisit = url_for("start.form", key=REVISIT, **{"from": instance.id})
     summary = display.labelled("case_basics", display.start_data(instance))
+    from .documents import issued_by_attachment
     return render_template("case.html", instance=instance, revisit=revisit, summary=summary, timeline=timeline, units=units, open_tasks=open_tasks,
-                           documents=documents, comments=services.tasks().comments(instance.id),
+                           documents=documents, issued=issued_by_attachment(documents), comments=services.tasks().comments(instance.id),
                            done=done, current=current, case_file=members if several else [])
 
 

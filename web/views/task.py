@@ -84,7 +84,13 @@ def _render(task, values, errors, status=200, kept=False):
     colleagues = db.session.scalars(select(User).join(RoleAssignment).where(
         RoleAssignment.role_code == task.role_code, RoleAssignment.unit_id == task.unit_id, User.id != me().id,
         User.active.is_(True))).all() if open_ else []
-    file_ids = [i for f in (form.fields if form else ()) if f.type == "files" for i in (values.get(f.name) or [])]
+    pending = store().pending(me(), task.id) if open_ else []
+    files_fields = [f for f in (form.fields if form else ()) if f.type == "files"]
+    listed = {i for f in files_fields for i in (values.get(f.name) or [])}
+    if files_fields and pending and not any(a.id in listed for a in pending):   # after a delete or replace
+        values = {**values, files_fields[0].name: [*(values.get(files_fields[0].name) or []),
+                                                   *(a.id for a in pending)]}
+    file_ids = [i for f in files_fields for i in (values.get(f.name) or [])]
     svc = services.tasks()
     shows = display.shows(form, case_data)
     documents = store().for_instance(task.instance_id)
@@ -99,13 +105,15 @@ def _render(task, values, errors, status=200, kept=False):
             Attachment.id.in_(shared), Attachment.instance_id.is_not(None))))
     may_act = open_ and not kept and (
         task.claimed_by_id == me().id or (task.claimed_by_id is None and svc.is_candidate(me(), task)))
+    from .documents import issued_by_attachment
     return render_template(
         "task.html", task=annotate([task])[0], form=form, values=values, errors=errors, kept=kept,
         pickers=pickers(form, {**case_data, "task_unit": task.unit.code if task.unit else None}) if form else {},
         hidden=hidden_by_case(form, case_data) if form else set(),
         attachments=attachment_names(file_ids), colleagues=colleagues, comments=svc.comments(task.instance_id),
-        documents=documents, shows=shows, summary=display.labelled("case_basics", case_data),
-        completion=_completion(task), process_name=task.instance.definition.name, may_act=may_act), status
+        documents=documents, issued=issued_by_attachment(documents), pending=pending, shows=shows,
+        summary=display.labelled("case_basics", case_data), completion=_completion(task),
+        process_name=task.instance.definition.name, may_act=may_act), status
 
 
 @bp.get("/tasks/<uid:task_id>")
@@ -122,7 +130,7 @@ def complete(task_id: str):
     form = default_registry().get(task.form_key) if task.form_key else None
     values, refused = {}, {}
     try:
-        values = parse(form, me(), refused) if form else {}
+        values = parse(form, me(), refused, task.id) if form else {}
         # the uploads are kept (unbound: only the uploader sees them) so a refused form shows them again;
         # they join the case below, only when the form is accepted
         db.session.commit()
