@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from lxml import html as lxml_html
 from sqlalchemy import select
 
-from engine.models import Attachment, OrgUnit, ProcessDefinition, ProcessInstance, User
+from engine.models import Attachment, IssuedDocument, OrgUnit, ProcessDefinition, ProcessInstance, User
 from forms.definition import FormDefinitionError, check_shows, parse_form
 from web.extensions import db
 
@@ -82,7 +82,8 @@ def test_the_reviewer_sees_the_package_and_the_handler_sees_the_opinion(client, 
     acts_on = section(page, "acts-on")
     assert "调查终结报告：超市销售过期食品" in acts_on and "检验报告.pdf" in acts_on and "证据清单" in acts_on
     assert "200,000.00 元" in section(page, "case-summary") and "某超市销售过期食品案" in section(page, "case-summary")
-    [doc] = db.session.scalars(select(Attachment).where(Attachment.instance_id == case.id)).all()
+    [doc] = db.session.scalars(select(Attachment).where(Attachment.instance_id == case.id,    # not the 申请表 issued
+                                                        Attachment.id.not_in(select(IssuedDocument.attachment_id)))).all()
     assert f"/documents/{doc.id}" in page.get_data(as_text=True)
     assert reviewer.get(f"/documents/{doc.id}").data == b"%PDF-1.4 evidence"
     case.do("审查材料是否齐全", "legal_reviewer", UNIT, REVIEWER, {"package_complete": True})
@@ -144,7 +145,7 @@ def test_the_referral_receiver_sees_the_case_and_the_senders_files(client, token
     task = rcv.expect("审查移送案件并答复", "handler", UNIT, HANDLER)
     page = receiving.get(f"/tasks/{task['id']}")
     acts_on = section(page, "acts-on")
-    for text in ("某超市销售过期食品案", "某超市有限公司", "涉及食品经营许可", "固安镇移〔2026〕3号", "移送函.pdf",
+    for text in ("某超市销售过期食品案", "某超市有限公司", "涉及食品经营许可", "移〔2026〕1号", "移送函.pdf",
                  "固安镇综合行政执法队"):
         assert text in acts_on, text
     documents = section(page, "documents")
