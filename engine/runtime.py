@@ -480,7 +480,10 @@ class Runtime:
             return "no_role"
         if unit is None:
             return "no_unit"
-        return None if self.directory.has_holder(role_code, unit.id) else "no_holder"
+        if self.directory.has_holder(role_code, unit.id):
+            return None
+        # holders there, but none qualified (a legal reviewer without 法律职业资格 or the year's training hours)
+        return "no_qualified" if self.directory.has_holder(role_code, unit.id, qualified_only=False) else "no_holder"
 
     def _route_unit(self, expression: str | None, data: dict, instance: ProcessInstance) -> str | None:
         if not expression:

@@ -560,3 +560,7 @@ def health():
                               "last_attempted_tick_at": sched.last_tick_at.isoformat() if sched.last_tick_at else None,
                               "stale": sched.stale, "max_age_seconds": 3 * current_app.config["SCHEDULER_POLL_SECONDS"]},
                    incidents=sched.open_incidents)
+
+
+from .api_personnel import bp as personnel_bp  # noqa: E402  (the personnel register: /api/personnel…)
+bp.register_blueprint(personnel_bp)

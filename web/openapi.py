@@ -48,6 +48,18 @@ INSTANCE_BODY = {"allOf": [_ref("Instance"), {"type": "object", "properties": {
     "open_tasks": {"type": "array", "items": _ref("Task")},
     "history": {"type": "array", "items": _ref("AuditEvent")}}}]}
 
+_DAY = {"type": "string", "format": "date", "nullable": True}
+PERSONNEL_RECORD = {"type": "object", "properties": {
+    "cert_no": {"type": "string", "maxLength": 32, "nullable": True, "description": "执法证号"},
+    "cert_valid_from": _DAY, "cert_valid_until": _DAY,
+    "area": {"type": "string", "maxLength": 200, "nullable": True, "description": "执法区域"},
+    "legal_cert_no": {"type": "string", "maxLength": 64, "nullable": True, "description": "法律职业资格证书编号"},
+    "legal_cert_date": _DAY, "reviewer_since": _DAY}}
+TRAINING = {"type": "object", "required": ["day", "course", "hours"], "properties": {
+    "day": {"type": "string", "format": "date"}, "course": {"type": "string", "maxLength": 200},
+    "hours": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 999.9},
+    "organiser": {"type": "string", "maxLength": 200, "nullable": True}}}
+
 # (method, rule) -> operation: summary, tags, request body schema, success answers {status: schema}
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/session"): dict(summary="Sign in (session cookie and CSRF token)", tags=["session"],
@@ -122,6 +134,23 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/incidents/{timer_id}/{action}"): dict(summary="Retry or cancel a timer incident (admin)",
                                                          tags=["operations"], enums={"action": ["retry", "cancel"]},
                                                          ok={"200": OBJ}),
+    ("get", "/api/personnel"): dict(summary="People of the units I manage, with 执法证 and training hours "
+                                           "(administrators, supervision officers)", tags=["personnel"],
+                                   ok={"200": _list_of("people", OBJ)}),
+    ("get", "/api/personnel/{user_id}"): dict(summary="One person's 执法证, 法律职业资格 and training records",
+                                             tags=["personnel"], ok={"200": OBJ}),
+    ("put", "/api/personnel/{user_id}"): dict(summary="Record a person's 执法证 and 法律职业资格 (dates YYYY-MM-DD; "
+                                                     "an empty value clears the field)", tags=["personnel"],
+                                             body=PERSONNEL_RECORD, ok={"200": OBJ}),
+    ("post", "/api/personnel/{user_id}/training"): dict(summary="Add (or correct) a training record",
+                                                       tags=["personnel"], body=TRAINING, ok={"201": OBJ}),
+    ("delete", "/api/personnel/{user_id}/training/{training_id}"): dict(summary="Delete a training record",
+                                                                       tags=["personnel"], ok={"204": None}),
+    ("get", "/api/personnel/shortfall"): dict(summary="Legal reviewers per unit: how many, how many qualified, "
+                                                     "training hours missing (supervisors)", tags=["personnel"],
+                                             ok={"200": OBJ}),
+    ("get", "/api/personnel/me"): dict(summary="My 执法证, this year's training hours and whether I am a qualified "
+                                              "legal reviewer", tags=["personnel"], ok={"200": OBJ}),
     ("get", "/api/health"): dict(summary="Liveness, scheduler heartbeat, incidents and warnings",
                                  tags=["operations"], public=True, ok={"200": {"type": "object", "properties": {
                                      "status": {"type": "string", "enum": ["ok", "warning"]},

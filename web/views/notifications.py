@@ -33,4 +33,8 @@ def open_(notification_id: int):
     db.session.commit()
     if kind == "unassigned":              # told because they may assign it: the 待分派 queue
         return redirect(url_for("queue.index"))
+    if kind == "training_due":            # a reviewer's training shortfall: his profile, or the register
+        if note.audience == "supervisor" and note.subject_user_id:
+            return redirect(url_for("personnel.person", user_id=note.subject_user_id))
+        return redirect(url_for("auth.profile"))
     return redirect(url_for("case.show", instance_id=note.instance_id))
