@@ -218,11 +218,12 @@ def run_due_timers(session: Session, clock, batch_size: int = 100, *, policy: Re
     return report
 
 
-def sweep_sla(session: Session, clock, batch_size: int = 500) -> RunReport:
+def sweep_sla(session: Session, clock, batch_size: int = 500, reviewer_rule=None) -> RunReport:
     """Move open tasks on_time → due_soon → overdue as time passes; notify once per change."""
+    from .calendar import local_date
     report = RunReport()
     now = clock.now()
-    directory = Directory(session)
+    directory = Directory(session, reviewer_rule=reviewer_rule, today=lambda: local_date(now))
     stmt = select(HumanTask).where(HumanTask.status == "open", or_(
         and_(HumanTask.sla_state.in_(("on_time", "due_soon")), HumanTask.due_at < now),
         and_(HumanTask.sla_state == "on_time", HumanTask.remind_at <= now))).order_by(HumanTask.due_at)

@@ -48,6 +48,7 @@ def kept(*usernames):
             for r in db.session.scalars(select(PersonnelRecord).where(PersonnelRecord.user_id.in_(ids)))}
     training = [(t.user_id, t.day, t.course, t.hours, t.organiser)
                 for t in db.session.scalars(select(TrainingRecord).where(TrainingRecord.user_id.in_(ids)))]
+    db.session.commit()                    # no transaction left open (SQLite: a live server may want to write)
     try:
         yield
     finally:

@@ -48,7 +48,7 @@ def tick(app: Flask) -> RunReport:
                 total.ok = False
                 log.exception("firing timers stopped")
             try:
-                sla = sweep_sla(db.session, clock, app.config["SCHEDULER_SLA_BATCH_SIZE"])
+                sla = sweep_sla(db.session, clock, app.config["SCHEDULER_SLA_BATCH_SIZE"], reviewer_rule(app))
                 total.sla_changes, total.notifications = sla.sla_changes, sla.notifications
             except Exception:
                 db.session.rollback()
