@@ -110,6 +110,11 @@ def test_an_unqualified_reviewer_is_not_offered_a_review_task_and_a_qualified_co
         assert CHECK not in offered(client, token, NEWBIE)                  # no 法律职业资格, 12 hours
         resp = client.post(f"/api/tasks/{task['id']}/claim", headers=token(NEWBIE))
         assert resp.status_code == 403 and "法律职业资格" in resp.get_json()["message"]
+        browser = ctx.test_client()                               # his page says why, and offers no action
+        sign_in(browser, NEWBIE)
+        page = browser.get(f"/tasks/{task['id']}").get_data(as_text=True)
+        assert 'id="qualification-note"' in page and "没有您的法律职业资格记录" in page
+        assert "/complete" not in page
 
         # a certificate, but 29.5 hours: still not offered, and told why
         set_record(NEWBIE, legal_cert_no="A20211310000999", legal_cert_date=date(2021, 3, 1))

@@ -276,3 +276,21 @@ def reviewer_shortfall() -> dict:
     rows = _shortfall_rows()
     return {"rows": rows, "flagged": [r for r in rows if r["qualified"] < r["reviewers"]],
             "min_hours": services.reviewer_rule().min_hours}
+
+
+@bp.app_template_global()
+def qualification_refusal(task) -> str | None:
+    """On a task page: why the signed-in holder of the task's role may not take or do it (an unqualified
+    legal reviewer, a case handler without a valid 执法证), or None."""
+    from engine.org import user_holds
+    user = me()
+    if task.role_code not in (reg.REVIEWER_ROLE, reg.HANDLER_ROLE) or not user_holds(user, task.role_code, task.unit_id):
+        return None
+    try:
+        if task.role_code == reg.REVIEWER_ROLE:
+            reg.check_reviewer(db.session, user, _today(), services.reviewer_rule())
+        else:
+            reg.check_enforcement(db.session, user, _today())
+    except EngineError as exc:
+        return exc.render(_)["message"]
+    return None
