@@ -72,3 +72,22 @@ def test_a_supervisor_edits_a_person_and_sees_the_import_errors(user, tmp_path):
         user.shot(page, "import-errors")
         db.session.expire_all()
         assert reg.record_of(db.session, newbie_id).cert_no != "13100007777"
+
+
+def test_the_dashboard_shows_the_shortfall_and_a_reviewer_his_own_hours(user):
+    user.sign_in("anci_sup")
+    page = user.page
+    page.goto("/dashboard")
+    card = page.locator("#reviewer-shortfall")
+    expect(card).to_contain_text("各单位法制审核人员资格情况")
+    expect(card.locator("tr.flagged")).to_contain_text("安次区市场监督管理局")
+    user.shot(page, "dashboard-shortfall")
+    card.get_by_role("link", name="全部单位").click()
+    expect(page.locator("#unit-lf-anci-scjg")).to_contain_text("冯新人")
+    user.shot(page, "reviewers-per-unit")
+    user.sign_out()
+    user.sign_in(NEWBIE)
+    page.locator("header.top a.who").click()
+    expect(page.locator("#my-hours")).to_contain_text("/ 30")
+    expect(page.locator("#my-reviewer-status")).to_contain_text("不合格")
+    user.shot(page, "profile-hours")
