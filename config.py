@@ -332,6 +332,14 @@ class Config:
     # warns when no scheduler ever ticked
     SCHEDULER_NAME = socket.gethostname()[:128] or "scheduler"
     SCHEDULER_EXPECTED = True
+    # the personnel register (engine/registers/personnel.py): a legal reviewer is offered review tasks only
+    # when qualified — at least this many training hours in the current calendar year, and a 法律职业资格 on
+    # record. REVIEWER_CERTIFICATE_REQUIRED_FROM (ISO date): None = every reviewer needs the certificate; a
+    # date = only reviewers first appointed on or after it ("first-time reviewers"; earlier ones are exempt)
+    REVIEWER_MIN_TRAINING_HOURS = 30
+    REVIEWER_CERTIFICATE_REQUIRED_FROM: str | None = None
+    # from this day of the year (MM-DD) a reviewer below the hours and his or her supervision officers are told
+    REVIEWER_REMINDER_FROM = "10-01"
     # werkzeug password-hash method for users created from an organisation file (None = werkzeug default)
     ORG_PASSWORD_METHOD = None
     # sign-in limits: failures per user name, and per source address, within the window

@@ -85,7 +85,7 @@ def _claim_due_timer(session: Session, now: datetime, skip: set[int]) -> Timer |
     return session.scalars(_locking(session, stmt.order_by(Timer.due_at, Timer.id).limit(1), Timer)).first()
 
 
-def _fire(session: Session, clock, row: Timer, report: RunReport) -> None:
+def _fire(session: Session, clock, row: Timer, report: RunReport, reviewer_rule=None) -> None:
     """Fire the due timers of the claimed row's instance in the caller's transaction."""
     instance = session.scalars(_locking(session, select(ProcessInstance).where(
         ProcessInstance.id == row.instance_id), ProcessInstance)).first()
@@ -94,13 +94,13 @@ def _fire(session: Session, clock, row: Timer, report: RunReport) -> None:
     if instance.status != "running":
         row.status = "cancelled"
         return
-    runtime = Runtime(session, clock)
+    runtime = Runtime(session, clock, reviewer_rule=reviewer_rule)
     runtime.advance(instance, runtime.load(instance), actor="timer", fire_timers=True)
     report.fired_instances += 1
     report.last_fired = row.status == "fired"
 
 
-def fire_one(session: Session, clock, report: RunReport) -> bool:
+def fire_one(session: Session, clock, report: RunReport, reviewer_rule=None) -> bool:
     """Fire the due timers of one instance in the caller's transaction. Returns False when nothing is due."""
     row = _claim_due_timer(session, clock.now(), report.skipped)
     if row is None:
@@ -108,7 +108,7 @@ def fire_one(session: Session, clock, report: RunReport) -> bool:
     report.skipped.add(row.id)     # never claim the same row twice in one run, whatever happens below
     report.last_claimed, report.last_instance = row.id, row.instance_id
     report.claimed += 1
-    _fire(session, clock, row, report)
+    _fire(session, clock, row, report, reviewer_rule)
     return True
 
 
@@ -163,7 +163,7 @@ def record_failure(session: Session, clock, timer_id: int, exc: BaseException, p
 
 
 def run_due_timers(session: Session, clock, batch_size: int = 100, *, policy: RetryPolicy | None = None,
-                   skip: set[int] | None = None) -> RunReport:
+                   skip: set[int] | None = None, reviewer_rule=None) -> RunReport:
     """Claim up to ``batch_size`` due timer rows and fire their instances, one committed transaction each.
 
     ``skip`` (shared by the caller's batches) holds the rows already claimed in this tick: none is claimed
@@ -174,7 +174,7 @@ def run_due_timers(session: Session, clock, batch_size: int = 100, *, policy: Re
     for _ in range(batch_size):
         report.last_claimed, report.last_instance, report.last_fired = None, None, False
         try:
-            more = fire_one(session, clock, report)
+            more = fire_one(session, clock, report, reviewer_rule)
             session.commit()
             if report.last_fired:
                 log.info("timer %s of instance %s: fired", report.last_claimed, report.last_instance,
@@ -218,11 +218,12 @@ def run_due_timers(session: Session, clock, batch_size: int = 100, *, policy: Re
     return report
 
 
-def sweep_sla(session: Session, clock, batch_size: int = 500) -> RunReport:
+def sweep_sla(session: Session, clock, batch_size: int = 500, reviewer_rule=None) -> RunReport:
     """Move open tasks on_time → due_soon → overdue as time passes; notify once per change."""
+    from .calendar import local_date
     report = RunReport()
     now = clock.now()
-    directory = Directory(session)
+    directory = Directory(session, reviewer_rule=reviewer_rule, today=lambda: local_date(now))
     stmt = select(HumanTask).where(HumanTask.status == "open", or_(
         and_(HumanTask.sla_state.in_(("on_time", "due_soon")), HumanTask.due_at < now),
         and_(HumanTask.sla_state == "on_time", HumanTask.remind_at <= now))).order_by(HumanTask.due_at)

@@ -313,12 +313,16 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))          # engine.notifications.KINDS
-    task_id: Mapped[str] = mapped_column(String(36))
-    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    # training_due: a reviewer below the yearly training hours (no task; ``subject_user_id`` is the reviewer)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     audience: Mapped[str] = mapped_column(String(16))      # assignee / candidate / supervisor / admin
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    task: Mapped[HumanTask] = relationship(primaryjoin="foreign(Notification.task_id) == HumanTask.id", lazy="joined")
+    task: Mapped[HumanTask | None] = relationship(primaryjoin="foreign(Notification.task_id) == HumanTask.id",
+                                                  lazy="joined")
+    subject_user: Mapped[User | None] = relationship(foreign_keys=[subject_user_id], lazy="joined")
 
 
 class MailOutbox(Base):
@@ -483,3 +487,4 @@ class CaseEnding(Base):
     actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[User] = relationship(lazy="joined")
+from .registers import personnel_models  # noqa: E402,F401  (the register's tables share this metadata)

@@ -25,7 +25,7 @@ ADMIN_ROLE = "admin"
 # kinds told only to the people who may act on the task (not to the supervisors above it)
 TASK_PEOPLE_ONLY = frozenset({"assigned", "new_task", "supervision", "returned", "urged", "withdrawn", "cancelled"})
 KINDS = ("new_task", "supervision", "returned", "assigned", "due_soon", "overdue", "escalated", "unassigned",
-         "urged", "withdrawn", "cancelled")
+         "urged", "withdrawn", "cancelled", "training_due")
 
 
 def recipients(directory: Directory, task: HumanTask, kind: str | None = None) -> list[tuple[User, str]]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 from functools import lru_cache
 from typing import Any, Callable, Iterable
 
@@ -22,15 +23,25 @@ TIERS = ("city", "county", "township")
 GOVERNMENT = "government"
 JUSTICE_BUREAU = "justice_bureau"
 JUSTICE_OFFICE = "justice_office"          # 司法所: under the county bureau, serving one township
+REVIEWER_ROLE = "legal_reviewer"           # offered review tasks only when qualified (personnel register)
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class Directory:
     """Read access to the organisation with the routing helpers BPMN expressions call."""
 
-    def __init__(self, session: Session, remember_holders: bool = False):
+    def __init__(self, session: Session, remember_holders: bool = False, reviewer_rule=None,
+                 today: Callable[[], date] | None = None):
         """``remember_holders``: answer "does anybody hold this role here" from one read of the role
-        assignments (for a check that asks it thousands of times while the organisation stays as it is)."""
+        assignments (for a check that asks it thousands of times while the organisation stays as it is).
+        ``reviewer_rule`` (engine.registers.personnel.ReviewerRule; its defaults when None) and ``today`` (the
+        local date, for the year's training hours) decide which legal reviewers are qualified: only they
+        are candidates of, and count as holders for, review tasks."""
+        from .registers.personnel import ReviewerRule
         self.session = session
+        self.reviewer_rule = reviewer_rule or ReviewerRule()
+        self._today = today or (lambda: datetime.now(LOCAL_TZ).date())
+        self._qualified: dict[int, bool] = {}
         self._by_code: dict[str, OrgUnit] = {}
         self._children: dict[int, list[OrgUnit]] | None = None
         self._roles: dict[str, str] | None = None
@@ -186,12 +197,13 @@ class Directory:
     def legal_review_unit(self, unit: OrgUnit) -> OrgUnit:
         """Who reviews a unit's major decisions (DOMAIN §1): its own legal review office when it has a legal
         reviewer; for a township unit without one, the 司法所 serving the township when that has a reviewer;
-        otherwise the justice bureau above it. (A reviewer counts when active; qualification registers come
-        later.)"""
-        if self.has_holder("legal_reviewer", unit.id):
+        otherwise the justice bureau above it. A unit with reviewers keeps its own review even when none of
+        them is qualified: the task then waits in the 待分派 queue of the bureau above (never offered to an
+        unqualified reviewer), and the supervision dashboard shows the shortfall."""
+        if self.has_holder(REVIEWER_ROLE, unit.id, qualified_only=False):
             return unit
         office = self.justice_office_of(unit)
-        if office is not None and self.has_holder("legal_reviewer", office.id):
+        if office is not None and self.has_holder(REVIEWER_ROLE, office.id, qualified_only=False):
             return office
         return self.justice_bureau_above(unit)
 
@@ -219,25 +231,55 @@ class Directory:
                 self._roles[r.name] = r.code
         return self._roles.get(lane.strip())
 
+    def today(self) -> date:
+        return self._today()
+
+    def qualified(self, user_ids: Iterable[int]) -> set[int]:
+        """Which of these users are qualified legal reviewers today (remembered for this directory's life)."""
+        from .registers.personnel import qualified_ids
+        ids = set(user_ids)
+        unknown = ids - set(self._qualified)
+        if unknown:
+            good = qualified_ids(self.session, unknown, self.today(), self.reviewer_rule)
+            self._qualified.update({uid: uid in good for uid in unknown})
+        return {uid for uid in ids if self._qualified[uid]}
+
+    def qualified_for(self, user: User, role_code: str | None) -> bool:
+        """May ``user`` act in ``role_code`` as far as qualification goes (only legal reviewers need it)?"""
+        return role_code != REVIEWER_ROLE or bool(self.qualified([user.id]))
+
     def candidates(self, role_code: str, unit_id: int) -> list[User]:
-        return list(self.session.scalars(
+        """Active users holding the role at the unit — for the legal reviewer role, only the qualified ones."""
+        users = list(self.session.scalars(
             select(User).join(RoleAssignment).where(RoleAssignment.role_code == role_code,
                                                     RoleAssignment.unit_id == unit_id, User.active.is_(True))))
+        if role_code == REVIEWER_ROLE and users:
+            good = self.qualified(u.id for u in users)
+            users = [u for u in users if u.id in good]
+        return users
 
-    def has_holder(self, role_code: str | None, unit_id: int | None) -> bool:
-        """Does an active user hold ``role_code`` at the unit?"""
+    def has_holder(self, role_code: str | None, unit_id: int | None, qualified_only: bool = True) -> bool:
+        """Does an active user hold ``role_code`` at the unit (a qualified one, for the legal reviewer role,
+        unless ``qualified_only`` is False)?"""
         if role_code is None or unit_id is None:
             return False
+        check = qualified_only and role_code == REVIEWER_ROLE
         if self._holders is None:
+            if check:
+                return bool(self.candidates(role_code, unit_id))
             return self.session.scalar(
                 select(RoleAssignment.id).join(User).where(RoleAssignment.role_code == role_code,
                                                            RoleAssignment.unit_id == unit_id,
                                                            User.active.is_(True)).limit(1)) is not None
         if not self._holders_loaded:
-            self._holders.update(self.session.execute(
-                select(RoleAssignment.role_code, RoleAssignment.unit_id).join(User).where(User.active.is_(True))))
+            rows = list(self.session.execute(
+                select(RoleAssignment.role_code, RoleAssignment.unit_id, RoleAssignment.user_id).join(User)
+                .where(User.active.is_(True))))
+            self._holders.update((r, u) for r, u, _id in rows)
+            good = self.qualified(uid for r, _u, uid in rows if r == REVIEWER_ROLE)
+            self._qualified_holders = {(r, u) for r, u, uid in rows if r == REVIEWER_ROLE and uid in good}
             self._holders_loaded = True
-        return (role_code, unit_id) in self._holders
+        return (role_code, unit_id) in (self._qualified_holders if check else self._holders)
 
     def users_with_role(self, role_code: str) -> list[User]:
         """Active users holding ``role_code`` at any unit (e.g. the administrators)."""
@@ -500,4 +542,7 @@ def load(session: Session, doc: dict, password_method: str | None = None) -> dic
             user.roles.append(RoleAssignment(role_code=role, unit_id=unit.id))
         count_users += 1
     session.flush()
+    if doc.get("personnel"):                     # the personnel register's demo records (执法证, training)
+        from .registers.personnel import load_demo
+        load_demo(session, doc, datetime.now(LOCAL_TZ).date())
     return {"roles": len(doc.get("roles", [])), "units": count_units, "users": count_users}

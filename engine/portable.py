@@ -27,9 +27,11 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Callable, Iterable, Iterator
 
-from sqlalchemy import JSON, Date, DateTime, Integer, LargeBinary, Table, bindparam, literal, select, text
+from sqlalchemy import (JSON, Date, DateTime, Float, Integer, LargeBinary, Numeric, Table, bindparam, literal, select,
+                        text)
 from sqlalchemy.orm import Session
 
 from .attachments import BlobStore
@@ -85,6 +87,8 @@ def _kind(column) -> str:
         return "bytes"
     if isinstance(impl, JSON):
         return "json"
+    if isinstance(impl, Numeric) and not isinstance(impl, Float):
+        return "decimal"                   # exact: written as text (e.g. training hours 29.5)
     return "plain"
 
 
@@ -99,6 +103,8 @@ def _encode(kind: str, value):
         return value.isoformat()
     if kind == "bytes":
         return base64.b64encode(bytes(value)).decode("ascii")
+    if kind == "decimal":
+        return str(value)
     return value
 
 
@@ -111,6 +117,8 @@ def _decode(kind: str, value):
         return date.fromisoformat(value)
     if kind == "bytes":
         return base64.b64decode(value)
+    if kind == "decimal":
+        return Decimal(str(value))
     return value
 
 

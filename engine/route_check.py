@@ -325,9 +325,10 @@ class _Outcome:
 
 class RouteCheck:
     def __init__(self, session: Session, form_fields: Callable[[str], list[UnitField]],
-                 external_messages: Iterable[str] = ()):
+                 external_messages: Iterable[str] = (), directory: Directory | None = None):
         self.session = session
-        self.directory = Directory(session, remember_holders=True)
+        # a legal reviewer counts only when qualified (the directory's reviewer rule)
+        self.directory = directory or Directory(session, remember_holders=True)
         self.form_fields = form_fields
         self.external_messages = set(external_messages)
         helpers = self.directory.helpers()
@@ -487,5 +488,6 @@ class RouteCheck:
 
 
 def check_routes(session: Session, form_fields: Callable[[str], list[UnitField]],
-                 external_messages: Iterable[str] = (), keys: Iterable[str] | None = None) -> Report:
-    return RouteCheck(session, form_fields, external_messages).run(keys)
+                 external_messages: Iterable[str] = (), keys: Iterable[str] | None = None,
+                 directory: Directory | None = None) -> Report:
+    return RouteCheck(session, form_fields, external_messages, directory).run(keys)

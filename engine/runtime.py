@@ -202,11 +202,12 @@ def _message_correlations(properties: Iterable, values: dict) -> dict:
 
 class Runtime:
     def __init__(self, session: Session, clock, extra_helpers: dict[str, Callable] | None = None,
-                 limits: ScriptLimits | None = None):
+                 limits: ScriptLimits | None = None, reviewer_rule=None):
         self.session = session
         self.limits = limits or ScriptLimits()
         self.clock = clock
-        self.directory = Directory(session)
+        # legal reviewers count as candidates only when qualified under ``reviewer_rule`` on the clock's day
+        self.directory = Directory(session, reviewer_rule=reviewer_rule, today=lambda: local_date(clock.now()))
         self.calendar = WorkCalendar(session)
         self.repository = Repository(session, clock)
         helpers = self.directory.helpers()
@@ -299,6 +300,7 @@ class Runtime:
             raise Forbidden(N_("Your roles do not allow starting %(process)s"), process=definition.name or definition.key)
         if not self._starter_unit_holds(user, definition):
             raise Forbidden(N_("Your unit may not start %(process)s"), process=definition.name or definition.key)
+        self._check_handler_start(user, definition)
         requested_unit = data.pop("case_unit", None)
         form_key = self.start_form(definition)
         if form_key and validate is not None:
@@ -485,7 +487,10 @@ class Runtime:
             return "no_role"
         if unit is None:
             return "no_unit"
-        return None if self.directory.has_holder(role_code, unit.id) else "no_holder"
+        if self.directory.has_holder(role_code, unit.id):
+            return None
+        # holders there, but none qualified (a legal reviewer without 法律职业资格 or the year's training hours)
+        return "no_qualified" if self.directory.has_holder(role_code, unit.id, qualified_only=False) else "no_holder"
 
     def _route_unit(self, expression: str | None, data: dict, instance: ProcessInstance) -> str | None:
         if not expression:
@@ -819,6 +824,13 @@ class Runtime:
             return False
         allowed = {r.strip() for r in self.start_properties(definition).get("starterRoles", "").split(",") if r.strip()}
         return bool(allowed & {ra.role_code for ra in user.roles})
+
+    def _check_handler_start(self, user: User, definition: ProcessDefinition) -> None:
+        """A person who may start the procedure only as case handler (承办人) needs a valid 执法证."""
+        from .registers.personnel import HANDLER_ROLE, check_enforcement
+        allowed = {r.strip() for r in self.start_properties(definition).get("starterRoles", "").split(",") if r.strip()}
+        if (allowed & {ra.role_code for ra in user.roles}) == {HANDLER_ROLE}:
+            check_enforcement(self.session, user, local_date(self.clock.now()))
 
     def _starter_unit_holds(self, user: User, definition: ProcessDefinition) -> bool:
         """The start event's ``starterUnits`` expression, if any, holds for the person's unit (e.g. only the

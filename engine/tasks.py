@@ -36,9 +36,12 @@ class TaskService:
         self.issue = issue
 
     # -- visibility -------------------------------------------------------------------------------
-    @staticmethod
-    def _candidate_clause(user: User):
-        pairs = [and_(HumanTask.role_code == ra.role_code, HumanTask.unit_id == ra.unit_id) for ra in user.roles]
+    def _candidate_clause(self, user: User):
+        """The tasks offered to the user: his or her (role, unit) pairs — the legal reviewer role only while
+        qualified (personnel register)."""
+        directory = self.runtime.directory
+        pairs = [and_(HumanTask.role_code == ra.role_code, HumanTask.unit_id == ra.unit_id) for ra in user.roles
+                 if directory.qualified_for(user, ra.role_code)]
         return or_(*pairs) if pairs else false()
 
     def query(self, user: User, scope: str = "all", status: str = "open"):
@@ -101,7 +104,19 @@ class TaskService:
         return list(self.session.scalars(self.query(user, scope, status)))
 
     def is_candidate(self, user: User, task: HumanTask) -> bool:
-        return user_holds(user, task.role_code, task.unit_id)
+        """The user holds the task's role at its unit — and, for a review task, is a qualified reviewer."""
+        return user_holds(user, task.role_code, task.unit_id) and \
+            self.runtime.directory.qualified_for(user, task.role_code)
+
+    def _check_qualified(self, user: User, task: HumanTask) -> None:
+        """Refuse with the reason an unqualified legal reviewer taking or doing a review task, and a case
+        handler without a valid 执法证 doing a handler's step (personnel register)."""
+        from .registers.personnel import HANDLER_ROLE, REVIEWER_ROLE, check_enforcement, check_reviewer
+        directory = self.runtime.directory
+        if task.role_code == REVIEWER_ROLE:
+            check_reviewer(self.session, user, directory.today(), directory.reviewer_rule)
+        elif task.role_code == HANDLER_ROLE:
+            check_enforcement(self.session, user, directory.today())
 
     def get_for(self, user: User, task_id: str) -> HumanTask:
         """A task the user may see: offered to them, claimed or done by them, or — read only — in the area
@@ -109,7 +124,8 @@ class TaskService:
         task = self.session.get(HumanTask, task_id) if is_uuid(task_id) else None
         if task is None:
             raise NotFound(N_("No such task"))
-        if self.is_candidate(user, task) or task.claimed_by_id == user.id or task.completed_by_id == user.id:
+        if user_holds(user, task.role_code, task.unit_id) or task.claimed_by_id == user.id \
+                or task.completed_by_id == user.id:
             return task
         area = self.runtime.directory.supervised_area(user)
         if area is None or task.unit_id in area or task.instance.unit_id in area:
@@ -194,8 +210,9 @@ class TaskService:
         task = self._open_for(user, task_id)
         if task.claimed_by_id == user.id:
             return task
-        if not self.is_candidate(user, task):
+        if not user_holds(user, task.role_code, task.unit_id):
             raise Forbidden(N_("You do not hold the role this task needs"))
+        self._check_qualified(user, task)
         done = self.session.execute(update(HumanTask).where(
             HumanTask.id == task.id, HumanTask.status == "open", HumanTask.claimed_by_id.is_(None))
             .values(claimed_by_id=user.id, unassigned=False, unassigned_reason=None)   # someone took it after all
@@ -244,8 +261,9 @@ class TaskService:
         task = self._open_for(user, task_id)
         if task.claimed_by_id not in (None, user.id):
             raise Forbidden(N_("This task is claimed by someone else"))
-        if task.claimed_by_id is None and not self.is_candidate(user, task):
+        if task.claimed_by_id is None and not user_holds(user, task.role_code, task.unit_id):
             raise Forbidden(N_("You do not hold the role this task needs"))
+        self._check_qualified(user, task)
         data = check_data(data)
         instance: ProcessInstance = task.instance
         if instance.status != "running":
@@ -324,7 +342,8 @@ class TaskService:
         target = None
         if username:
             target = self.session.scalar(select(User).where(User.username == username, User.active.is_(True)))
-            fits = target is not None and (user_holds(target, task.role_code, unit.id) if task.role_code
+            fits = target is not None and (user_holds(target, task.role_code, unit.id)
+                                           and directory.qualified_for(target, task.role_code) if task.role_code
                                            else target.unit_id == unit.id)
             if not fits:
                 raise InvalidInput(N_("Choose a person who holds this task's role at the chosen unit."))

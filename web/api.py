@@ -618,3 +618,5 @@ def health():
 
 
 from . import api_casework  # noqa: E402,F401  (case search, 撤回/撤销, 催办, batch work: routes of this blueprint)
+from .api_personnel import bp as personnel_bp  # noqa: E402  (the personnel register: /api/personnel…)
+bp.register_blueprint(personnel_bp)

@@ -150,9 +150,16 @@ def register(app: Flask) -> None:
                        + (f"  (e.g. a case of {f.example})" if f.example else ""))
         for f in report.unchecked:
             click.echo(f"not checked {f.process_key}/{f.element_id} ({f.step}): {gettext(f.msgid) % f.params}")
+        from engine.calendar import local_date
+        from engine.registers.personnel import units_without_qualified_reviewer
+        unqualified = units_without_qualified_reviewer(db.session, local_date(services.clock().now()),
+                                                       services.reviewer_rule())
+        for unit in unqualified:        # its review tasks would wait in the 待分派 queue of the bureau above
+            click.echo(f"NO QUALIFIED legal_reviewer ({roles.get('legal_reviewer', '')}) at {unit.code} {unit.name}")
         click.echo(f"{report.gap_count} gaps, {len(report.errors)} routing errors, "
-                   f"{len(report.unchecked)} steps not checked")
-        if not report.ok:
+                   f"{len(report.unchecked)} steps not checked, "
+                   f"{len(unqualified)} units without a qualified legal reviewer")
+        if not report.ok or unqualified:
             sys.exit(1)
 
     app.cli.add_command(org)

@@ -76,6 +76,17 @@ ATTACHMENT = {"type": "object", "properties": {
                                 "doc_number": {"type": "string", "description": "文号, e.g. 固司审〔2026〕12号"},
                                 "issued_at": {"type": "string", "format": "date-time"},
                                 "unit": {"type": "string", "description": "the issuing unit's name"}}}}}
+_DAY = {"type": "string", "format": "date", "nullable": True}
+PERSONNEL_RECORD = {"type": "object", "properties": {
+    "cert_no": {"type": "string", "maxLength": 32, "nullable": True, "description": "执法证号"},
+    "cert_valid_from": _DAY, "cert_valid_until": _DAY,
+    "area": {"type": "string", "maxLength": 200, "nullable": True, "description": "执法区域"},
+    "legal_cert_no": {"type": "string", "maxLength": 64, "nullable": True, "description": "法律职业资格证书编号"},
+    "legal_cert_date": _DAY, "reviewer_since": _DAY}}
+TRAINING = {"type": "object", "required": ["day", "course", "hours"], "properties": {
+    "day": {"type": "string", "format": "date"}, "course": {"type": "string", "maxLength": 200},
+    "hours": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 999.9},
+    "organiser": {"type": "string", "maxLength": 200, "nullable": True}}}
 
 # (method, rule) -> operation: summary, tags, request body schema, success answers {status: schema}
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
@@ -201,6 +212,23 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/tasks/batch-complete"): dict(
         summary="Complete several tasks of one form with the same data; each its own transaction, a result per task",
         tags=["tasks"], body=BATCH, ok={"200": BATCH_RESULTS}),
+    ("get", "/api/personnel"): dict(summary="People of the units I manage, with 执法证 and training hours "
+                                           "(administrators, supervision officers)", tags=["personnel"],
+                                   ok={"200": _list_of("people", OBJ)}),
+    ("get", "/api/personnel/{user_id}"): dict(summary="One person's 执法证, 法律职业资格 and training records",
+                                             tags=["personnel"], ok={"200": OBJ}),
+    ("put", "/api/personnel/{user_id}"): dict(summary="Record a person's 执法证 and 法律职业资格 (dates YYYY-MM-DD; "
+                                                     "an empty value clears the field)", tags=["personnel"],
+                                             body=PERSONNEL_RECORD, ok={"200": OBJ}),
+    ("post", "/api/personnel/{user_id}/training"): dict(summary="Add (or correct) a training record",
+                                                       tags=["personnel"], body=TRAINING, ok={"201": OBJ}),
+    ("delete", "/api/personnel/{user_id}/training/{training_id}"): dict(summary="Delete a training record",
+                                                                       tags=["personnel"], ok={"204": None}),
+    ("get", "/api/personnel/shortfall"): dict(summary="Legal reviewers per unit: how many, how many qualified, "
+                                                     "training hours missing (supervisors)", tags=["personnel"],
+                                             ok={"200": OBJ}),
+    ("get", "/api/personnel/me"): dict(summary="My 执法证, this year's training hours and whether I am a qualified "
+                                              "legal reviewer", tags=["personnel"], ok={"200": OBJ}),
     ("get", "/api/health"): dict(summary="Liveness, scheduler heartbeat, incidents and warnings",
                                  tags=["operations"], public=True, ok={"200": {"type": "object", "properties": {
                                      "status": {"type": "string", "enum": ["ok", "warning"]},

@@ -37,7 +37,8 @@ def tick(app: Flask) -> RunReport:
         try:
             try:
                 while True:
-                    report = run_due_timers(db.session, clock, batch, policy=policy, skip=total.skipped)
+                    report = run_due_timers(db.session, clock, batch, policy=policy, skip=total.skipped,
+                                            reviewer_rule=reviewer_rule(app))
                     for name in ("claimed", "fired_instances", "conflicts", "failures", "incidents"):
                         setattr(total, name, getattr(total, name) + getattr(report, name))
                     if report.claimed < batch:
@@ -47,7 +48,7 @@ def tick(app: Flask) -> RunReport:
                 total.ok = False
                 log.exception("firing timers stopped")
             try:
-                sla = sweep_sla(db.session, clock, app.config["SCHEDULER_SLA_BATCH_SIZE"])
+                sla = sweep_sla(db.session, clock, app.config["SCHEDULER_SLA_BATCH_SIZE"], reviewer_rule(app))
                 total.sla_changes, total.notifications = sla.sla_changes, sla.notifications
             except Exception:
                 db.session.rollback()
@@ -77,6 +78,32 @@ def tick(app: Flask) -> RunReport:
         return total
 
 
+def reviewer_rule(app: Flask):
+    from engine.registers.personnel import ReviewerRule
+    return ReviewerRule.from_config(app.config)
+
+
+def remind_training(app: Flask) -> int:
+    """The October training reminder (engine.registers.personnel.remind_training): once per reviewer and year."""
+    from engine.org import Directory
+    from engine.registers.personnel import remind_training as remind
+    with app.app_context():
+        try:
+            clock = app.extensions["clock"]
+            rule = reviewer_rule(app)
+            told = remind(db.session, Directory(db.session, reviewer_rule=rule), clock.now(), rule)
+            db.session.commit()
+            if told:
+                log.info("training reminders sent for %s reviewers", told)
+            return told
+        except Exception:
+            db.session.rollback()
+            log.exception("the training reminder failed")
+            return 0
+        finally:
+            db.session.remove()
+
+
 def check_calendar(app: Flask) -> None:
     with app.app_context():
         warning = calendar_warning(db.session, datetime.now(LOCAL_TZ).date())
@@ -89,6 +116,8 @@ def _configure(scheduler, app: Flask) -> None:
     scheduler.add_job(tick, "interval", args=[app], seconds=app.config["SCHEDULER_POLL_SECONDS"],
                       id="tick", max_instances=1, coalesce=True, next_run_time=datetime.now())
     scheduler.add_job(check_calendar, "interval", args=[app], hours=24, id="calendar",
+                      next_run_time=datetime.now())
+    scheduler.add_job(remind_training, "interval", args=[app], hours=6, id="training_reminder",
                       next_run_time=datetime.now())
 
 

@@ -173,7 +173,8 @@ class NotificationSchema(Schema):
     audience = fields.String()
     created_at = fields.DateTime()
     read_at = fields.DateTime(allow_none=True)
-    task = fields.Nested(TaskSchema)
+    task = fields.Nested(TaskSchema, allow_none=True)
+    about = fields.String(attribute="subject_user.display_name", allow_none=True)   # training_due: the reviewer
 
 
 class TimerSchema(Schema):

@@ -22,12 +22,25 @@ def clock() -> Clock:
     return current_app.extensions["clock"]
 
 
+def reviewer_rule():
+    """Who is a qualified legal reviewer (config: REVIEWER_MIN_TRAINING_HOURS, REVIEWER_CERTIFICATE_REQUIRED_FROM)."""
+    from engine.registers.personnel import ReviewerRule
+    return ReviewerRule.from_config(current_app.config)
+
+
+def directory():
+    """The organisation with the configured reviewer rule, on the app clock's day."""
+    from engine.calendar import local_date
+    from engine.org import Directory
+    return Directory(db.session, reviewer_rule=reviewer_rule(), today=lambda: local_date(clock().now()))
+
+
 def runtime() -> Runtime:
-    return Runtime(db.session, clock())
+    return Runtime(db.session, clock(), reviewer_rule=reviewer_rule())
 
 
 def tasks() -> TaskService:
-    return TaskService(db.session, clock(), validate_form=validate_form, issue=issue_documents)
+    return TaskService(db.session, clock(), runtime=runtime(), validate_form=validate_form, issue=issue_documents)
 
 
 def documents():
@@ -158,4 +171,12 @@ def unit_fields(form_key: str):
 def route_check(keys=None):
     """``engine.route_check`` over the deployed procedures and the loaded organisation."""
     from engine.route_check import check_routes
-    return check_routes(db.session, unit_fields, current_app.config["EXTERNAL_MESSAGES"], keys)
+    return check_routes(db.session, unit_fields, current_app.config["EXTERNAL_MESSAGES"], keys,
+                        directory=directory_for_check())
+
+
+def directory_for_check():
+    from engine.calendar import local_date
+    from engine.org import Directory
+    return Directory(db.session, remember_holders=True, reviewer_rule=reviewer_rule(),
+                     today=lambda: local_date(clock().now()))

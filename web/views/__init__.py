@@ -10,3 +10,5 @@ def register(app: Flask) -> None:
     for module in (auth, inbox, start, task, case, dashboard, notifications, vendor, designer, incidents,
                    calendar, queue, casework, documents):
         app.register_blueprint(module.bp)
+    from . import personnel
+    app.register_blueprint(personnel.bp)

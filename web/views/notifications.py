@@ -46,6 +46,10 @@ def open_(notification_id: int):
     db.session.commit()
     if kind == "unassigned":              # told because they may assign it: the 待分派 queue
         return redirect(url_for("queue.index"))
+    if kind == "training_due":            # a reviewer's training shortfall: his profile, or the register
+        if note.audience == "supervisor" and note.subject_user_id:
+            return redirect(url_for("personnel.person", user_id=note.subject_user_id))
+        return redirect(url_for("auth.profile"))
     if task is not None and task.status == "open" and kind not in ("withdrawn", "cancelled"):
         try:
             services.tasks().get_for(me(), task.id)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from engine.errors import N_, EngineError
 from engine.models import OrgUnit, Role, RoleAssignment, User
+from engine.org import REVIEWER_ROLE
 
 from .. import display, services
 from ..extensions import db
@@ -19,7 +20,8 @@ bp = Blueprint("queue", __name__)
 ASSIGNERS = {"supervision_officer", "admin"}
 REASONS = {"no_holder": N_("Nobody active holds %(role)s at %(unit)s"),
            "no_role": N_("The step names no role"),
-           "no_unit": N_("The step names no unit")}
+           "no_unit": N_("The step names no unit"),
+           "no_qualified": N_("No legal reviewer at %(unit)s is qualified (法律职业资格 and this year's training hours)")}
 
 
 def reason_text(task, role_names: dict[str, str]) -> str:
@@ -43,7 +45,12 @@ def choices(tasks, area: set[int] | None) -> dict[str, list[tuple[OrgUnit, list[
         if area is not None:
             stmt = stmt.where(OrgUnit.id.in_(area))
         by_unit: dict[int, tuple[OrgUnit, list[User]]] = {}
-        for user, unit in db.session.execute(stmt.order_by(OrgUnit.code, User.username)):
+        rows = list(db.session.execute(stmt.order_by(OrgUnit.code, User.username)))
+        directory = services.directory()
+        good = directory.qualified(u.id for u, _unit in rows) if role == REVIEWER_ROLE else None
+        for user, unit in rows:
+            if good is not None and user.id not in good:          # only qualified reviewers take review tasks
+                continue
             by_unit.setdefault(unit.id, (unit, []))[1].append(user)
         out[role] = list(by_unit.values())
     return out

@@ -161,6 +161,8 @@ def complete(task_id: str):
         db.session.rollback()
         if exc.status == 404:
             abort(404)
+        if exc.status == 403:          # e.g. no valid 执法证, not a qualified reviewer: say why, keep the input
+            return _render(_load(task_id), values, {"_": [exc.render(_)["message"]]}, 403)
         flash(exc.render(_)["message"], "error")
         return redirect(url_for("task.show", task_id=task_id))
     flash(_("Done: “%(name)s” of case %(case)s is completed.", name=task.name,
