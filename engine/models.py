@@ -395,3 +395,6 @@ class AuditEvent(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+from .registers.lists_models import ListVersion  # noqa: E402,F401  (the public lists' table, same Base)

@@ -1,0 +1,1 @@
+"""Registers kept per unit beside the procedures (personnel, the six public lists …)."""
