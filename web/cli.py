@@ -299,6 +299,9 @@ def register(app: Flask) -> None:
                            + glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.dmn")))
             if paths:
                 _deploy(paths, "demo", "demo load")
+            from engine.registers.lists import load_demo
+            load_demo(db.session, current_app.config["DEMO_LISTS_FILE"], current_app.extensions["clock"].now())
+            db.session.commit()
         except EngineError as exc:
             _fail(exc)
         click.echo("demo data loaded")

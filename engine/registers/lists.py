@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Callable, Iterable
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
 from .. import history
@@ -216,24 +216,17 @@ def _label(c: Column, en: bool) -> str:
     return c.label_en if en and c.label_en else c.label
 
 
-def template_xlsx(t: ListType, rows: list[dict] | None = None, en: bool = False) -> bytes:
-    """A workbook with the list's column headers (and ``rows`` under them): the import template, or a
-    version's download."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    wb = Workbook()
-    ws = wb.active
-    ws.title = (t.name_en if en and t.name_en else t.name)[:31]
-    ws.append([_label(c, en) for c in t.columns])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for c_index, c in enumerate(t.columns, start=1):
-        ws.column_dimensions[ws.cell(1, c_index).column_letter].width = min(max(len(c.label) * 2 + 4, 12), 60)
-    for row in rows or []:
-        ws.append([row.get(c.key, "") for c in t.columns])
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+def headers(t: ListType, en: bool = False) -> list[str]:
+    return [_label(c, en) for c in t.columns]
+
+
+_FORMULA_START = ("=", "+", "@", "\t", "\r")
+
+
+def _csv_cell(value: str) -> str:
+    """Text that a spreadsheet would run as a formula is kept as text (a leading apostrophe)."""
+    risky = value.startswith(_FORMULA_START) or (value.startswith("-") and value[1:2] not in "0123456789")
+    return "'" + value if risky else value
 
 
 def to_csv(t: ListType, rows: list[dict], en: bool = False) -> bytes:
@@ -241,7 +234,7 @@ def to_csv(t: ListType, rows: list[dict], en: bool = False) -> bytes:
     writer = csv.writer(out)
     writer.writerow([_label(c, en) for c in t.columns])
     for row in rows:
-        writer.writerow([row.get(c.key, "") for c in t.columns])
+        writer.writerow([_csv_cell(row.get(c.key, "")) for c in t.columns])
     return ("\ufeff" + out.getvalue()).encode("utf-8")    # the BOM lets Excel read the Chinese text
 
 
@@ -473,6 +466,18 @@ def on_review_list(session: Session, unit_id: int | None, matter, on: date) -> b
         return False
     v = current(session, unit_id, REVIEW, on)
     return bool(v) and any(r.get("code") == matter for r in v.rows)
+
+
+KEEPER_KINDS = ("enforcement_dept", "enforcement_team", "police")    # units that enforce keep the six lists
+
+
+def list_keeping_units(session: Session, area: set[int] | None) -> list[OrgUnit]:
+    """Units (within ``area``; None = all) that enforce, or that have a version of any list, by code."""
+    with_lists = select(ListVersion.unit_id).distinct()
+    stmt = select(OrgUnit).where(or_(OrgUnit.kind.in_(KEEPER_KINDS), OrgUnit.id.in_(with_lists)))
+    if area is not None:
+        stmt = stmt.where(OrgUnit.id.in_(area) if area else false())
+    return list(session.scalars(stmt.order_by(OrgUnit.code)))
 
 
 def _months_before(day: date, months: int) -> date:
