@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from engine.calendar import LOCAL_TZ
 from engine.models import OrgUnit
 from engine.registers import lists as L
 from engine.runtime import Runtime
@@ -59,7 +60,7 @@ def test_a_list_is_approved_and_published_for_anonymous_visitors(user, new_conte
     draft = L.start_draft(db.session, unit, "matters", EDITOR, ctx.extensions["clock"].now())
     L.save_rows(db.session, draft, [MATTERS[0], {**MATTERS[1], "code": "SJ-JC-001", "name": "食品经营者日常监督检查",
                                                  "category": "行政检查"}], EDITOR, ctx.extensions["clock"].now())
-    today = ctx.extensions["clock"].now().date()
+    today = ctx.extensions["clock"].now().astimezone(LOCAL_TZ).date()
     L.submit(db.session, Runtime(db.session, ctx.extensions["clock"]), draft, EDITOR, today, today)
     db.session.commit()
     approve(client, token, ctx)

@@ -220,7 +220,7 @@ def template(key: str):
     return download(xlsx(t, []), XLSX_MIMETYPE, f"{key}-template.xlsx", f"{t.name}（导入模板）.xlsx")
 
 
-@bp.get("/lists/<key>/v<int:no>")
+@bp.get("/lists/<key>/v<id:no>")
 @signed_in
 def version(key: str, no: int):
     t = _type(key)

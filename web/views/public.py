@@ -126,7 +126,7 @@ def current_list(code: str, key: str):
     return render_template("public/list.html", unit=unit, t=t, v=v, rows=rows, q=q, history=history)
 
 
-@bp.get("/public/lists/<code>/<key>/v<int:no>")
+@bp.get("/public/lists/<code>/<key>/v<id:no>")
 def published_version(code: str, key: str, no: int):
     unit, t = _unit(code), _type(key)
     return render_template("lists/version.html", t=t, v=_published(unit, key, no), unit=unit, public=True)
@@ -141,7 +141,7 @@ def published_diff(code: str, key: str):
                            public=True)
 
 
-@bp.get("/public/lists/<code>/<key>/v<int:no>.<fmt>")
+@bp.get("/public/lists/<code>/<key>/v<id:no>.<fmt>")
 def published_download(code: str, key: str, no: int, fmt: str):
     unit, t = _unit(code), _type(key)
     v = _published(unit, key, no)
