@@ -243,13 +243,13 @@ def read_xlsx(t: ListType, content: bytes) -> list[dict]:
     Raises InvalidInput naming every bad row (Excel row numbers); nothing is returned from a file with
     errors."""
     from openpyxl import load_workbook
+    not_a_workbook = InvalidInput(N_("The file is not an Excel workbook (.xlsx); download the template and fill it in."))
     try:
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception:           # not a workbook at all: zip, XML or format errors of any kind
-        raise InvalidInput(N_("The file is not an Excel workbook (.xlsx); download the template and fill it in."))
+        raise not_a_workbook from None
     try:
-        ws = wb.worksheets[0]
-        lines = ws.iter_rows(values_only=True)
+        lines = wb.worksheets[0].iter_rows(values_only=True)
         header = [_cell(h) for h in next(lines, ())]
         by_label = {}
         for c in t.columns:
@@ -265,6 +265,10 @@ def read_xlsx(t: ListType, content: bytes) -> list[dict]:
             raw_rows.append({key: values[i] if i < len(values) else None for key, i in by_label.items()})
             if len(raw_rows) > MAX_ROWS + 1:
                 break
+    except InvalidInput:
+        raise
+    except Exception:           # a sheet that cannot be read (broken XML inside the zip, no sheet at all)
+        raise not_a_workbook from None
     finally:
         wb.close()
     rows, problems = check_rows(t, raw_rows, first_row=2)
@@ -316,6 +320,11 @@ def roster_rows(session: Session, unit_id: int) -> list[dict]:
              "area": r.get("area") or ""} for r in public_roster(session, unit_id)]
 
 
+def _generated(session: Session, t: ListType, unit_id: int) -> list[dict]:
+    """The register's rows with the list's declared columns only (whatever else the register holds)."""
+    return [{c.key: _cell(r.get(c.key)) for c in t.columns} for r in roster_rows(session, unit_id)]
+
+
 def start_draft(session: Session, unit: OrgUnit, key: str, actor: str, now: datetime) -> ListVersion:
     """The list's open version, or a new draft holding the rows of the latest published version (the
     personnel list: the register's current roster)."""
@@ -326,7 +335,7 @@ def start_draft(session: Session, unit: OrgUnit, key: str, actor: str, now: date
     latest = session.scalar(select(ListVersion).where(
         ListVersion.unit_id == unit.id, ListVersion.list_type == key, ListVersion.status == "published")
         .order_by(ListVersion.version_no.desc()).limit(1))
-    rows = roster_rows(session, unit.id) if t.generated else [dict(r) for r in (latest.rows if latest else [])]
+    rows = _generated(session, t, unit.id) if t.generated else [dict(r) for r in (latest.rows if latest else [])]
     number = (session.scalar(select(func.max(ListVersion.version_no)).where(
         ListVersion.unit_id == unit.id, ListVersion.list_type == key)) or 0) + 1
     draft = ListVersion(unit_id=unit.id, list_type=key, version_no=number, status="draft", rows=rows,
@@ -364,7 +373,7 @@ def save_rows(session: Session, draft: ListVersion, raw_rows: list[dict], actor:
 def refresh_generated(session: Session, draft: ListVersion, actor: str, now: datetime) -> None:
     """The personnel list's draft takes the register's current roster again."""
     _editable(draft)
-    draft.rows = roster_rows(session, draft.unit_id)
+    draft.rows = _generated(session, list_type(draft.list_type), draft.unit_id)
     draft.updated_at = now
 
 
@@ -548,7 +557,7 @@ def load_demo(session: Session, path: str, now: datetime) -> int:
             t = list_type(key)
             if versions(session, unit.id, key):
                 continue
-            raw = roster_rows(session, unit.id) if t.generated else (lists or {}).get(key) or []
+            raw = _generated(session, t, unit.id) if t.generated else (lists or {}).get(key) or []
             rows, problems = check_rows(t, raw)
             if problems:
                 raise problems_error(problems)
