@@ -89,3 +89,18 @@ def test_a_list_is_approved_and_published_for_anonymous_visitors(user, new_conte
     with anonymous.expect_download() as download:
         anonymous.get_by_role("link", name="下载 CSV").click()
     assert download.value.suggested_filename.endswith(".csv")
+
+
+def test_the_handler_picks_the_matter_and_the_published_review_list_makes_the_case_major(user, ctx, lists):  # noqa: F811
+    from engine.models import ProcessInstance
+
+    from ..test_public_lists import HANDLER, REVIEW, publish_directly
+    now = ctx.extensions["clock"].now()
+    publish_directly("matters", MATTERS, 1, now)
+    publish_directly("major_review", REVIEW, 1, now)
+    user.sign_in(HANDLER)
+    # the start form's matter picker offers the unit's published matters (choosing one that is not there fails)
+    case_id = user.start_major_decision_review("浏览器-清单-1", amount="3000", enforcement_matter="SJ-CF-012")
+    db.session.expire_all()
+    data = Runtime(db.session, ctx.extensions["clock"]).data_of(db.session.get(ProcessInstance, case_id))
+    assert (data["on_review_list"], data["is_major"], data["major_reason"]) == (True, True, "列入重大执法决定法制审核事项清单")

@@ -21,7 +21,7 @@ from ..extensions import db
 from .common import check_csrf, me, roles_of, signed_in
 
 bp = Blueprint("lists", __name__)
-EDITORS = frozenset({"legal_reviewer", "supervision_officer", "admin"})
+EDITORS = frozenset({"legal_reviewer", "supervision_officer", "admin"})   # = platformStartRoles of list_publication.bpmn
 MAX_VERSION = 2 ** 31 - 1
 BLANK_ROWS = 3
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
