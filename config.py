@@ -293,6 +293,9 @@ class Config:
     DATABASE_MAX_OVERFLOW: int | None = None     # PostgreSQL: extra connections under load (SQLAlchemy: 10)
     BPMN_DIR = os.path.join(BASE_DIR, "workflows", "bpmn")
     DEMO_ORG_FILE = os.path.join(BASE_DIR, "web", "demo", "langfang.yaml")
+    DEMO_LISTS_FILE = os.path.join(BASE_DIR, "web", "demo", "public_lists.yaml")
+    # the dashboard flags a public list (任务4) not published again within this many months
+    LIST_STALE_MONTHS = 12
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")

@@ -488,3 +488,4 @@ class CaseEnding(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[User] = relationship(lazy="joined")
 from .registers import personnel_models  # noqa: E402,F401  (the register's tables share this metadata)
+from .registers.lists_models import ListVersion  # noqa: E402,F401  (the public lists' table, same Base)

@@ -168,6 +168,9 @@ def _read_process(key: str, element, messages: dict[str, str], directory: Direct
     for start in _xp(element, "./bpmn:startEvent"):
         props = _props(start)
         proc.starter_roles |= {r.strip() for r in (props.get("starterRoles") or "").split(",") if r.strip()}
+        # platformStartRoles: nobody starts it by hand; the platform starts it at the unit of a person holding one
+        # of these roles who acted on another page (e.g. a public list submitted for approval)
+        proc.starter_roles |= {r.strip() for r in (props.get("platformStartRoles") or "").split(",") if r.strip()}
         if props.get("formKey"):
             proc.forms.add(props["formKey"])
         for ref in _xp(start, "./bpmn:messageEventDefinition/@messageRef"):

@@ -34,6 +34,7 @@ from .models import (HumanTask, MessageSubscription, PendingMessage, ProcessDefi
 from .org import Directory
 from .repository import Repository
 from .notifications import notify, settle, task_offered
+from .registers import lists as public_lists
 from .scripting import ScriptLimits, evaluate, make_script_engine, step_budget
 from .sla import LOCAL_TZ, ProvisionalISO, compute_deadline, state_at, timer_helpers
 from .serialization import event_from_json, event_to_json, state_to_json, workflow_from_state
@@ -224,6 +225,7 @@ class Runtime:
             "step_done": self._step_done,
         })
         helpers.update(casefile.helpers(session))
+        helpers.update(public_lists.helpers(session, clock, lambda: self._current))
         helpers.update(extra_helpers or {})
         self._current: ProcessInstance | None = None
         self._ledger: dict[int, dict[tuple[str, str], ProvisionalValue]] = {}   # per instance, loaded lazily

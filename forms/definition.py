@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import yaml
 
 FIELD_TYPES = ("text", "long_text", "number", "integer", "money", "date", "datetime", "choice", "multi_choice",
-               "yes_no", "unit", "user", "files")
+               "yes_no", "unit", "user", "files", "matter")   # matter: a 事项编码 of the unit's published 事项清单
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 

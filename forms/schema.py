@@ -138,6 +138,9 @@ def _field(f: Field, tr: Callable[[str], str], lookups: dict[str, Lookup]):
         return fields.List(inner, error_messages={"invalid": msg("list")}, **common)
     if f.type == "yes_no":
         return fields.Boolean(error_messages={"invalid": msg("yes_no")}, **common)
+    if f.type == "matter":        # which matters the case's unit may choose: web.services.start_validator
+        return fields.String(validate=v.Length(max=64, error=msg("max_length", max=64)),
+                             error_messages={"invalid": msg("choice")}, **common)
     if f.type in ("unit", "user"):
         check = lookups.get(f.type)
         if check is not None:

@@ -1,15 +1,31 @@
 """The decision table that says whether a case is a major enforcement decision (DOMAIN §1): one test per
 rule row, run by the engine inside the legal-review procedure, plus an input that matches no row."""
 import pytest
+from sqlalchemy import delete
 
 from engine.models import ProcessInstance
+from engine.registers.lists_models import ListVersion
 from engine.runtime import Runtime
 from web.extensions import db
 
 from .procedures import CASE, Case
 
-BASE = {**CASE, "summary": "简要案情", "amount": 3000, "case_type": "fine", "on_review_list": False,
+# the case's matter is chosen from the unit's published 事项清单; SJ-CF-001 is not on its review list, SJ-CF-012 is
+BASE = {**CASE, "summary": "简要案情", "amount": 3000, "case_type": "fine", "enforcement_matter": "SJ-CF-001",
         "public_interest": False, "hearing_held": False, "complex_case": False, "required_by_law": False}
+
+
+@pytest.fixture(autouse=True)
+def published_lists(ctx):
+    """固安县市场监督管理局's published 事项清单 and 重大执法决定法制审核事项清单 (see tests/test_public_lists.py)."""
+    from .test_public_lists import MATTERS, REVIEW, publish_directly
+    now = ctx.extensions["clock"].now()
+    publish_directly("matters", MATTERS, 1, now)
+    publish_directly("major_review", REVIEW, 1, now)
+    yield
+    db.session.rollback()
+    db.session.execute(delete(ListVersion))
+    db.session.commit()
 
 
 def decide(client, token, ctx, **inputs) -> tuple[bool, str]:
@@ -19,7 +35,7 @@ def decide(client, token, ctx, **inputs) -> tuple[bool, str]:
 
 
 @pytest.mark.parametrize("inputs, reason", [
-    ({"on_review_list": True}, "列入重大执法决定法制审核事项清单"),
+    ({"enforcement_matter": "SJ-CF-012"}, "列入重大执法决定法制审核事项清单"),
     ({"public_interest": True}, "涉及重大公共利益"),
     ({"hearing_held": True}, "经过听证程序"),
     ({"complex_case": True}, "案件情况疑难复杂、涉及多个法律关系"),

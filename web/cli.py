@@ -311,6 +311,9 @@ def register(app: Flask) -> None:
             from .demo_documents import load as load_document_demo
             if load_document_demo():
                 click.echo("demo case with issued documents (法制审核意见书) added")
+            from engine.registers.lists import load_demo
+            load_demo(db.session, current_app.config["DEMO_LISTS_FILE"], current_app.extensions["clock"].now())
+            db.session.commit()
         except EngineError as exc:
             _fail(exc)
         click.echo("demo data loaded")

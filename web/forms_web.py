@@ -43,6 +43,9 @@ def pickers(form: Form, case_data: dict | None = None) -> dict:
     if any(f.type == "user" and not f.user_role for f in form.fields):
         out["users"] = db.session.execute(select(User.username, User.display_name).where(
             User.active.is_(True), User.id.not_in(admins)).order_by(User.username)).all()
+    if any(f.type == "matter" for f in form.fields):
+        from flask_login import current_user
+        out["matters"] = services.unit_matters(current_user.row.unit_id) if current_user.is_authenticated else []
     names = {f.name for f in form.fields}
     for f in form.fields:
         if f.type == "user" and f.user_role:

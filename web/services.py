@@ -121,6 +121,8 @@ def start_validator(user: User):
         area = directory.supervised_area(user)
         for field in form.fields:
             code = clean.get(field.name)
+            if field.type == "matter":
+                _check_matter(field, code, user)
             if field.unit_scope == "supervised" and code and area is not None:
                 if directory.unit(code).id not in area | {user.unit_id}:
                     raise InvalidInput(N_("Invalid input"), fields={
@@ -151,6 +153,22 @@ def receive_external(user: User, name: str, payload: dict):
         routing = {k: payload.pop(k) for k in ("case_unit",) if k in payload}
         payload = {**validate_form(form_key, payload), **routing}
     return rt.receive(name, payload, actor=user.username)
+def unit_matters(unit_id: int) -> list[tuple[str, str]]:
+    """(事项编码, 事项名称) of the unit's 行政执法事项清单 in force today."""
+    from engine.calendar import LOCAL_TZ
+    from engine.registers.lists import published_matters
+    return published_matters(db.session, unit_id, clock().now().astimezone(LOCAL_TZ).date())
+
+
+def _check_matter(field, code: str | None, user: User) -> None:
+    """A matter field holds a matter of the starter's unit's published 事项清单; it must be chosen once the unit
+    has published one (before that, a case has no matter and is on no review list)."""
+    matters = dict(unit_matters(user.unit_id))
+    if code is None and matters:
+        raise InvalidInput(N_("Invalid input"), fields={field.name: [gettext("This field is required.")]})
+    if code is not None and code not in matters:
+        raise InvalidInput(N_("Invalid input"), fields={
+            field.name: [gettext("Choose a matter of your unit's published list of enforcement matters.")]})
 
 
 def validate_form(form_key: str, data: dict, context: dict | None = None) -> dict:

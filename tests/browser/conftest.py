@@ -252,6 +252,9 @@ class Person:
         for name, value in values.items():
             if name in ("case_type", "procedure_kind"):
                 continue
+            if name == "enforcement_matter":         # picked from the unit's published 事项清单
+                self.choose(name, value)
+                continue
             self.fill(name, value)
         self.choose("case_type", overrides.get("case_type", "fine"))
         self.choose("procedure_kind", overrides.get("procedure_kind", "ordinary"))

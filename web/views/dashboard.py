@@ -10,13 +10,14 @@ from datetime import datetime
 from functools import wraps
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 
 from engine.calendar import LOCAL_TZ
 from engine.dashboard import OUTLIER_FACTOR, OUTLIER_MIN_UNITS, STATES, SUPERVISOR_ROLES, Dashboard, Filters, area_of
 from engine.errors import N_
 from engine.models import ProcessInstance
+from engine.registers.lists import list_keeping_units, list_types, publication_status
 
 from .. import display, services
 from ..export import XLSX_MIMETYPE, workbook_bytes
@@ -29,7 +30,8 @@ bp = Blueprint("dashboard", __name__)
 STATE_LABELS = {"open": N_("Open tasks"), **{s: SLA_LABELS[s] for s in STATES if s != "open"}}
 TITLES = {"units": N_("Tasks per unit"), "procedures": N_("Tasks per procedure"),
           "overdue": N_("Overdue and escalated tasks"), "handling": N_("Average handling time"),
-          "pilot": N_("Pilot reporting rounds per county"), "unassigned": N_("Tasks nobody can take, per unit")}
+          "pilot": N_("Pilot reporting rounds per county"), "unassigned": N_("Tasks nobody can take, per unit"),
+          "lists": N_("Public lists: last publication per unit")}
 HEADERS = {
     "units": [N_("County"), N_("Unit")] + [STATE_LABELS[s] for s in STATES],
     "procedures": [N_("Procedure")] + [STATE_LABELS[s] for s in STATES],
@@ -41,6 +43,7 @@ HEADERS = {
     "pilot": [N_("Round"), N_("County"), N_("Round status"), N_("Current steps"), N_("Overdue"),
               N_("Listed for public criticism")],
     "unassigned": [N_("County"), N_("Unit"), N_("Tasks to assign")],
+    "lists": [N_("County"), N_("Unit")] + [t.name for t in list_types().values()] + [N_("Lists not updated in time")],
 }
 ROUND_STATUS = {"running": N_("In progress"), "completed": N_("Closed")}
 
@@ -154,8 +157,25 @@ def _unassigned(d: Dashboard, rows: list[dict] | None = None) -> Table:
     return table
 
 
+def _lists(d: Dashboard) -> Table:
+    """Per unit that keeps the six public lists: each list's last publication date; a list never published or
+    not published within LIST_STALE_MONTHS months is flagged."""
+    from flask import current_app
+    table = Table("lists")
+    units = list_keeping_units(db.session, d.area)
+    status = publication_status(db.session, [u.id for u in units], d.now.astimezone(LOCAL_TZ).date(),
+                                current_app.config["LIST_STALE_MONTHS"])
+    for unit in units:
+        cells = status[unit.id]
+        stale = sum(1 for c in cells.values() if c["stale"])
+        table.add([d.county_name(unit.id), unit.name]
+                  + [c["last"].isoformat() if c["last"] else _("Never published") for c in cells.values()] + [stale],
+                  css="flagged" if stale else "")
+    return table
+
+
 BUILDERS = {"units": _units, "procedures": _procedures, "overdue": _overdue, "handling": _handling, "pilot": _pilot,
-            "unassigned": _unassigned}
+            "unassigned": _unassigned, "lists": _lists}
 
 
 @bp.get("/dashboard")
@@ -165,7 +185,7 @@ def index():
     unit_rows, procedure_rows = d.unit_counts(), d.procedure_counts()
     unassigned_rows = d.unassigned_counts()
     tables = [_units(d, unit_rows), _procedures(d, procedure_rows), _overdue(d), _handling(d), _pilot(d),
-              _unassigned(d, unassigned_rows)]
+              _unassigned(d, unassigned_rows), _lists(d)]
     labels = {s: _(STATE_LABELS[s]) for s in STATES}
     charts = {"labels": labels,
               "units": {"labels": [r["unit"] or "—" for r in unit_rows], **{s: [r[s] for r in unit_rows] for s in STATES}},
@@ -174,7 +194,8 @@ def index():
     return render_template("dashboard.html", tables=tables, totals=Dashboard.totals(unit_rows), labels=labels,
                            states=STATES, charts=charts, processes={p.key: p.name or p.key for p in services.procedures()}, args=request.args,
                            unassigned_total=sum(r["unassigned"] for r in unassigned_rows),
-                           factor=OUTLIER_FACTOR, min_units=OUTLIER_MIN_UNITS)
+                           factor=OUTLIER_FACTOR, min_units=OUTLIER_MIN_UNITS,
+                           stale_months=current_app.config["LIST_STALE_MONTHS"])
 
 
 @bp.get("/dashboard/export/<name>.xlsx")
