@@ -289,6 +289,7 @@ class Config:
     DATABASE_MAX_OVERFLOW: int | None = None     # PostgreSQL: extra connections under load (SQLAlchemy: 10)
     BPMN_DIR = os.path.join(BASE_DIR, "workflows", "bpmn")
     DEMO_ORG_FILE = os.path.join(BASE_DIR, "web", "demo", "langfang.yaml")
+    DEMO_REGISTERS_FILE = os.path.join(BASE_DIR, "web", "demo", "oversight.yaml")   # supervisors, experts
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")

@@ -395,3 +395,7 @@ class AuditEvent(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- registers (engine/registers/): their tables share this Base ----------------------------------
+from .registers import oversight_models as _oversight_models  # noqa: E402,F401

@@ -560,3 +560,9 @@ def health():
                               "last_attempted_tick_at": sched.last_tick_at.isoformat() if sched.last_tick_at else None,
                               "stale": sched.stale, "max_age_seconds": 3 * current_app.config["SCHEDULER_POLL_SECONDS"]},
                    incidents=sched.open_incidents)
+
+
+# -- outside oversight (issue 12): registers, findings, expert opinions — web/api_oversight.py ---------------------
+from .api_oversight import bp as _oversight_bp  # noqa: E402
+
+bp.register_blueprint(_oversight_bp)

@@ -1,0 +1,1 @@
+"""Registers kept by the justice bureaus: invited supervisors, the expert panel, … (one module each)."""
