@@ -5,8 +5,8 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from . import (auth, calendar, case, dashboard, designer, inbox, incidents, notifications, queue, start, task,
-                   vendor)
+    from . import (auth, calendar, case, dashboard, designer, inbox, incidents, notifications, oversight, queue,
+                   start, task, vendor)
     for module in (auth, inbox, start, task, case, dashboard, notifications, vendor, designer, incidents,
-                   calendar, queue):
+                   calendar, queue, oversight):
         app.register_blueprint(module.bp)

@@ -35,6 +35,7 @@ ACTIONS = {
     "timer_incident": N_("Timer failed repeatedly (incident)"),
     "timer_incident_retried": N_("Failed timer retried"), "timer_incident_cancelled": N_("Failed timer cancelled"),
     "deadlines_recomputed": N_("Provisional deadlines recomputed with the holiday calendar"),
+    "finding_recorded": N_("Finding recorded by an invited supervisor"),
 }
 
 SYSTEM_ACTORS = {"timer": N_("Scheduler"), "scheduler": N_("Scheduler"), "system": N_("System")}
@@ -146,9 +147,11 @@ def show(instance_id: int):
         log.exception("case %s: the workflow state could not be loaded", instance.id)
         done, current = [], []
     documents = [d for m in members for d in store().for_instance(m.id)]
+    from .oversight import case_extras
     return render_template("case.html", instance=instance, timeline=timeline, units=units, open_tasks=open_tasks,
                            documents=documents, comments=services.tasks().comments(instance.id),
-                           done=done, current=current, case_file=members if several else [])
+                           done=done, current=current, case_file=members if several else [],
+                           **case_extras(instance, members))
 
 
 @bp.get("/cases/<id:instance_id>/diagram.bpmn")
