@@ -15,7 +15,7 @@ from engine.registers.oversight_models import Expert
 from web.extensions import db
 
 from .procedures import Case, tick
-from .test_major_decision_review import AGREE, HANDLER, MAJOR, REVIEWER, UNIT, start, submit_and_accept
+from .test_major_decision_review import AGREE, HANDLER, REVIEWER, UNIT, start, submit_and_accept
 
 SH = ZoneInfo("Asia/Shanghai")
 WANG, LI, ZHAO = "expert_wang", "expert_li", "expert_zhao"
@@ -66,14 +66,14 @@ def test_an_opinion_round_with_one_expert_late(ctx, client, token):
         assert resp.status_code == 200, resp.get_json()
         assert "集体讨论决定" not in case.names()
         opinions = client.get(f"/api/instances/{case.id}/expert-opinions", headers=token(HANDLER)).get_json()
-        assert [(o["name"], o["status"]) for o in opinions["opinions"]] == [("王法理", "answered"), ("李环保", "open")]
+        assert [(o["name"], o["status"]) for o in opinions["opinions"]] == [("李环保", "open"), ("王法理", "answered")]
         # the deadline passes: the late expert's task is withdrawn, he is listed as missing, the review goes on
         frozen.move_to(datetime(2026, 6, 9, 0, 0, 5, tzinfo=SH))
         tick(ctx)
         assert [t for t in _my_tasks(client, token, LI) if t["name"] == "提出专家意见"] == []
         opinions = client.get(f"/api/instances/{case.id}/expert-opinions", headers=token(HANDLER)).get_json()
         assert [(o["name"], o["status"], o["opinion"]) for o in opinions["opinions"]] == [
-            ("王法理", "answered", "符合裁量基准第三档"), ("李环保", "missing", None)]
+            ("李环保", "missing", None), ("王法理", "answered", "符合裁量基准第三档")]
         assert opinions["missing"] == ["李环保"]
         case.expect("集体讨论决定", "agency_head", UNIT, HANDLER)
         data = _case_data(case.id)
@@ -150,8 +150,10 @@ def test_the_expert_register(client, token, experts_kept):
     assert client.get("/api/experts", headers=token(HANDLER)).status_code == 403
     assert client.get("/api/experts", headers=token(WANG)).status_code == 403
     body = {"username": HANDLER, "name": "某", "organisation": "某大学", "fields": ["行政法"]}
-    assert client.post("/api/experts", headers=token("guan_sup"), json=body).status_code == 422   # no expert role
-    assert client.post("/api/experts", headers=token("guan_sup"), json={**body, "username": WANG}).status_code == 422
+    assert client.post("/api/experts", headers=token("city_sup"), json=body).status_code == 422   # no expert role
+    assert client.post("/api/experts", headers=token("city_sup"), json={**body, "username": WANG}).status_code == 422
+    # the panel is the city's: a county bureau reads it, the city's bureau keeps it
+    assert client.post("/api/experts", headers=token("guan_sup"), json={**body, "username": WANG}).status_code == 403
     assert client.post("/api/experts", headers=token(HANDLER), json=body).status_code == 403
     wang = [e for e in listed["experts"] if e["username"] == WANG][0]
     resp = client.put(f"/api/experts/{wang['id']}", headers=token("city_sup"), json={"active": False})

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from engine.models import HumanTask, ProcessInstance
 from engine.registers.oversight_models import SupervisorAppointment

@@ -16,13 +16,12 @@ from sqlalchemy.orm import Session
 from .. import history
 from ..errors import N_, Forbidden, InvalidInput, NotFound
 from ..limits import is_db_id
-from ..models import AuditEvent, HumanTask, RoleAssignment, User
+from ..models import AuditEvent, HumanTask, User
 from ..org import Directory
 from .oversight_models import Expert
 
 EXPERT_ROLE = "expert"
 OPINION_STEP = "give_expert_opinion"
-KEEPER_ROLES = {"supervision_officer", "admin"}
 MAX_FIELDS = 20
 
 
@@ -32,9 +31,17 @@ def is_expert_only(user: User) -> bool:
     return roles == {EXPERT_ROLE}
 
 
+def may_keep(user: User) -> bool:
+    """The panel is the city's (市行政执法监督专家团): the city justice bureau's supervision officers and the
+    administrators keep it."""
+    roles = {ra.role_code for ra in user.roles}
+    return "admin" in roles or ("supervision_officer" in roles and user.unit.kind == "justice_bureau"
+                                and user.unit.tier == "city")
+
+
 def _require_keeper(user: User) -> None:
-    if not KEEPER_ROLES & {ra.role_code for ra in user.roles}:
-        raise Forbidden(N_("Only the supervision officers of a justice bureau keep this register"))
+    if not may_keep(user):
+        raise Forbidden(N_("Only the supervision officers of the city justice bureau keep the expert register"))
 
 
 def _text(value, name: str, limit: int, required: bool = True) -> str | None:
@@ -177,11 +184,7 @@ def opinions(session: Session, instance_ids: Iterable[int]) -> list[dict]:
                     "opinion": data.get("expert_opinion"), "basis": data.get("expert_basis"),
                     "asked_at": t.created_at, "due_at": t.due_at,
                     "answered_at": t.completed_at if t.status == "completed" else None})
-    return out
-
-
-def may_consult(session: Session, user: User) -> bool:
-    return EXPERT_ROLE in {ra.role_code for ra in user.roles}
+    return sorted(out, key=lambda o: (o["asked_at"], o["name"] or ""))      # one round: by name
 
 
 def load(session: Session, doc: dict, now: datetime) -> dict[str, int]:
@@ -225,7 +228,3 @@ def load_file(session: Session, path: str) -> dict[str, int]:
     with open(path, encoding="utf-8") as fh:
         return load(session, yaml.safe_load(fh) or {}, datetime.now(timezone.utc))
 
-
-def role_holders(session: Session) -> list[str]:
-    return list(session.scalars(select(User.username).join(RoleAssignment).where(
-        RoleAssignment.role_code == EXPERT_ROLE)))

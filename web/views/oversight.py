@@ -3,8 +3,6 @@ the justice bureaus' supervision officers), 我的监督意见 (an invited super
 stands), recording a finding from a case page, and the expert opinions shown on the case page."""
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -136,13 +134,14 @@ def experts():
     candidates = [u for u in db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username))
                   if expert_register.EXPERT_ROLE in roles_of(u) and u.id not in registered]
     return render_template("oversight_experts.html", rows=rows, field=field, candidates=candidates,
-                           fields=expert_register.all_fields(db.session), may_keep=bool(roles_of(me()) & KEEPERS))
+                           fields=expert_register.all_fields(db.session), may_keep=expert_register.may_keep(me()))
 
 
 @bp.post("/oversight/experts")
 @signed_in
 def add_expert():
-    _keeper()
+    if not expert_register.may_keep(me()):
+        abort(403)
     check_csrf()
     form = request.form
     try:
@@ -159,7 +158,8 @@ def add_expert():
 @bp.post("/oversight/experts/<id:expert_id>/active")
 @signed_in
 def toggle_expert(expert_id: int):
-    _keeper()
+    if not expert_register.may_keep(me()):
+        abort(403)
     check_csrf()
     try:
         row = expert_register.get(db.session, expert_id)
@@ -184,6 +184,3 @@ def case_extras(instance, members) -> dict:
         may_find = instance.unit_id in area
     return {"expert_opinions": opinions, "opinion_states": OPINION_STATES, "may_record_finding": may_find}
 
-
-def today() -> date:
-    return local_date(services.clock().now())
