@@ -310,7 +310,8 @@ def register(app: Flask) -> None:
     def demo_logins():
         """Print the URL and the demo sign-ins (every demo password is demo1234)."""
         shown = ["guan_guanzhen_handler", "guan_scjg_handler", "guan_scjg_review", "guan_scjg_head", "guan_review",
-                 "guan_sup", "sanhe_review", "guan_scjg_revisit", "city_sup", "city_observer", "designer", "admin"]
+                 "guan_sup", "sanhe_review", "guan_scjg_revisit", "city_sup", "city_observer", "guan_observer", "expert_wang",
+                 "designer", "admin"]
         click.echo("")
         click.echo("  http://127.0.0.1:5000/")
         click.echo("")
