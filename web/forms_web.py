@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from engine.attachments import AttachmentStore, BlobStore, DatabaseBlobs, FileBlobs
 from engine.models import OrgUnit, User
+from engine.registers.experts import EXPERT_ROLE
 from forms import Form
 
 from . import services
@@ -46,7 +47,17 @@ def pickers(form: Form, case_data: dict | None = None) -> dict:
             if unit:
                 stmt = stmt.join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id).where(OrgUnit.code == unit)
             out[f"users:{f.name}"] = db.session.execute(stmt.distinct().order_by(User.username)).all()
+            if f.user_role == EXPERT_ROLE:       # experts: with their fields of expertise, active ones only
+                out[f"users:{f.name}"] = expert_choices(out[f"users:{f.name}"])
     return out
+
+
+def expert_choices(rows) -> list[tuple[str, str]]:
+    """(user name, "name — fields of expertise") of the active experts of the register among ``rows``."""
+    from engine.registers.oversight_models import Expert
+    found = {e.user.username: e for e in db.session.scalars(select(Expert).where(Expert.active.is_(True)))}
+    return [(username, f"{found[username].name}（{'、'.join(found[username].fields or [])}）")
+            for username, _name in rows if username in found]
 
 
 def parse(form: Form, user) -> dict:
