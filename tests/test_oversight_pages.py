@@ -48,8 +48,9 @@ def test_expert_opinions_on_the_case_page_and_experts_see_only_their_cases(ctx, 
         other = start(client, token, case_number="固市监罚〔2026〕14号")
         submit_and_accept(case)
         review = case.expect("法制审核", "legal_reviewer", UNIT, REVIEWER)
-        sign_in(client, REVIEWER)
-        form = client.get(f"/tasks/{review['id']}").get_data(as_text=True)
+        reviewer = ctx.test_client()                     # a browser of its own (the API calls use tokens)
+        sign_in(reviewer, REVIEWER)
+        form = reviewer.get(f"/tasks/{review['id']}").get_data(as_text=True)
         assert "李环保（生态环境、行政处罚）" in form and 'id="in-consult_expert_1"' in form    # the experts' fields
         case.do("法制审核", "legal_reviewer", UNIT, REVIEWER, {**AGREE, **CONSULT})
         wang = [t for t in client.get("/api/tasks", headers=token(WANG)).get_json()["tasks"]][0]
