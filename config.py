@@ -296,6 +296,7 @@ class Config:
     DEMO_LISTS_FILE = os.path.join(BASE_DIR, "web", "demo", "public_lists.yaml")
     # the dashboard flags a public list (任务4) not published again within this many months
     LIST_STALE_MONTHS = 12
+    DEMO_REGISTERS_FILE = os.path.join(BASE_DIR, "web", "demo", "oversight.yaml")   # supervisors, experts
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")

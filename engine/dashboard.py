@@ -60,13 +60,9 @@ def conditions(now: datetime) -> dict:
 
 def area_of(session: Session, user: User) -> set[int] | None:
     """The units a supervisor's dashboard covers: everything (None) for an administrator, the county or city
-    of a supervision officer's bureau; an invited supervisor gets what a supervision officer of their unit
-    gets. Anyone else gets nothing (an empty set)."""
-    directory = Directory(session)
-    area = directory.supervised_area(user)
-    if area is not None and not area and "invited_supervisor" in {ra.role_code for ra in user.roles}:
-        area = directory.descendant_ids(directory.county_or_city(user.unit.code))
-    return area
+    of a supervision officer's bureau; an invited supervisor the units the register assigns for the current
+    term (engine.registers.supervisors). Anyone else gets nothing (an empty set)."""
+    return Directory(session).supervised_area(user)
 
 
 # --- the figures -------------------------------------------------------------------------------------

@@ -489,3 +489,5 @@ class CaseEnding(Base):
     actor: Mapped[User] = relationship(lazy="joined")
 from .registers import personnel_models  # noqa: E402,F401  (the register's tables share this metadata)
 from .registers.lists_models import ListVersion  # noqa: E402,F401  (the public lists' table, same Base)
+# --- registers (engine/registers/): their tables share this Base ----------------------------------
+from .registers import oversight_models as _oversight_models  # noqa: E402,F401

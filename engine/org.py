@@ -47,6 +47,7 @@ class Directory:
         self._roles: dict[str, str] | None = None
         self._holders: set[tuple[str, int]] | None = set() if remember_holders else None
         self._holders_loaded = False
+        self.clock = None                   # set by the runtime: whose "today" an invited supervisor's term uses
 
     # -- units --------------------------------------------------------------------------------------
     def unit(self, code: str) -> OrgUnit:
@@ -139,13 +140,23 @@ class Directory:
 
     def supervised_area(self, user: User) -> set[int] | None:
         """Units whose cases a user may oversee: all (None) for an admin, the county or city below a
-        supervision officer's (or invited supervisor's) justice bureau, else nothing."""
+        supervision officer's justice bureau; for an invited supervisor, the units the register assigns for a
+        term that covers today (engine.registers.supervisors); else nothing."""
         roles = {ra.role_code for ra in user.roles}
         if "admin" in roles:
             return None
-        if roles & {"supervision_officer", "invited_supervisor"}:      # invited supervisors only read
+        if "supervision_officer" in roles:
             return self.descendant_ids(self.county_or_city(user.unit.code))
+        if "invited_supervisor" in roles:      # invited supervisors only read, what the register assigns them
+            from .registers.supervisors import assigned_area
+            return assigned_area(self.session, self, user, self.today())
         return set()
+
+    def today(self):
+        """Today's date in Asia/Shanghai, by the clock the directory was given (the real one by default)."""
+        from .calendar import local_date
+        from .clock import Clock
+        return local_date((self.clock or Clock()).now())
 
     @staticmethod
     def oversees_actively(user: User) -> bool:

@@ -46,7 +46,7 @@ _BPMN_SNIPPETS = [
     (".//bpmn:conditionalEventDefinition/bpmn:condition", "eval"),
 ]
 # Extension properties holding expressions (the unit a task is routed to).
-EXPRESSION_PROPERTIES = ("unit", "dueDate", "remindDate", "subject", "starterUnits", "startCondition")
+EXPRESSION_PROPERTIES = ("unit", "dueDate", "remindDate", "subject", "starterUnits", "startCondition", "assignee")
 
 
 def make_parser() -> etree.XMLParser:

@@ -150,6 +150,7 @@ class _Process:
     calls: set[str] = field(default_factory=set)
     throws: list[tuple[str, str, str, str]] = field(default_factory=list)  # (message, payload, element, name)
     steps: list[Step] = field(default_factory=list)
+    on_cases: bool = False      # started by the platform on an existing case (startedOn = case), e.g. a finding
 
 
 def _xp(node, expr: str) -> list:
@@ -173,6 +174,7 @@ def _read_process(key: str, element, messages: dict[str, str], directory: Direct
         proc.starter_roles |= {r.strip() for r in (props.get("platformStartRoles") or "").split(",") if r.strip()}
         if props.get("formKey"):
             proc.forms.add(props["formKey"])
+        proc.on_cases = proc.on_cases or props.get("startedOn") == "case"
         for ref in _xp(start, "./bpmn:messageEventDefinition/@messageRef"):
             proc.start_messages.add(messages.get(ref, ref))
     for node in element.iter():
@@ -183,6 +185,8 @@ def _read_process(key: str, element, messages: dict[str, str], directory: Direct
             props = _props(node)
             if props.get("formKey"):
                 proc.forms.add(props["formKey"])
+            if props.get("assignee") and not props.get("unit"):
+                continue        # for one named person (e.g. an expert), who is checked when chosen, not a unit
             # its own lane, else — inside a sub-process without lanes of its own — the sub-process's lane
             lane = next((lanes[n.get("id")] for n in itertools.chain([node], node.iterancestors())
                          if n.get("id") in lanes), None)
@@ -369,6 +373,8 @@ class RouteCheck:
             starts = self._holder_units(proc.starter_roles)
             add("case_unit", starts)
             add("initiator_unit", starts)
+        if proc.on_cases:                       # on a case of any unit that handles cases
+            add("case_unit", self._case_handling_units())
         for name in proc.start_messages:
             if name in self.external_messages:
                 add("case_unit", self._case_handling_units())

@@ -209,6 +209,7 @@ class Runtime:
         self.clock = clock
         # legal reviewers count as candidates only when qualified under ``reviewer_rule`` on the clock's day
         self.directory = Directory(session, reviewer_rule=reviewer_rule, today=lambda: local_date(clock.now()))
+        self.directory.clock = clock
         self.calendar = WorkCalendar(session)
         self.repository = Repository(session, clock)
         helpers = self.directory.helpers()
@@ -457,7 +458,12 @@ class Runtime:
             if props.get("remindDate"):
                 remind_at, remind_recipe = self._date_property(instance, task, props["remindDate"])
             role_code = self.directory.role_code(task.task_spec.lane)
-            unassigned = self._nobody_for(role_code, unit)
+            assignee = None
+            if props.get("assignee"):                      # a task for one named person (e.g. an expert)
+                assignee, unit = self._assignee(props["assignee"], task.data, role_code,
+                                                unit if props.get("unit") else None)
+            unassigned = self._nobody_for(role_code, unit) if assignee is not None or not props.get("assignee") \
+                else "no_holder"
             row = HumanTask(id=task_id, instance_id=instance.id, element_id=task.task_spec.bpmn_id,
                             name=task.task_spec.bpmn_name, role_code=role_code, unit=unit,
                             form_key=props.get("formKey"), status="open",
@@ -465,7 +471,8 @@ class Runtime:
                             provisional=bool(due_recipe or remind_recipe),
                             subject=str(evaluate(props["subject"], task.data, self.helpers))[:200]
                             if props.get("subject") else None,
-                            unassigned=unassigned is not None, unassigned_reason=unassigned)
+                            unassigned=unassigned is not None, unassigned_reason=unassigned,
+                            claimed_by_id=assignee.id if assignee is not None else None)
             row.sla_state = state_at(now, row.due_at, row.remind_at, "on_time")
             self.session.add(row)
             if due_recipe:
@@ -481,6 +488,25 @@ class Runtime:
             # who may take it is told (无人承接: the 待分派 queue of the bureau above, and its people are told)
             task_offered(self.session, self.directory, row, now, actor=actor,
                          kind="supervision" if props.get("notification") == "supervision" else "new_task")
+
+    def _assignee(self, expression: str, data: dict, role_code: str | None, unit):
+        """The ``assignee`` property: an expression giving the user name of the one person who is to do the
+        task. The task is theirs (claimed) at the unit where they hold the lane's role; nobody's (无人承接) when
+        no active user of that name holds it."""
+        from .models import RoleAssignment
+        username = evaluate(expression, data, self.helpers)
+        if not isinstance(username, str) or not username:
+            raise ScriptError(N_("Assignee expression %(expr)s did not give a user"), expr=expression)
+        stmt = select(User, RoleAssignment.unit_id).join(RoleAssignment, RoleAssignment.user_id == User.id).where(
+            User.username == username, User.active.is_(True))
+        if role_code is not None:
+            stmt = stmt.where(RoleAssignment.role_code == role_code)
+        found = self.session.execute(stmt.limit(1)).first()
+        if found is None:
+            return None, unit
+        user, unit_id = found
+        from .models import OrgUnit
+        return user, unit or self.session.get(OrgUnit, unit_id)
 
     def _nobody_for(self, role_code: str | None, unit) -> str | None:
         """Why nobody can take a task offered to ``role_code`` at ``unit`` (None when somebody can): the lane

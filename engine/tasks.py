@@ -15,6 +15,7 @@ from .limits import is_db_id, is_uuid
 from .models import HumanTask, OrgUnit, ProcessInstance, User
 from .notifications import notify
 from .org import Directory, user_holds
+from .registers.experts import EXPERT_ROLE, is_expert_only
 from .runtime import Runtime, check_data
 
 
@@ -38,10 +39,11 @@ class TaskService:
     # -- visibility -------------------------------------------------------------------------------
     def _candidate_clause(self, user: User):
         """The tasks offered to the user: his or her (role, unit) pairs — the legal reviewer role only while
-        qualified (personnel register)."""
+        qualified (personnel register); never the expert role: an expert's task is personal (given to that
+        expert by name, claimed), never offered to the group."""
         directory = self.runtime.directory
         pairs = [and_(HumanTask.role_code == ra.role_code, HumanTask.unit_id == ra.unit_id) for ra in user.roles
-                 if directory.qualified_for(user, ra.role_code)]
+                 if ra.role_code != EXPERT_ROLE and directory.qualified_for(user, ra.role_code)]
         return or_(*pairs) if pairs else false()
 
     def query(self, user: User, scope: str = "all", status: str = "open"):
@@ -105,6 +107,8 @@ class TaskService:
 
     def is_candidate(self, user: User, task: HumanTask) -> bool:
         """The user holds the task's role at its unit — and, for a review task, is a qualified reviewer."""
+        if task.role_code == EXPERT_ROLE:
+            return task.claimed_by_id == user.id
         return user_holds(user, task.role_code, task.unit_id) and \
             self.runtime.directory.qualified_for(user, task.role_code)
 
@@ -139,9 +143,10 @@ class TaskService:
         instance = self.session.get(ProcessInstance, instance_id) if is_db_id(instance_id) else None
         if instance is None:
             raise NotFound(N_("No such case"))
-        if instance.started_by == user.username or instance.unit_id == user.unit_id:
+        expert_only = is_expert_only(user)         # an expert reads only the cases sent to him or her
+        if instance.started_by == user.username or (instance.unit_id == user.unit_id and not expert_only):
             return instance
-        area = self.runtime.directory.supervised_area(user)
+        area = set() if expert_only else self.runtime.directory.supervised_area(user)
         if area is None or instance.unit_id in area:
             if write and not self.runtime.directory.oversees_actively(user):
                 raise Forbidden(N_("Invited supervisors read cases; they do not comment on them"))
@@ -228,6 +233,8 @@ class TaskService:
         task = self._open_for(user, task_id)
         if task.claimed_by_id != user.id:
             raise Forbidden(N_("Only the person who claimed this task can give it back"))
+        if task.role_code == EXPERT_ROLE:
+            raise Forbidden(N_("An expert's task was sent to that expert by name and cannot be given back"))
         task.claimed_by = None         # the object too: the answer is built before the commit
         self.session.flush()
         history.record(self.session, self.clock.now(), "task_unclaimed", actor=user.username,

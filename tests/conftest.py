@@ -18,6 +18,7 @@ from engine.models import (Attachment, AttachmentBlob, AuditEvent, CalendarYear,
                            IdempotencyKey, LoginAttempt, MessageSubscription, Notification, PendingMessage,
                            ProcessInstance, ProvisionalValue, SchedulerHeartbeat, Timer, User)
 from engine.org import issue_token, load_file
+from engine.registers.experts import load_file as load_registers_demo
 from engine.repository import deploy_paths
 from forms.registry import add_directory as add_form_directory
 from web import create_app
@@ -69,6 +70,8 @@ def app(db_url):
         upgrade()
         seed_from_chinesecalendar(db.session)
         load_file(db.session, app.config["DEMO_ORG_FILE"], app.config["ORG_PASSWORD_METHOD"])
+        db.session.commit()
+        load_registers_demo(db.session, app.config["DEMO_REGISTERS_FILE"])
         db.session.commit()
         deploy_paths(repository(), PROCEDURES, actor="tests")
         deploy_paths(repository(), TEST_BPMN, actor="tests")

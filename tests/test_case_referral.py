@@ -69,7 +69,11 @@ def test_the_receiver_has_no_way_to_refer_onward():
     throws = receiver_proc.xpath(".//bpmn:intermediateThrowEvent//bpmn:messageEventDefinition/@messageRef", namespaces=ns)
     # only the answer to the sender, and a supervision request to the justice bureau — never a referral
     assert sorted(throws) == ["msg_referral_answered", "msg_supervision_requested"]
-    assert not receiver_proc.xpath(".//bpmn:callActivity", namespaces=ns)
+    # the only procedure it calls is the expert consultation of coordination (issue 12), which sends nothing
+    called = receiver_proc.xpath(".//bpmn:callActivity/@calledElement", namespaces=ns)
+    assert set(called) <= {"expert_consultation"}
+    consultation = etree.parse(os.path.join(os.path.dirname(path), "expert_consultation.bpmn"))
+    assert not consultation.xpath(".//bpmn:messageEventDefinition|.//bpmn:callActivity", namespaces=ns)
 
 
 def test_objection_across_counties_is_coordinated_by_the_city(client, token):

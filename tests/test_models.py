@@ -17,7 +17,7 @@ NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
       "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
       "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core"}
 ROLES = {"承办人", "法制审核人员", "机关负责人", "执法监督科", "回访人员", "行政执法监督员", "流程设计员", "管理员",
-         "纪检监察人员"}
+         "纪检监察人员", "行政执法监督专家"}
 NODES = ("startEvent", "endEvent", "userTask", "scriptTask", "businessRuleTask", "exclusiveGateway",
          "parallelGateway", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent", "callActivity",
          "subProcess")
@@ -39,7 +39,7 @@ def test_conventions(path):
     forms = default_registry().keys()
     for task in tree.xpath("//bpmn:userTask", namespaces=NS):
         props = {p.get("name"): p.get("value") for p in task.xpath(".//spiffworkflow:property", namespaces=NS)}
-        assert props.get("unit"), task.get("id")
+        assert props.get("unit") or props.get("assignee"), task.get("id")     # a unit, or one named person
         assert props.get("formKey") in forms, task.get("id")
         assert props.get("sla") or props.get("dueDate"), task.get("id")
     shapes = {s.get("bpmnElement") for s in tree.xpath("//bpmndi:BPMNShape", namespaces=NS)}

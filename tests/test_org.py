@@ -23,7 +23,7 @@ def test_demo_file_holds_langfang(ctx):
         assert towns >= 2
     roles = {r for (r,) in db.session.execute(select(RoleAssignment.role_code).distinct())}
     assert roles == {"handler", "legal_reviewer", "agency_head", "supervision_officer", "revisit_officer",
-                     "invited_supervisor", "process_designer", "admin", "discipline_inspector"}
+                     "invited_supervisor", "process_designer", "admin", "discipline_inspector", "expert"}
 
 
 def test_loading_twice_changes_nothing(ctx):

@@ -620,3 +620,7 @@ def health():
 from . import api_casework  # noqa: E402,F401  (case search, 撤回/撤销, 催办, batch work: routes of this blueprint)
 from .api_personnel import bp as personnel_bp  # noqa: E402  (the personnel register: /api/personnel…)
 bp.register_blueprint(personnel_bp)
+# -- outside oversight (issue 12): registers, findings, expert opinions — web/api_oversight.py ---------------------
+from .api_oversight import bp as _oversight_bp  # noqa: E402
+
+bp.register_blueprint(_oversight_bp)

@@ -17,6 +17,7 @@ from engine.calendar import seed_from_chinesecalendar
 from engine.errors import EngineError, render_problem
 from engine.models import Role, User
 from engine.org import TOKEN_DAYS, create_user, issue_token, load_file, set_password
+from engine.registers.experts import load_file as load_registers_demo
 from engine.repository import deploy_paths
 
 from . import services
@@ -302,6 +303,8 @@ def register(app: Flask) -> None:
             _seed_calendar()
             load_file(db.session, current_app.config["DEMO_ORG_FILE"], current_app.config["ORG_PASSWORD_METHOD"])
             db.session.commit()
+            load_registers_demo(db.session, current_app.config["DEMO_REGISTERS_FILE"])
+            db.session.commit()
             paths = sorted(glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.bpmn"))
                            + glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.dmn")))
             if paths:
@@ -322,7 +325,8 @@ def register(app: Flask) -> None:
     def demo_logins():
         """Print the URL and the demo sign-ins (every demo password is demo1234)."""
         shown = ["guan_guanzhen_handler", "guan_scjg_handler", "guan_scjg_review", "guan_scjg_head", "guan_review",
-                 "guan_sup", "sanhe_review", "guan_scjg_revisit", "city_sup", "city_observer", "designer", "admin"]
+                 "guan_sup", "sanhe_review", "guan_scjg_revisit", "city_sup", "city_observer", "guan_observer", "expert_wang",
+                 "designer", "admin"]
         click.echo("")
         click.echo("  http://127.0.0.1:5000/")
         click.echo("")

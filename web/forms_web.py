@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from engine.attachments import AttachmentStore, BlobStore, DatabaseBlobs, FileBlobs
 from engine.models import OrgUnit, User
+from engine.registers.experts import EXPERT_ROLE
 from forms import Form
 
 from . import services
@@ -61,7 +62,17 @@ def pickers(form: Form, case_data: dict | None = None) -> dict:
                 barred.update(held if isinstance(held, list) else [held] if isinstance(held, str) else [])
             out[f"users:{f.name}"] = [row for row in db.session.execute(stmt.distinct().order_by(User.username)).all()
                                       if row[0] not in barred]
+            if f.user_role == EXPERT_ROLE:       # experts: with their fields of expertise, active ones only
+                out[f"users:{f.name}"] = expert_choices(out[f"users:{f.name}"])
     return out
+
+
+def expert_choices(rows) -> list[tuple[str, str]]:
+    """(user name, "name（fields of expertise）") of the active experts of the register among ``rows``."""
+    from engine.registers.oversight_models import Expert
+    found = {e.user.username: e for e in db.session.scalars(select(Expert).where(Expert.active.is_(True)))}
+    return [(username, f"{found[username].name}（{'、'.join(found[username].fields or [])}）")
+            for username, _name in rows if username in found]
 
 
 def unit_choices(field) -> list[tuple[OrgUnit, bool]]:

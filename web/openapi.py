@@ -236,6 +236,91 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                      "incidents": {"type": "integer"}, "scheduler": OBJ}}}),
 }
 
+# -- outside oversight (issue 12 §1–2): web/api_oversight.py ------------------------------------------------------
+_APPOINTMENT = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "username": {"type": "string"}, "name": {"type": "string"},
+    "organisation": {"type": "string"}, "bureau": OBJ, "term_from": {"type": "string", "format": "date"},
+    "term_to": {"type": "string", "format": "date"}, "active": {"type": "boolean"},
+    "units": {"type": "array", "items": OBJ}, "note": {"type": "string", "nullable": True}}}
+_UNIT_CODES = {"type": "array", "minItems": 1, "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 64}}
+_FINDING = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "case_number": {"type": "string", "nullable": True}, "status": {"type": "string"},
+    "unit": {"type": "object", "nullable": True, "additionalProperties": True},
+    "recorded_at": {"type": "string", "format": "date-time"},
+    "state": {"type": "string", "enum": ["awaiting_answer", "under_review", "notice", "closed", "withdrawn",
+                                         "in_progress"]},
+    "answer_due_at": {"type": "string", "format": "date-time", "nullable": True},
+    "answered_at": {"type": "string", "format": "date-time", "nullable": True},
+    "answered_on_time": {"type": "boolean", "nullable": True}, "answer_overdue": {"type": "boolean"},
+    "notice_id": {"type": "integer", "nullable": True}}}
+_EXPERT = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "username": {"type": "string"}, "name": {"type": "string"},
+    "organisation": {"type": "string"}, "fields": {"type": "array", "items": {"type": "string"}},
+    "contact": {"type": "string", "nullable": True}, "active": {"type": "boolean"}}}
+_EXPERT_FIELDS = {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "string", "minLength": 1, "maxLength": 50}}
+_OPINION = {"type": "object", "properties": {
+    "task_id": {"type": "string"}, "instance_id": {"type": "integer"},
+    "status": {"type": "string", "enum": ["answered", "open", "missing"]},
+    "username": {"type": "string", "nullable": True}, "name": {"type": "string", "nullable": True},
+    "organisation": {"type": "string", "nullable": True}, "opinion": {"type": "string", "nullable": True},
+    "basis": {"type": "string", "nullable": True}, "asked_at": {"type": "string", "format": "date-time"},
+    "due_at": {"type": "string", "format": "date-time", "nullable": True},
+    "answered_at": {"type": "string", "format": "date-time", "nullable": True}}}
+OPERATIONS.update({
+    ("get", "/api/supervisors"): dict(summary="The invited-supervisor register my bureau keeps", tags=["oversight"],
+                                      ok={"200": _list_of("supervisors", _APPOINTMENT)}),
+    ("post", "/api/supervisors"): dict(summary="Enter an invited supervisor's term and assigned units", tags=["oversight"],
+                                       body={"type": "object", "required": ["username", "organisation", "term_from",
+                                                                            "term_to", "units"], "properties": {
+                                           "username": {"type": "string", "minLength": 1, "maxLength": 64},
+                                           "organisation": {"type": "string", "minLength": 1, "maxLength": 200},
+                                           "term_from": {"type": "string", "format": "date"},
+                                           "term_to": {"type": "string", "format": "date"},
+                                           "units": _UNIT_CODES,
+                                           "note": {"type": "string", "nullable": True, "maxLength": 2000}}},
+                                       ok={"201": _APPOINTMENT}),
+    ("put", "/api/supervisors/{appointment_id}"): dict(
+        summary="Change a term (dates, organisation, units, active)", tags=["oversight"],
+        body={"type": "object", "properties": {
+            "organisation": {"type": "string", "minLength": 1, "maxLength": 200},
+            "term_from": {"type": "string", "format": "date"}, "term_to": {"type": "string", "format": "date"},
+            "units": _UNIT_CODES, "active": {"type": "boolean"}}}, ok={"200": _APPOINTMENT}),
+    ("get", "/api/supervisors/me"): dict(summary="My current terms as an invited supervisor", tags=["oversight"],
+                                         ok={"200": _list_of("terms", _APPOINTMENT)}),
+    ("post", "/api/instances/{instance_id}/findings"): dict(
+        summary="Record a finding (监督意见) on a case (invited supervisors, within the assigned area and term)",
+        tags=["oversight"], body={"type": "object", "required": ["finding_text"], "properties": {
+            "finding_text": {"type": "string", "minLength": 1, "maxLength": 5000}}}, ok={"201": _FINDING}),
+    ("get", "/api/findings"): dict(summary="My findings and where each stands", tags=["oversight"],
+                                   ok={"200": _list_of("findings", _FINDING)}),
+    ("get", "/api/experts"): dict(summary="The expert register (optionally of one field of expertise)",
+                                  tags=["oversight"], query={"field": {"type": "string", "maxLength": 50},
+                                                             "active": {"type": "string", "enum": ["0", "1"]}},
+                                  ok={"200": {"type": "object", "properties": {
+                                      "experts": {"type": "array", "items": _EXPERT},
+                                      "fields": {"type": "array", "items": {"type": "string"}}}}}),
+    ("post", "/api/experts"): dict(summary="Enter an expert (the account must hold the expert role)", tags=["oversight"],
+                                   body={"type": "object", "required": ["username", "name", "organisation", "fields"],
+                                         "properties": {
+                                             "username": {"type": "string", "minLength": 1, "maxLength": 64},
+                                             "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                                             "organisation": {"type": "string", "minLength": 1, "maxLength": 200},
+                                             "fields": _EXPERT_FIELDS,
+                                             "contact": {"type": "string", "nullable": True, "maxLength": 200}}},
+                                   ok={"201": _EXPERT}),
+    ("put", "/api/experts/{expert_id}"): dict(summary="Change an expert's entry", tags=["oversight"],
+                                              body={"type": "object", "properties": {
+                                                  "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                                                  "organisation": {"type": "string", "minLength": 1, "maxLength": 200},
+                                                  "fields": _EXPERT_FIELDS,
+                                                  "contact": {"type": "string", "nullable": True, "maxLength": 200},
+                                                  "active": {"type": "boolean"}}}, ok={"200": _EXPERT}),
+    ("get", "/api/instances/{instance_id}/expert-opinions"): dict(
+        summary="The expert opinions of a case: given, open, or missing after the deadline", tags=["oversight"],
+        ok={"200": {"type": "object", "properties": {"opinions": {"type": "array", "items": _OPINION},
+                                                     "missing": {"type": "array", "items": {"type": "string"}}}}}),
+})
+
 SCHEMAS = {"Login": s.LoginSchema, "PasswordChange": s.PasswordChangeSchema, "Token": s.TokenSchema,
            "StartInstance": s.StartInstanceSchema, "Message": s.MessageSchema, "Migrate": s.MigrateSchema,
            "Unit": s.UnitSchema, "User": s.UserSchema, "Process": s.ProcessSchema, "Task": s.TaskSchema,

@@ -146,6 +146,7 @@
       field(T.reminder, textInput('reminder', props.reminder, function (v) { setProp(element, 'reminder', v); }));
       field(T.dueDate, textInput('dueDate', props.dueDate, function (v) { setProp(element, 'dueDate', v); }, 'helpers'));
       field(T.remindDate, textInput('remindDate', props.remindDate, function (v) { setProp(element, 'remindDate', v); }, 'helpers'));
+      field(T.assignee, textInput('assignee', props.assignee, function (v) { setProp(element, 'assignee', v); }, 'helpers'));
     }
     var messageCatch = type === 'bpmn:IntermediateCatchEvent' && (bo.eventDefinitions || []).some(function (d) {
       return d.$type === 'bpmn:MessageEventDefinition'; });

@@ -6,9 +6,9 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     from . import (auth, calendar, case, casework, dashboard, designer, documents, inbox, incidents, lists,
-                   notifications, public, queue, start, task, vendor)
+                   notifications, oversight, public, queue, start, task, vendor)
     for module in (auth, inbox, start, task, case, dashboard, notifications, vendor, designer, incidents,
-                   calendar, queue, casework, documents, lists, public):
+                   calendar, queue, casework, documents, lists, public, oversight):
         app.register_blueprint(module.bp)
     from . import personnel
     app.register_blueprint(personnel.bp)

@@ -37,6 +37,7 @@ ACTIONS = {
     "instance_withdrawn": N_("Case withdrawn"), "instance_cancelled": N_("Case cancelled"), "task_urged": N_("Urged"),
     "document_issued": N_("Document issued"), "attachment_deleted": N_("File deleted"),
     "attachment_replaced": N_("File replaced"),
+    "finding_recorded": N_("Finding recorded by an invited supervisor"),
 }
 
 REVISIT = "case_revisit"          # a closed case's page offers to start its revisit
@@ -148,9 +149,11 @@ def show(instance_id: int):
             revisit = url_for("start.form", key=REVISIT, **{"from": instance.id})
     summary = display.labelled("case_basics", display.start_data(instance))
     from .documents import issued_by_attachment
+    from .oversight import case_extras
     return render_template("case.html", instance=instance, revisit=revisit, summary=summary, timeline=timeline, units=units, open_tasks=open_tasks,
                            documents=documents, issued=issued_by_attachment(documents), comments=services.tasks().comments(instance.id),
-                           done=done, current=current, case_file=members if several else [])
+                           done=done, current=current, case_file=members if several else [],
+                           **case_extras(instance, members))
 
 
 @bp.get("/cases/<id:instance_id>/diagram.bpmn")
