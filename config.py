@@ -289,6 +289,10 @@ class Config:
     DATABASE_MAX_OVERFLOW: int | None = None     # PostgreSQL: extra connections under load (SQLAlchemy: 10)
     BPMN_DIR = os.path.join(BASE_DIR, "workflows", "bpmn")
     DEMO_ORG_FILE = os.path.join(BASE_DIR, "web", "demo", "langfang.yaml")
+    # the assessment's indicators and weights (engine/analytics/assessment.py), and the days after a quarter's
+    # or year's end before the scheduler closes (freezes) it
+    ASSESSMENT_CONFIG = os.path.join(BASE_DIR, "engine", "data", "assessment.yaml")
+    ASSESSMENT_CLOSE_GRACE_DAYS = 15
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")

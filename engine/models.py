@@ -395,3 +395,8 @@ class AuditEvent(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- registers and analytics (their own modules; imported here so Base knows every table) -----------------
+from .registers import contact_point_models as _contact_point_models  # noqa: E402,F401
+from .analytics import assessment_models as _assessment_models  # noqa: E402,F401

@@ -223,6 +223,8 @@ class Runtime:
             "step_done": self._step_done,
         })
         helpers.update(casefile.helpers(session))
+        from .registers import contact_points
+        helpers.update(contact_points.helpers(session, clock, lambda: self._current))
         helpers.update(extra_helpers or {})
         self._current: ProcessInstance | None = None
         self._ledger: dict[int, dict[tuple[str, str], ProvisionalValue]] = {}   # per instance, loaded lazily

@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 import yaml
 
 FIELD_TYPES = ("text", "long_text", "number", "integer", "money", "date", "datetime", "choice", "multi_choice",
-               "yes_no", "unit", "user", "files")
+               "yes_no", "unit", "user", "files", "group")
+# a ``group`` repeats its ``fields`` once per item of the list the case variable ``repeat_for`` holds (e.g. once
+# per enforcement unit of a contact point); items are dicts, ``item_key`` names the key that identifies one
+# (default ``code``) and ``item_label`` the one shown as its heading (default ``name``)
+GROUP_FIELD_TYPES = ("text", "long_text", "number", "integer", "choice", "yes_no", "date")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -66,6 +70,10 @@ class Field:
     user_unit: str | None = None    # … at the unit this case variable names (case_unit; task_unit = the unit the
                                     # task was routed to); any unit when unset
     unit_kinds: tuple[str, ...] = ()   # unit fields: only units of these kinds (e.g. who may receive a referral)
+    repeat_for: str | None = None      # group fields: the case variable holding the items
+    item_key: str = "code"
+    item_label: str = "name"
+    fields: tuple["Field", ...] = ()   # group fields: the fields asked once per item
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,17 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
         if kinds and (f["type"] != "unit" or not isinstance(kinds, list)
                       or not all(isinstance(k, str) and k for k in kinds)):
             raise FormDefinitionError(f"{where}: unit_kinds is a list of unit kinds, on a unit field")
+        sub_fields: tuple = ()
+        if f["type"] == "group":
+            if not isinstance(f.get("repeat_for"), str) or not f.get("repeat_for") or not f.get("fields"):
+                raise FormDefinitionError(f"{where}: a group needs repeat_for (a case variable) and fields")
+            sub = parse_form({"key": f"{key}.{name}", "title": f["label"], "fields": f["fields"]}, source)
+            bad = [s.name for s in sub.fields if s.type not in GROUP_FIELD_TYPES]
+            if bad:
+                raise FormDefinitionError(f"{where}: a group's fields are of type {', '.join(GROUP_FIELD_TYPES)}")
+            sub_fields = sub.fields
+        elif f.get("repeat_for") or f.get("fields"):
+            raise FormDefinitionError(f"{where}: repeat_for and fields belong on a group field")
         names.add(name)
         fields.append(Field(
             name=name, type=f["type"], label=f["label"], label_en=f.get("label_en"), help=f.get("help"),
@@ -130,7 +149,9 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             visible_if=Condition.parse(f.get("visible_if"), key, name), options=options, min=f.get("min"),
             max=f.get("max"), max_length=f.get("max_length"), default=f.get("default"),
             readonly=bool(f.get("readonly", False)), unit_scope=f.get("unit_scope"), unit_kinds=tuple(kinds),
-            user_role=f.get("user_role"), user_unit=f.get("user_unit"),
+            user_role=f.get("user_role"), user_unit=f.get("user_unit"), repeat_for=f.get("repeat_for"),
+            item_key=str(f.get("item_key") or "code"), item_label=str(f.get("item_label") or "name"),
+            fields=sub_fields,
             differs_from=tuple((d["name"], d.get("label")) if isinstance(d, dict) else (d, None)
                                for d in f.get("differs_from") or ())))
     return Form(key=key, title=raw["title"], title_en=raw.get("title_en"), description=raw.get("description"),

@@ -85,6 +85,9 @@ def ctx(app):
                       MessageSubscription, PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey,
                       ProvisionalValue):
             db.session.execute(delete(model))
+        from engine.registers.contact_point_models import SurveyRating, SurveyResponse
+        db.session.execute(delete(SurveyRating))
+        db.session.execute(delete(SurveyResponse))
         db.session.execute(delete(ProcessInstance))
         db.session.commit()
         app.extensions["clock"] = Clock()

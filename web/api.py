@@ -560,3 +560,9 @@ def health():
                               "last_attempted_tick_at": sched.last_tick_at.isoformat() if sched.last_tick_at else None,
                               "stale": sched.stale, "max_age_seconds": 3 * current_app.config["SCHEDULER_POLL_SECONDS"]},
                    incidents=sched.open_incidents)
+
+
+# -- contact points, surveys and the assessment (issue 12 §3–4): their own module, nested in this blueprint
+from .api_assessment import bp as _assessment_bp  # noqa: E402
+
+bp.register_blueprint(_assessment_bp)

@@ -10,3 +10,6 @@ def register(app: Flask) -> None:
     for module in (auth, inbox, start, task, case, dashboard, notifications, vendor, designer, incidents,
                    calendar, queue):
         app.register_blueprint(module.bp)
+    from . import assessment, contact_points           # issue 12 §3–4
+    for module in (contact_points, assessment):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,1 @@
+"""Registers kept by the justice bureaus (contact points, personnel, lists, supervisors, experts)."""
