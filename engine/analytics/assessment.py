@@ -144,9 +144,9 @@ def parse_config(text: str, source: str = "assessment.yaml") -> Config:
         keys.add(key)
         if not isinstance(item.get("name"), str) or not item["name"].strip():
             fail(at + ("name",), "give the name shown on the ranking")
-        source = item.get("source")
-        if not isinstance(source, str) or not _source_known(source):
-            fail(at + ("source",), f"unknown source {source!r}: builtin:<one of {', '.join(sorted(BUILTIN))}> or "
+        src = item.get("source")
+        if not isinstance(src, str) or not _source_known(src):
+            fail(at + ("source",), f"unknown source {src!r}: builtin:<one of {', '.join(sorted(BUILTIN))}> or "
                                    f"an importable package.module:function")
         detail = item.get("detail")
         if detail is not None and (not isinstance(detail, str) or not _DOTTED.match(detail)
@@ -173,7 +173,7 @@ def parse_config(text: str, source: str = "assessment.yaml") -> Config:
         own = item.get("not_applicable")
         if own is not None and own not in NOT_APPLICABLE:
             fail(at + ("not_applicable",), f"must be one of {', '.join(NOT_APPLICABLE)}")
-        indicators.append(Indicator(key, item["name"].strip(), source, kind, float(weight), dict(params), own, detail))
+        indicators.append(Indicator(key, item["name"].strip(), src, kind, float(weight), dict(params), own, detail))
     total = sum(i.weight for i in indicators)
     if abs(total - 100) > 1e-6:
         fail(("indicators",), f"the weights add up to {total:g}, they must add up to 100")
