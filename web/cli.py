@@ -299,6 +299,9 @@ def register(app: Flask) -> None:
                            + glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.dmn")))
             if paths:
                 _deploy(paths, "demo", "demo load")
+            from .demo_assessment import load as load_assessment_demo
+            load_assessment_demo(db.session, current_app.extensions["clock"].now(), current_app.config["ASSESSMENT_CONFIG"])
+            db.session.commit()
         except EngineError as exc:
             _fail(exc)
         click.echo("demo data loaded")
