@@ -49,13 +49,13 @@ def test_a_survey_round_in_the_browser(ctx, user, client, token, clean_points):
     expect(page.locator("#points-table")).to_contain_text("甲公司")
     user.shot(page, "contact-points")
     page.goto(f"/tasks/{first['id']}")
-    expect(page.locator("main h1")).to_have_text("走访企业联系点并填写问卷")
+    expect(page.locator("main h1")).to_have_text("走访企业联系点并填写问卷 · 甲公司")
     expect(page.locator("#in-unit_ratings")).to_contain_text("固安县市场监督管理局")
     page.locator("#in-visited_on").fill("2026-03-16")
     page.locator('[name="unit_ratings.0.satisfaction"]').select_option("2")
     page.locator('[name="unit_ratings.1.satisfaction"]').select_option("5")
     page.locator("#complete").click()
-    expect(page.locator('[role="alert"]').first).to_contain_text("此项为必填项")        # a 2 needs a remark
+    expect(page.locator("#group-unit_ratings-0 .field-error")).to_contain_text("此项为必填项")   # a 2 needs a remark
     page.locator('[name="unit_ratings.0.comment"]').fill("同一事项重复检查")
     page.locator("#in-problems").fill("检查次数偏多")
     user.shot(page, "questionnaire")
