@@ -218,3 +218,21 @@ def test_not_applicable_policies(policy, expected):
     cfg = A.parse_config(GOOD + f"not_applicable: {policy}\n")
     total, rows = A.score_unit(cfg, {"a": (3, 3), "b": (0, 0)})      # b has nothing to count
     assert total == expected and rows["b"]["applicable"] is False
+
+
+def test_the_scheduler_closes_ended_periods_after_the_grace_time(ctx, periods):
+    from web.scheduler import close_assessment_periods
+    # today is 1 June 2026: 2026Q1 ended 1 April (more than 15 days ago), 2025 ended in January
+    assert close_assessment_periods(ctx) == ["2026Q1", "2025"]
+    assert close_assessment_periods(ctx) == []                      # once only
+    ctx.config["ASSESSMENT_CLOSE_GRACE_DAYS"] = 90
+    try:
+        db.session.execute(delete(AssessmentFigure))
+        db.session.execute(delete(AssessmentScore))
+        db.session.execute(delete(AssessmentPeriod))
+        db.session.commit()
+        assert close_assessment_periods(ctx) == ["2025"]            # 2026Q1 ended only 61 days ago
+    finally:
+        ctx.config["ASSESSMENT_CLOSE_GRACE_DAYS"] = 15
+    closed = db.session.scalar(select(AssessmentPeriod).where(AssessmentPeriod.period == "2025"))
+    assert closed.closed_by == "scheduler" and closed.method["indicators"]

@@ -299,8 +299,13 @@ def register(app: Flask) -> None:
                            + glob.glob(os.path.join(current_app.config["BPMN_DIR"], "*.dmn")))
             if paths:
                 _deploy(paths, "demo", "demo load")
-            from .demo_assessment import load as load_assessment_demo
-            load_assessment_demo(db.session, current_app.extensions["clock"].now(), current_app.config["ASSESSMENT_CONFIG"])
+            from . import demo_assessment
+            from .services import validate_form
+            now = current_app.extensions["clock"].now()
+            demo_assessment.load(db.session, now)
+            db.session.commit()
+            demo_assessment.survey_round(db.session, validate_form)
+            demo_assessment.close_quarter(db.session, now, current_app.config["ASSESSMENT_CONFIG"])
             db.session.commit()
         except EngineError as exc:
             _fail(exc)

@@ -282,15 +282,29 @@ def as_dict(point: ContactPoint) -> dict:
 
 # -- survey rounds --------------------------------------------------------------------------------------------
 
-def survey_points(session: Session) -> list[dict]:
-    """What a round visits: every active contact point with at least one enforcement unit, as plain data."""
+def survey_points(session: Session) -> list[list]:
+    """What a round visits: every active contact point with at least one enforcement unit, as
+    ``[id, keeping bureau's code, name]`` (plain values the organisation check can follow)."""
     out = []
     for point in session.scalars(select(ContactPoint).where(ContactPoint.active.is_(True))
                                  .order_by(ContactPoint.owner_unit_id, ContactPoint.id)):
-        units = [{"code": u.unit.code, "name": u.unit.name} for u in point.units]
-        if units:
-            out.append({"id": point.id, "name": point.name, "bureau": point.owner_unit.code, "units": units})
+        if point.units:
+            out.append([point.id, point.owner_unit.code, point.name])
     return out
+
+
+def survey_point_units(session: Session, point_id) -> list[dict]:
+    """The units that enforce on a contact point, as the questionnaire's per-unit group lists them."""
+    point = session.get(ContactPoint, point_id) if is_db_id(point_id) else None
+    return [{"code": u.unit.code, "name": u.unit.name} for u in point.units] if point is not None else []
+
+
+def possible_survey_points(session: Session) -> list[dict]:
+    """For the organisation check (engine/route_check.py): a round's visits can go to every bureau that may keep
+    contact points — the justice bureau of each county and of the city — so one representative point each."""
+    bureaus = session.scalars(select(OrgUnit).where(OrgUnit.kind == "justice_bureau",
+                                                    OrgUnit.tier.in_(("city", "county"))).order_by(OrgUnit.code))
+    return [[0, b.code, b.name] for b in bureaus]
 
 
 def record_response(session: Session, instance_id: int | None, now: datetime, point_id, answers: dict) -> int:
@@ -341,13 +355,15 @@ def next_survey_date(now: datetime, *month_days: str) -> datetime:
 
 
 def helpers(session: Session, clock, current: Callable[[], object]) -> dict[str, Callable]:
-    """For the survey BPMN: ``next_survey_date("03-15", "09-15")`` (timer start), ``survey_points()`` and
-    ``survey_record(point_id, answers)``; ``current`` gives the instance being advanced."""
+    """For the survey BPMN: ``next_survey_date("03-15", "09-15")`` (timer start), ``survey_points()``,
+    ``survey_point_units(point_id)`` and ``survey_record(point_id, answers)``; ``current`` gives the instance
+    being advanced."""
     def record(point_id, answers):
         instance = current()
         return record_response(session, getattr(instance, "id", None), clock.now(), point_id, answers)
     return {"next_survey_date": lambda *days: next_survey_date(clock.now(), *days).isoformat(),
             "survey_points": lambda: survey_points(session),
+            "survey_point_units": lambda point_id: survey_point_units(session, point_id),
             "survey_record": record}
 
 

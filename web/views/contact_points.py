@@ -46,7 +46,14 @@ def _page(values=None, errors=None, point=None, status=200):
     may_keep = bool(roles_of(user) & cp.KEEPER_ROLES)
     return render_template("contact_points.html", points=points, values=values or {}, errors=errors or {},
                            point=point, may_keep=may_keep, units=cp.enforcement_units(db.session, user),
-                           is_admin="admin" in roles_of(user)), status
+                           is_admin="admin" in roles_of(user), bureaus=_bureaus() if "admin" in roles_of(user) else []), status
+
+
+def _bureaus():
+    from sqlalchemy import select
+    from engine.models import OrgUnit
+    return db.session.scalars(select(OrgUnit).where(OrgUnit.kind == "justice_bureau",
+                                                    OrgUnit.tier.in_(("city", "county"))).order_by(OrgUnit.code)).all()
 
 
 @bp.get("/contact-points")
