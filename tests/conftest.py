@@ -85,9 +85,11 @@ def ctx(app):
                       MessageSubscription, PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey,
                       ProvisionalValue):
             db.session.execute(delete(model))
-        from engine.registers.contact_point_models import SurveyRating, SurveyResponse
-        db.session.execute(delete(SurveyRating))
-        db.session.execute(delete(SurveyResponse))
+        from engine.analytics.assessment_models import AssessmentFigure, AssessmentPeriod, AssessmentScore
+        from engine.registers.contact_point_models import ContactPoint, ContactPointUnit, SurveyRating, SurveyResponse
+        for model in (SurveyRating, SurveyResponse, ContactPointUnit, ContactPoint, AssessmentFigure, AssessmentScore,
+                      AssessmentPeriod):
+            db.session.execute(delete(model))
         db.session.execute(delete(ProcessInstance))
         db.session.commit()
         app.extensions["clock"] = Clock()

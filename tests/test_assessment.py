@@ -236,3 +236,22 @@ def test_the_scheduler_closes_ended_periods_after_the_grace_time(ctx, periods):
         ctx.config["ASSESSMENT_CLOSE_GRACE_DAYS"] = 15
     closed = db.session.scalar(select(AssessmentPeriod).where(AssessmentPeriod.period == "2025"))
     assert closed.closed_by == "scheduler" and closed.method["indicators"]
+
+
+def test_a_broken_configuration_is_reported_not_a_server_error(ctx, client, token, tmp_path):
+    broken = tmp_path / "assessment.yaml"
+    broken.write_text(GOOD.replace("kind: rate", "kind: ratio"), encoding="utf-8")
+    shipped = ctx.config["ASSESSMENT_CONFIG"]
+    ctx.config["ASSESSMENT_CONFIG"] = str(broken)
+    try:
+        resp = client.get("/api/assessment?period=2026Q1", headers=token("city_sup"))
+        assert resp.status_code == 503
+        assert "考核指标配置有误" in resp.get_json()["message"] and "line 7, indicators[0].kind" in resp.get_json()["message"]
+        page = client.get("/assessment?period=2026Q1", headers=token("city_sup"))
+        assert page.status_code == 503 and "indicators[0].kind" in page.get_data(as_text=True)
+        result = ctx.test_cli_runner().invoke(args=["assessment", "check"])
+        assert result.exit_code == 1 and "line 7" in result.output
+    finally:
+        ctx.config["ASSESSMENT_CONFIG"] = shipped
+    result = ctx.test_cli_runner().invoke(args=["assessment", "check"])
+    assert result.exit_code == 0 and "on_time_rate" in result.output

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from engine import history
 from engine.calendar import LOCAL_TZ
-from engine.errors import N_, Conflict, InvalidInput, NotFound
+from engine.errors import N_, Conflict, EngineError, InvalidInput, NotFound
 from engine.models import AuditEvent, HumanTask, OrgUnit, ProcessInstance
 
 from .assessment_models import AssessmentFigure, AssessmentPeriod, AssessmentScore
@@ -45,8 +45,14 @@ _KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _DOTTED = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-class AssessmentConfigError(ValueError):
-    """The configuration file cannot be used; the message names the key and the line."""
+class AssessmentConfigError(EngineError):
+    """The configuration file cannot be used; the message names the key and the line (the page and the API
+    answer 503 with it, so an administrator sees what to fix)."""
+
+    status = 503
+
+    def __init__(self, detail: str):
+        super().__init__(N_("The assessment configuration cannot be used: %(detail)s"), detail=detail)
 
 
 # -- configuration ------------------------------------------------------------------------------------------

@@ -33,7 +33,10 @@ KIND_TEXT = {"rate": N_("rate: 100 × numerator / denominator"),
 
 
 def _config() -> A.Config:
-    return A.load_config(current_app.config["ASSESSMENT_CONFIG"])
+    try:
+        return A.load_config(current_app.config["ASSESSMENT_CONFIG"])
+    except A.AssessmentConfigError as exc:
+        abort(Response(render_template("error.html", code=503, message=exc.render(_)["message"]), status=503))
 
 
 def _args(cfg):
