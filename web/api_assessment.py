@@ -6,14 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from flask_babel import gettext
 from flask_login import login_required
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from engine.analytics import assessment as A
 from engine.dashboard import SUPERVISOR_ROLES, area_of
 from engine.errors import N_, Forbidden, InvalidInput, NotFound
 from engine.models import OrgUnit, ProcessInstance
 from engine.registers import contact_points as cp
-from engine.registers.contact_point_models import SurveyResponse
 
 from . import services
 from .auth import current
@@ -72,32 +71,11 @@ def update_contact_point(point_id: int):
 
 # -- surveys ----------------------------------------------------------------------------------------------------
 
-def survey_rounds(area: set[int] | None) -> list[dict]:
-    """Survey rounds that have answers or are running, newest first, with the answers the user may see."""
-    from engine.registers.contact_point_models import ContactPoint
-    stmt = (select(ProcessInstance).where(ProcessInstance.process_key == "enterprise_survey",
-                                          ProcessInstance.status != "terminated")
-            .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()))
-    counts_stmt = (select(SurveyResponse.instance_id, func.count()).join(ContactPoint)
-                   .group_by(SurveyResponse.instance_id))
-    if area is not None:
-        counts_stmt = counts_stmt.where(ContactPoint.owner_unit_id.in_(area) if area else ContactPoint.id.is_(None))
-    counts = dict(db.session.execute(counts_stmt).all())
-    out = []
-    for instance in db.session.scalars(stmt):
-        if instance.status == "running" and instance.next_timer_at is not None and instance.id not in counts:
-            continue                               # parked at its timer start: not a round yet
-        out.append({"id": instance.id, "status": instance.status, "started_at": instance.started_at.isoformat(),
-                    "ended_at": instance.ended_at.isoformat() if instance.ended_at else None,
-                    "responses": counts.get(instance.id, 0)})
-    return out
-
-
 @bp.get("/surveys/rounds")
 @login_required
 def rounds():
     user = supervisor()
-    return jsonify(rounds=survey_rounds(area_of(db.session, user)))
+    return jsonify(rounds=cp.rounds(db.session, area_of(db.session, user)))
 
 
 @bp.get("/surveys/results")

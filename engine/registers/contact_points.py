@@ -401,6 +401,27 @@ def results_per_unit(session: Session, area: set[int] | None, start: datetime | 
     return out
 
 
+def rounds(session: Session, area: set[int] | None) -> list[dict]:
+    """Survey rounds that ran (or run), newest first, with how many answers of points within ``area`` they
+    hold; the instance parked at the timer start (the next round) is not one yet."""
+    from engine.models import ProcessInstance
+    counts_stmt = (select(SurveyResponse.instance_id, func.count()).join(ContactPoint)
+                   .group_by(SurveyResponse.instance_id))
+    if area is not None:
+        counts_stmt = counts_stmt.where(ContactPoint.owner_unit_id.in_(area) if area else ContactPoint.id.is_(None))
+    counts = dict(session.execute(counts_stmt).all())
+    out = []
+    for instance in session.scalars(select(ProcessInstance).where(
+            ProcessInstance.process_key == "enterprise_survey", ProcessInstance.status != "terminated")
+            .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())):
+        if instance.status == "running" and instance.next_timer_at is not None and instance.id not in counts:
+            continue
+        out.append({"id": instance.id, "status": instance.status, "started_at": instance.started_at.isoformat(),
+                    "ended_at": instance.ended_at.isoformat() if instance.ended_at else None,
+                    "responses": counts.get(instance.id, 0)})
+    return out
+
+
 def responses(session: Session, area: set[int] | None, instance_id: int | None = None) -> list[SurveyResponse]:
     stmt = select(SurveyResponse).join(ContactPoint).order_by(SurveyResponse.answered_at.desc(), SurveyResponse.id)
     if instance_id is not None:

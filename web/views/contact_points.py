@@ -12,11 +12,10 @@ from engine.errors import EngineError, InvalidInput
 from engine.registers import contact_points as cp
 
 from .. import services
-from ..api_assessment import survey_rounds
 from ..export import XLSX_MIMETYPE, workbook_bytes
 from ..extensions import db
 from ..edge import arg_id
-from .common import check_csrf, me, roles_of, signed_in
+from .common import check_csrf, me, roles_of
 from .dashboard import supervisors_only
 
 bp = Blueprint("contact_points", __name__)
@@ -123,7 +122,7 @@ RESULT_HEADERS = ("Enforcement unit", "Ratings", "Mean satisfaction (1–5)", "5
 def surveys():
     round_id = arg_id("round")
     results, answers = _survey_tables(round_id)
-    return render_template("surveys.html", rounds=survey_rounds(area_of(db.session, me())), round_id=round_id,
+    return render_template("surveys.html", rounds=cp.rounds(db.session, area_of(db.session, me())), round_id=round_id,
                            results=results, answers=answers, headers=[_(h) for h in RESULT_HEADERS])
 
 
