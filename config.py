@@ -297,6 +297,10 @@ class Config:
     # the dashboard flags a public list (任务4) not published again within this many months
     LIST_STALE_MONTHS = 12
     DEMO_REGISTERS_FILE = os.path.join(BASE_DIR, "web", "demo", "oversight.yaml")   # supervisors, experts
+    # the assessment's indicators and weights (engine/analytics/assessment.py), and the days after a quarter's
+    # or year's end before the scheduler closes (freezes) it
+    ASSESSMENT_CONFIG = os.path.join(BASE_DIR, "engine", "data", "assessment.yaml")
+    ASSESSMENT_CLOSE_GRACE_DAYS = 15
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")

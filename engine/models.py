@@ -491,3 +491,6 @@ from .registers import personnel_models  # noqa: E402,F401  (the register's tabl
 from .registers.lists_models import ListVersion  # noqa: E402,F401  (the public lists' table, same Base)
 # --- registers (engine/registers/): their tables share this Base ----------------------------------
 from .registers import oversight_models as _oversight_models  # noqa: E402,F401
+# --- registers and analytics (their own modules; imported here so Base knows every table) -----------------
+from .registers import contact_point_models as _contact_point_models  # noqa: E402,F401
+from .analytics import assessment_models as _assessment_models  # noqa: E402,F401

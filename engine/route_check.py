@@ -340,6 +340,8 @@ class RouteCheck:
         self.external_messages = set(external_messages)
         helpers = self.directory.helpers()
         helpers["units_with_role"] = self.directory.units_with_role
+        from .registers.contact_points import possible_survey_points
+        helpers["survey_points"] = lambda: possible_survey_points(session)
         self.evaluator = _Evaluator(helpers)
         self.units = {u.code: u for u in session.scalars(select(OrgUnit))}
         self.errors: dict[tuple, Finding] = {}

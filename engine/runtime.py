@@ -227,6 +227,8 @@ class Runtime:
         })
         helpers.update(casefile.helpers(session))
         helpers.update(public_lists.helpers(session, clock, lambda: self._current))
+        from .registers import contact_points
+        helpers.update(contact_points.helpers(session, clock, lambda: self._current))
         helpers.update(extra_helpers or {})
         self._current: ProcessInstance | None = None
         self._ledger: dict[int, dict[tuple[str, str], ProvisionalValue]] = {}   # per instance, loaded lazily

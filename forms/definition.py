@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 import yaml
 
 FIELD_TYPES = ("text", "long_text", "number", "integer", "money", "date", "datetime", "choice", "multi_choice",
-               "yes_no", "unit", "user", "files", "matter")   # matter: a 事项编码 of the unit's published 事项清单
+               "yes_no", "unit", "user", "files", "group",
+               "matter")   # matter: a 事项编码 of the unit's published 事项清单
+# a ``group`` repeats its ``fields`` once per item of the list the case variable ``repeat_for`` holds (e.g. once
+# per enforcement unit of a contact point); items are dicts, ``item_key`` names the key that identifies one
+# (default ``code``) and ``item_label`` the one shown as its heading (default ``name``)
+GROUP_FIELD_TYPES = ("text", "long_text", "number", "integer", "choice", "yes_no", "date")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -70,6 +75,10 @@ class Field:
     not_past: bool = False          # date fields: not before today (Asia/Shanghai)
     keep_on_repeat: bool = False    # when the step comes round again, start from the earlier round's value
     shown_as: str | None = None     # text fields: "users" = comma-separated user names, shown as people's names
+    repeat_for: str | None = None      # group fields: the case variable holding the items
+    item_key: str = "code"
+    item_label: str = "name"
+    fields: tuple["Field", ...] = ()   # group fields: the fields asked once per item
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,17 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
         if kinds and (f["type"] != "unit" or not isinstance(kinds, list)
                       or not all(isinstance(k, str) and k for k in kinds)):
             raise FormDefinitionError(f"{where}: unit_kinds is a list of unit kinds, on a unit field")
+        sub_fields: tuple = ()
+        if f["type"] == "group":
+            if not isinstance(f.get("repeat_for"), str) or not f.get("repeat_for") or not f.get("fields"):
+                raise FormDefinitionError(f"{where}: a group needs repeat_for (a case variable) and fields")
+            sub = parse_form({"key": f"{key}.{name}", "title": f["label"], "fields": f["fields"]}, source)
+            bad = [s.name for s in sub.fields if s.type not in GROUP_FIELD_TYPES]
+            if bad:
+                raise FormDefinitionError(f"{where}: a group's fields are of type {', '.join(GROUP_FIELD_TYPES)}")
+            sub_fields = sub.fields
+        elif f.get("repeat_for") or f.get("fields"):
+            raise FormDefinitionError(f"{where}: repeat_for and fields belong on a group field")
         names.add(name)
         fields.append(Field(
             name=name, type=f["type"], label=f["label"], label_en=f.get("label_en"), help=f.get("help"),
@@ -161,7 +181,9 @@ def parse_form(raw: dict, source: str = "?", included: dict[str, "Form"] | None 
             visible_if=Condition.parse(f.get("visible_if"), key, name), options=options, min=f.get("min"),
             max=f.get("max"), max_length=f.get("max_length"), default=f.get("default"),
             readonly=bool(f.get("readonly", False)), unit_scope=f.get("unit_scope"), unit_kinds=tuple(kinds),
-            user_role=f.get("user_role"), user_unit=f.get("user_unit"),
+            user_role=f.get("user_role"), user_unit=f.get("user_unit"), repeat_for=f.get("repeat_for"),
+            item_key=str(f.get("item_key") or "code"), item_label=str(f.get("item_label") or "name"),
+            fields=sub_fields,
             differs_from=tuple((d["name"], d.get("label")) if isinstance(d, dict) else (d, None)
                                for d in f.get("differs_from") or ()),
             after=_after(f.get("after"), f["type"], where), not_past=_not_past(f.get("not_past"), f["type"], where),

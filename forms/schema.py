@@ -48,6 +48,7 @@ MESSAGES = {
     "date_range": N_("Enter a date between %(min)s and %(max)s."),
     "before": N_("Cannot be before %(other)s (%(date)s)."),
     "past": N_("Cannot be in the past (today is %(today)s)."),
+    "group": N_("Answer once for each item listed."),
 }
 
 # bounds of fields whose definition sets none: numbers a double holds exactly, amounts below one trillion
@@ -150,6 +151,8 @@ def _field(f: Field, tr: Callable[[str], str], lookups: dict[str, Lookup]):
             validators.append(lambda value, kind_of=kind_of, kinds=f.unit_kinds, m=msg("unit_kind"):
                               _require(kind_of(value) in (*kinds, None), m))     # None: no such unit (said above)
         return fields.String(validate=validators, error_messages={"invalid": msg(f.type)}, **common)
+    if f.type == "group":
+        return fields.Raw(**common)             # checked item by item in validate()
     if f.type == "files":
         return fields.List(fields.String(error_messages={"invalid": msg("text")}),
                            error_messages={"invalid": msg("list")}, **common)
@@ -289,6 +292,9 @@ def validate(form: Form, data: dict | None, gettext: Callable[[str], str] = lamb
         if clashes:
             labels = [label or (form.field(o).label if form.field(o) else o) for o, label in clashes]
             errors[f.name] = [gettext(MESSAGES["differs"]) % {"other": "、".join(labels)}]
+    for f in form.fields:
+        if f.type == "group" and f.name not in errors and f.name not in hidden:
+            loaded[f.name] = _group(f, loaded.get(f.name), merged, gettext, lookups, errors)
     if errors:
         raise InvalidInput(N_("The form has errors; see the messages next to the fields"), fields=errors)
     out = {}
@@ -304,3 +310,41 @@ def validate(form: Form, data: dict | None, gettext: Callable[[str], str] = lamb
             value = float(value)
         out[f.name] = value
     return out
+
+
+def _group(f: Field, value, context: dict, gettext, lookups, errors: dict) -> list | None:
+    """A group's answers: a list with one dict per item of ``context[f.repeat_for]``, in that order, each
+    holding the item's key under ``f.item_key`` and the group's fields. Messages go to ``name.index.field``."""
+    items = [i for i in (context.get(f.repeat_for) or []) if isinstance(i, dict)]
+    if not items:
+        return [] if value in (None, []) else _fail(errors, f.name, gettext(MESSAGES["group"]))
+    if value is None:
+        return _fail(errors, f.name, gettext(MESSAGES["required"]))
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        return _fail(errors, f.name, gettext(MESSAGES["group"]))
+    given = {}
+    for answer in value:
+        key = answer.get(f.item_key)
+        if not isinstance(key, str) or key in given:
+            return _fail(errors, f.name, gettext(MESSAGES["group"]))
+        given[key] = answer
+    keys = [str(i.get(f.item_key)) for i in items]
+    if set(given) != set(keys):
+        return _fail(errors, f.name, gettext(MESSAGES["group"]))
+    sub = Form(key=f.name, title=f.label, fields=f.fields)
+    out = []
+    for index, key in enumerate(keys):
+        answer = {k: v for k, v in given[key].items() if k != f.item_key}
+        try:
+            clean = validate(sub, answer, gettext, lookups, context)
+        except InvalidInput as exc:
+            for name, messages in (exc.fields or {}).items():
+                errors[f"{f.name}.{index}.{name}"] = messages
+            continue
+        out.append({f.item_key: key, **clean})
+    return out
+
+
+def _fail(errors: dict, name: str, message: str) -> None:
+    errors[name] = [message]
+    return None

@@ -91,6 +91,11 @@ def ctx(app):
                       MessageSubscription, PendingMessage, AuditEvent, SchedulerHeartbeat, IdempotencyKey,
                       ProvisionalValue, CaseIndex, CaseEnding):
             db.session.execute(delete(model))
+        from engine.analytics.assessment_models import AssessmentFigure, AssessmentPeriod, AssessmentScore
+        from engine.registers.contact_point_models import ContactPoint, ContactPointUnit, SurveyRating, SurveyResponse
+        for model in (SurveyRating, SurveyResponse, ContactPointUnit, ContactPoint, AssessmentFigure, AssessmentScore,
+                      AssessmentPeriod):
+            db.session.execute(delete(model))
         db.session.execute(delete(ProcessInstance))
         db.session.commit()
         app.extensions["clock"] = Clock()

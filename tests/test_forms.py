@@ -11,10 +11,10 @@ from forms.definition import parse_form
 REGISTRY = default_registry()
 VALID = {"text": "文字", "long_text": "较长的说明文字", "number": 3.5, "integer": 3, "money": "1200.50",
          "date": "2026-03-02", "datetime": "2026-03-02T09:30", "yes_no": True, "unit": "lf.guan.scjg", "user": "guan_review", "files": ["a1"],
-         "matter": "SJ-CF-001"}
+         "matter": "SJ-CF-001", "group": []}
 WRONG = {"number": "三点五", "integer": "3.5", "money": "很多", "date": "昨天", "datetime": "2026-03-02", "yes_no": "也许",
          "choice": "nonsense", "multi_choice": ["nonsense"], "unit": "no.such.unit", "user": "nobody",
-         "files": "not-a-list", "text": 12, "long_text": 12}
+         "files": "not-a-list", "text": 12, "long_text": 12, "group": "not-a-list"}
 LOOKUPS = {"unit": lambda c: c.startswith("lf."), "user": lambda u: u != "nobody"}
 
 

@@ -624,3 +624,7 @@ bp.register_blueprint(personnel_bp)
 from .api_oversight import bp as _oversight_bp  # noqa: E402
 
 bp.register_blueprint(_oversight_bp)
+# -- contact points, surveys and the assessment (issue 12 §3–4): their own module, nested in this blueprint
+from .api_assessment import bp as _assessment_bp  # noqa: E402
+
+bp.register_blueprint(_assessment_bp)

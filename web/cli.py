@@ -316,6 +316,13 @@ def register(app: Flask) -> None:
                 click.echo("demo case with issued documents (法制审核意见书) added")
             from engine.registers.lists import load_demo
             load_demo(db.session, current_app.config["DEMO_LISTS_FILE"], current_app.extensions["clock"].now())
+            from . import demo_assessment
+            from .services import validate_form
+            now = current_app.extensions["clock"].now()
+            demo_assessment.load(db.session, now)
+            db.session.commit()
+            demo_assessment.survey_round(db.session, validate_form)
+            demo_assessment.close_quarter(db.session, now, current_app.config["ASSESSMENT_CONFIG"])
             db.session.commit()
         except EngineError as exc:
             _fail(exc)
@@ -339,3 +346,32 @@ def register(app: Flask) -> None:
         click.echo("")
 
     app.cli.add_command(demo)
+
+    assessment = AppGroup("assessment", help="The assessment of the enforcement units (考核).")
+
+    @assessment.command("check")
+    def assessment_check():
+        """Check the indicators file (ASSESSMENT_CONFIG): a mistake is named with its key and line."""
+        from engine.analytics.assessment import load_config
+        try:
+            cfg = load_config(current_app.config["ASSESSMENT_CONFIG"])
+        except EngineError as exc:
+            _fail(exc)
+        for ind in cfg.indicators:
+            click.echo(f"  {ind.weight:>5g}  {ind.key:<24} {ind.kind:<13} {ind.source}")
+        click.echo(f"{len(cfg.indicators)} indicators, weights add up to 100")
+
+    @assessment.command("close")
+    @click.argument("period")
+    def assessment_close(period):
+        """Close (freeze) an ended period, e.g. 2026Q1 or 2026."""
+        from engine.analytics.assessment import close_period, load_config
+        try:
+            close_period(db.session, load_config(current_app.config["ASSESSMENT_CONFIG"]), period,
+                         current_app.extensions["clock"].now(), "cli")
+            db.session.commit()
+        except EngineError as exc:
+            _fail(exc)
+        click.echo(f"{period} closed")
+
+    app.cli.add_command(assessment)

@@ -34,6 +34,9 @@ def pickers(form: Form, case_data: dict | None = None) -> dict:
     that role (at the unit its ``user_unit`` case variable names), under ``users:<field>``."""
     from engine.models import RoleAssignment
     out = {}
+    for f in form.fields:
+        if f.type == "group":               # the items the group is asked for (e.g. a contact point's units)
+            out[f"group:{f.name}"] = [i for i in (case_data or {}).get(f.repeat_for) or [] if isinstance(i, dict)]
     if any(f.type == "unit" for f in form.fields):
         out["units"] = db.session.execute(select(OrgUnit.code, OrgUnit.name, OrgUnit.kind).order_by(OrgUnit.code)).all()
         for f in form.fields:
@@ -114,6 +117,8 @@ def parse(form: Form, user, refused: dict | None = None, task_id: str | None = N
             values = request.form.getlist(f.name)
             if values:
                 data[f.name] = values
+        elif f.type == "group":
+            data[f.name] = _group_post(f)
         elif f.type == "files":
             ids = [v for v in request.form.getlist(f.name) if v]
             for upload in request.files.getlist(f"{f.name}__upload"):
@@ -136,6 +141,23 @@ def parse(form: Form, user, refused: dict | None = None, task_id: str | None = N
                 value = int(value)
             data[f.name] = value
     return data
+
+
+def _group_post(f) -> list[dict]:
+    """``name.index.__key`` and ``name.index.field`` inputs as the list of per-item answers."""
+    rows: dict[int, dict] = {}
+    prefix = f"{f.name}."
+    for key in request.form:
+        if not key.startswith(prefix):
+            continue
+        index, _, sub = key[len(prefix):].partition(".")
+        if not index.isdigit() or len(index) > 4:
+            continue
+        if sub == "__key":
+            rows.setdefault(int(index), {})[f.item_key] = request.form.get(key, "")
+        elif any(s.name == sub for s in f.fields):
+            rows.setdefault(int(index), {})[sub] = request.form.get(key, "")
+    return [rows[i] for i in sorted(rows)]
 
 
 def hidden_by_case(form: Form, case_data: dict) -> set[str]:

@@ -320,6 +320,45 @@ OPERATIONS.update({
         ok={"200": {"type": "object", "properties": {"opinions": {"type": "array", "items": _OPINION},
                                                      "missing": {"type": "array", "items": {"type": "string"}}}}}),
 })
+# -- issue 12 §3–4: contact points, surveys, assessment (web/api_assessment.py) -----------------------------------
+CONTACT_POINT = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "name": {"type": "string"},
+    "credit_code": {"type": "string", "description": "统一社会信用代码, 18 characters with a GB 32100-2015 check"},
+    "sector": {"type": "string", "nullable": True}, "address": {"type": "string", "nullable": True},
+    "contact_name": {"type": "string", "nullable": True}, "contact_phone": {"type": "string", "nullable": True},
+    "active": {"type": "boolean"}, "owner": OBJ, "units": {"type": "array", "items": OBJ}}}
+CONTACT_POINT_BODY = {"type": "object", "properties": {
+    "name": {"type": "string"}, "credit_code": {"type": "string"}, "sector": {"type": "string"},
+    "address": {"type": "string"}, "contact_name": {"type": "string"}, "contact_phone": {"type": "string"},
+    "active": {"type": "boolean"}, "units": {"type": "array", "items": {"type": "string"}},
+    "owner": {"type": "string", "description": "admins only: the code of the keeping justice bureau"}}}
+PERIOD_QUERY = {"period": {"type": "string", "description": "2026 or 2026Q1; the current quarter by default"}}
+OPERATIONS.update({
+    ("get", "/api/contact-points"): dict(summary="Enterprise contact points of my county or city",
+                                         tags=["contact points"], ok={"200": _list_of("contact_points", CONTACT_POINT)}),
+    ("post", "/api/contact-points"): dict(summary="Add a contact point (supervision officers of its justice bureau)",
+                                          tags=["contact points"], body=CONTACT_POINT_BODY, ok={"201": CONTACT_POINT}),
+    ("get", "/api/contact-points/{point_id}"): dict(summary="One contact point", tags=["contact points"],
+                                                    ok={"200": CONTACT_POINT}),
+    ("patch", "/api/contact-points/{point_id}"): dict(summary="Change a contact point (the keys given)",
+                                                      tags=["contact points"], body=CONTACT_POINT_BODY,
+                                                      ok={"200": CONTACT_POINT}),
+    ("get", "/api/surveys/rounds"): dict(summary="Survey rounds of the contact points", tags=["contact points"],
+                                         ok={"200": _list_of("rounds", OBJ)}),
+    ("get", "/api/surveys/results"): dict(summary="Satisfaction per enforcement unit (of one round or all)",
+                                          tags=["contact points"], query={"round": {"type": "integer", "minimum": 1}},
+                                          ok={"200": _list_of("units", OBJ)}),
+    ("get", "/api/assessment"): dict(summary="Assessment ranking of a period (frozen once closed)", tags=["assessment"],
+                                     query={**PERIOD_QUERY, "tier": {"type": "string", "enum": ["city", "county", "township"]},
+                                            "kind": {"type": "string"}}, ok={"200": OBJ}),
+    ("get", "/api/assessment/detail"): dict(summary="The cases behind one unit's indicator", tags=["assessment"],
+                                            query={**PERIOD_QUERY, "unit": {"type": "string"},
+                                                   "indicator": {"type": "string"}}, ok={"200": OBJ}),
+    ("get", "/api/assessment/periods"): dict(summary="Closed (published) assessment periods", tags=["assessment"],
+                                             ok={"200": _list_of("periods", OBJ)}),
+    ("post", "/api/assessment/periods/{period}/close"): dict(summary="Close and freeze an ended period (admin)",
+                                                             tags=["assessment"], ok={"201": OBJ}),
+})
 
 SCHEMAS = {"Login": s.LoginSchema, "PasswordChange": s.PasswordChangeSchema, "Token": s.TokenSchema,
            "StartInstance": s.StartInstanceSchema, "Message": s.MessageSchema, "Migrate": s.MigrateSchema,

@@ -112,12 +112,34 @@ def check_calendar(app: Flask) -> None:
         db.session.remove()
 
 
+def close_assessment_periods(app: Flask) -> list[str]:
+    """Freeze the assessment of the last ended quarter and year once ASSESSMENT_CLOSE_GRACE_DAYS have passed
+    (engine/analytics/assessment.py); a period another scheduler closed first is left alone."""
+    from engine.analytics.assessment import close_ended_periods, load_config
+    with app.app_context():
+        try:
+            closed = close_ended_periods(db.session, load_config(app.config["ASSESSMENT_CONFIG"]),
+                                         app.extensions["clock"].now(), app.config["ASSESSMENT_CLOSE_GRACE_DAYS"])
+            db.session.commit()
+            if closed:
+                log.info("assessment periods closed: %s", ", ".join(closed), extra={"periods": closed})
+            return closed
+        except Exception:
+            db.session.rollback()
+            log.exception("closing the ended assessment periods failed")
+            return []
+        finally:
+            db.session.remove()
+
+
 def _configure(scheduler, app: Flask) -> None:
     scheduler.add_job(tick, "interval", args=[app], seconds=app.config["SCHEDULER_POLL_SECONDS"],
                       id="tick", max_instances=1, coalesce=True, next_run_time=datetime.now())
     scheduler.add_job(check_calendar, "interval", args=[app], hours=24, id="calendar",
                       next_run_time=datetime.now())
     scheduler.add_job(remind_training, "interval", args=[app], hours=6, id="training_reminder",
+                      next_run_time=datetime.now())
+    scheduler.add_job(close_assessment_periods, "interval", args=[app], hours=1, id="assessment",
                       next_run_time=datetime.now())
 
 

@@ -12,3 +12,6 @@ def register(app: Flask) -> None:
         app.register_blueprint(module.bp)
     from . import personnel
     app.register_blueprint(personnel.bp)
+    from . import assessment, contact_points           # issue 12 §3–4
+    for module in (contact_points, assessment):
+        app.register_blueprint(module.bp)

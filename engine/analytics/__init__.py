@@ -1,0 +1,1 @@
+"""Figures computed from the platform's own data (assessment, rollups)."""
