@@ -128,8 +128,10 @@ class TaskService:
         task = self.session.get(HumanTask, task_id) if is_uuid(task_id) else None
         if task is None:
             raise NotFound(N_("No such task"))
-        if user_holds(user, task.role_code, task.unit_id) or task.claimed_by_id == user.id \
-                or task.completed_by_id == user.id:
+        # holding the role is enough to see the task (an unqualified reviewer reads why he may not act), except
+        # for an expert's task, which is personal: only the expert it was given to sees it
+        holds = task.role_code != EXPERT_ROLE and user_holds(user, task.role_code, task.unit_id)
+        if holds or task.claimed_by_id == user.id or task.completed_by_id == user.id:
             return task
         area = self.runtime.directory.supervised_area(user)
         if area is None or task.unit_id in area or task.instance.unit_id in area:

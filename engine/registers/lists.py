@@ -534,7 +534,8 @@ def assessment_list_currency(session: Session, unit_ids: Iterable[int], start: d
     """For the assessment: per unit, (how many of its six lists are current as of ``end``, 6). A list is
     current when it was published within ``stale_months`` months before ``end`` (the assessment period
     ``start``–``end`` is shorter than that period, so ``start`` does not narrow it further)."""
-    status = publication_status(session, unit_ids, end, stale_months)
+    from .personnel import last_day
+    status = publication_status(session, unit_ids, last_day(end), stale_months)
     total = len(list_types())
     return {unit_id: (sum(1 for s in lists.values() if not s["stale"]), total) for unit_id, lists in status.items()}
 

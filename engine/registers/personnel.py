@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Iterable
 
@@ -612,12 +612,22 @@ def public_roster(session: Session, unit_id: int) -> list[dict]:
     return out
 
 
+def last_day(end) -> date:
+    """The last day (Asia/Shanghai) of a period ending at ``end``: a date is that day; a datetime is the
+    period's exclusive end (the assessment's [start, end)), so its day before when it falls on midnight."""
+    if not isinstance(end, datetime):
+        return end
+    from ..calendar import LOCAL_TZ
+    return (end - timedelta(microseconds=1)).astimezone(LOCAL_TZ).date() if end.tzinfo else \
+        (end - timedelta(microseconds=1)).date()
+
+
 def assessment_qualification(session: Session, unit_ids, start, end,
                              rule: ReviewerRule | None = None) -> dict[int, tuple[int, int]]:
-    """Per unit id: (qualified reviewers, reviewers) as of ``end`` (a date or datetime; hours counted in
-    ``end``'s calendar year). ``start`` is accepted for the assessment's period; reviewers are those holding
+    """Per unit id: (qualified reviewers, reviewers) on the period's last day (``last_day(end)``; hours counted
+    in that day's calendar year). ``start`` is accepted for the assessment's period; reviewers are those holding
     the role now. Units without reviewers answer (0, 0)."""
-    on = end.date() if isinstance(end, datetime) else end
+    on = last_day(end)
     rule = rule or ReviewerRule()
     ids = set(unit_ids)
     by_unit = reviewers_by_unit(session, ids)
