@@ -256,3 +256,32 @@ def test_a_broken_configuration_is_reported_not_a_server_error(ctx, client, toke
         ctx.config["ASSESSMENT_CONFIG"] = shipped
     result = ctx.test_cli_runner().invoke(args=["assessment", "check"])
     assert result.exit_code == 0 and "on_time_rate" in result.output
+
+
+def test_the_register_indicators_come_from_the_registers(ctx, client, token, periods):
+    """Reviewer qualification, list currency and findings answered are computed by the registers' own modules
+    (wired in the shipped assessment.yaml); the ranking carries exactly their figures, as of the period's last
+    day. A unit's reviewers: the legal reviewers holding the role there."""
+    from engine.models import RoleAssignment
+    from engine.registers import lists, personnel, supervisors
+    start, end = A.period_bounds("2026Q1")
+    rows = {r["unit"]["code"]: r for r in
+            client.get("/api/assessment?period=2026Q1", headers=token("city_sup")).get_json()["units"]}
+    assert rows
+    units = {u.code: u.id for u in db.session.scalars(select(OrgUnit).where(OrgUnit.code.in_(rows)))}
+    quals = personnel.assessment_qualification(db.session, units.values(), start, end)
+    current = lists.assessment_list_currency(db.session, units.values(), start, end)
+    answered = supervisors.assessment_findings_answered(db.session, units.values(), start, end)
+    seen_reviewers = 0
+    for code, unit_id in units.items():
+        got = rows[code]["indicators"]
+        reviewers = db.session.scalar(select(text("count(*)")).select_from(RoleAssignment).where(
+            RoleAssignment.role_code == "legal_reviewer", RoleAssignment.unit_id == unit_id))
+        assert quals[unit_id][1] == reviewers
+        seen_reviewers += reviewers
+        assert (got["qualification_rate"]["numerator"], got["qualification_rate"]["denominator"]) == quals[unit_id]
+        assert (got["list_currency"]["numerator"], got["list_currency"]["denominator"]) == current[unit_id]
+        assert current[unit_id][1] == 6
+        assert (got["findings_answered"]["numerator"], got["findings_answered"]["denominator"]) == \
+            answered.get(unit_id, (0, 0))
+    assert seen_reviewers > 0

@@ -289,3 +289,14 @@ def test_demo_lists_load_and_keep_the_walk_major(ctx, lists):
     assert count >= 15
     assert L.on_review_list(db.session, unit().id, "SJ-CF-012", date(2026, 6, 1))
     assert L.load_demo(db.session, ctx.config["DEMO_LISTS_FILE"], ctx.extensions["clock"].now()) == 0
+
+
+def test_the_personnel_list_is_the_registers_public_roster(ctx):
+    """行政执法人员清单 rows come from the personnel register: people with a valid 执法证, with only the fields the
+    law publishes (name, unit, 执法证号, area)."""
+    from engine.registers import personnel
+    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == "lf.guan.scjg"))
+    rows = L.roster_rows(db.session, unit.id)
+    roster = personnel.public_roster(db.session, unit.id)
+    assert rows and len(rows) == len(roster)
+    assert {r["cert_no"] for r in rows} == {p["cert_no"] for p in roster}
