@@ -38,7 +38,7 @@ node_modules/.installed: package.json
 	  || (apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
 	fc-list 2>/dev/null | grep -qi "AR PL UMing" && fc-list 2>/dev/null | grep -qi "AR PL UKai" \
 	  && fc-list 2>/dev/null | grep -qi "WenQuanYi Zen Hei" && fc-list 2>/dev/null | grep -qi "Noto Serif CJK" \
-	  || apt-get install -y -qq fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zenhei fonts-noto-cjk
+	  || (apt-get update -qq && apt-get install -y -qq fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zenhei fonts-noto-cjk)
 	touch $@
 
 install: $(VENV)/.installed node_modules/.installed .documents-installed
