@@ -65,6 +65,24 @@
       box.querySelectorAll('input,select,textarea').forEach(function (el) { el.disabled = !show; });
     });
   }
+  // person pickers (data-filter holds the hint): a search box above keeps only the options containing what is
+  // typed — e.g. the experts of one field of expertise, shown as "name（fields）"; the chosen one always stays
+  document.querySelectorAll('select[data-filter]').forEach(function (select) {
+    var box = document.createElement('input');
+    box.type = 'search';
+    box.className = 'select-filter';
+    box.id = select.id + '-filter';
+    box.placeholder = select.dataset.filter;
+    box.setAttribute('aria-label', select.dataset.filter);
+    select.parentNode.insertBefore(box, select);
+    box.addEventListener('input', function () {
+      var q = box.value.trim().toLowerCase();
+      Array.prototype.forEach.call(select.options, function (o) {
+        o.hidden = q !== '' && o.value !== '' && !o.selected && o.textContent.toLowerCase().indexOf(q) < 0;
+      });
+    });
+  });
+
   if (document.querySelector('[data-visible-field]')) {
     document.addEventListener('change', refresh);
     refresh();
