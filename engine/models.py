@@ -209,7 +209,7 @@ class HumanTask(Base):
     # due_at or remind_at was counted over a year the holiday table lacks (暂定); recomputed when it is entered
     provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)   # 已办
     # 无人承接: when the task was offered, nobody active held its role at its unit (or it has no role); it waits
     # in the 待分派 queue of the justice bureau above its unit until someone assigns it
     unassigned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -62,6 +62,17 @@ class TaskService:
             stmt = stmt.where(or_(mine, self._candidate_clause(user), HumanTask.completed_by_id == user.id))
         return stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
 
+    def page(self, user: User, scope: str = "all", status: str = "open", *, limit: int, offset: int = 0
+             ) -> tuple[list[HumanTask], int]:
+        """One page of ``query``: (rows, total). The order is total (soonest due, then oldest, then id), so
+        pages read one after the other return every task exactly once while nothing changes."""
+        from sqlalchemy import func
+        stmt = self.query(user, scope, status).order_by(None)
+        total = self.session.scalar(select(func.count()).select_from(stmt.subquery()))
+        rows = self.session.scalars(stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at,
+                                                  HumanTask.created_at, HumanTask.id).offset(offset).limit(limit))
+        return list(rows), total
+
     INBOX_TABS = ("mine", "group", "due_soon", "overdue", "done")
 
     def inbox(self, user: User, tab: str, *, now, process_key: str | None = None, unit_id: int | None = None,

@@ -307,3 +307,21 @@ def test_urging_from_the_case_page(client, token):
     assert handler.post(f"/tasks/{task['id']}/urge", data={"csrf_token": csrf(page)},
                         follow_redirects=True).status_code == 200
     assert len(case.history("task_urged")) == 1                      # the handler is not a supervisor
+
+
+def test_the_task_list_is_paged_and_every_task_comes_once(client, token):
+    """/api/tasks pages by limit/offset with the total: the pages read one after the other give every task the
+    user may see exactly once, in the order of one big page — even for tasks created in the same second."""
+    with freeze_time(datetime(2026, 6, 1, 9, 0, tzinfo=SH)):
+        for n in range(5):
+            start(client, token, case_number=f"固市监罚〔2026〕{400 + n}号")
+    whole = client.get("/api/tasks", headers=token(HANDLER), query_string={"limit": 500}).get_json()
+    assert whole["total"] == len(whole["tasks"]) >= 5 and whole["offset"] == 0 and whole["limit"] == 500
+    seen = []
+    for offset in range(0, whole["total"] + 2, 2):
+        page = client.get("/api/tasks", headers=token(HANDLER), query_string={"limit": 2, "offset": offset}).get_json()
+        assert page["total"] == whole["total"] and len(page["tasks"]) <= 2
+        seen += [t["id"] for t in page["tasks"]]
+    assert seen == [t["id"] for t in whole["tasks"]]
+    bad = client.get("/api/tasks", headers=token(HANDLER), query_string={"limit": "ten"})
+    assert bad.status_code == 422 and "limit" in bad.get_data(as_text=True)

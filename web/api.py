@@ -21,7 +21,7 @@ from engine.models import User
 from . import services
 from .auth import csrf_ok, csrf_token, current, end_every_session, keep_this_session, start_session
 from .extensions import db
-from .edge import arg_datetime, arg_id, json_body
+from .edge import arg_datetime, arg_id, arg_int, json_body
 from .schemas import (AssignSchema, AuditSchema, CompleteSchema, DelegateSchema, InstanceSchema, LoginSchema,
                       MigrateSchema, ProcessSchema, StartInstanceSchema, TaskSchema, UserSchema)
 
@@ -329,6 +329,9 @@ def external_message():
 
 
 # -- tasks ----------------------------------------------------------------------------------------------
+TASK_PAGE, MAX_TASK_PAGE, MAX_OFFSET = 100, 500, 1_000_000    # /api/tasks: rows per page by default, at most
+
+
 @bp.get("/tasks")
 @login_required
 def list_tasks():
@@ -336,7 +339,10 @@ def list_tasks():
     status = request.args.get("status", "open")
     if scope not in ("mine", "group", "all") or status not in ("open", "completed", "cancelled", "any"):
         raise ValidationError({"scope": [gettext("Unknown value")]})
-    return jsonify(tasks=TaskSchema(many=True).dump(_annotate(services.tasks().list(current(), scope, status))))
+    limit = arg_int("limit", TASK_PAGE, 1, MAX_TASK_PAGE)
+    offset = arg_int("offset", 0, 0, MAX_OFFSET)
+    rows, total = services.tasks().page(current(), scope, status, limit=limit, offset=offset)
+    return jsonify(tasks=TaskSchema(many=True).dump(_annotate(rows)), total=total, limit=limit, offset=offset)
 
 
 @bp.get("/queue")

@@ -19,20 +19,11 @@ from engine.models import OrgUnit, User
 from . import services
 from .api import _annotate, _json, bp
 from .auth import current
-from .edge import arg_day_start
+from .edge import arg_day_start, arg_int
 from .extensions import db
 
 MAX_BATCH = 50
 DEFAULT_LIMIT = 20
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name, "")
-    if not raw.strip():
-        return default
-    if not re.fullmatch(r"\s*\d{1,9}\s*", raw):
-        raise ValidationError({name: [gettext("Give a whole number from %(low)s to %(high)s", low=low, high=high)]})
-    return min(max(int(raw), low), high)
 
 
 def query_from_args(args) -> casework.CaseQuery:
@@ -83,8 +74,8 @@ def display_names(rows) -> tuple[dict[str, str], dict[str, str]]:
 @login_required
 def search_cases():
     """Cases I may see, newest first, paged by ``limit``/``offset``, with the total."""
-    limit = _int_arg("limit", DEFAULT_LIMIT, 1, casework.MAX_LIMIT)
-    offset = _int_arg("offset", 0, 0, casework.MAX_OFFSET)
+    limit = arg_int("limit", DEFAULT_LIMIT, 1, casework.MAX_LIMIT)
+    offset = arg_int("offset", 0, 0, casework.MAX_OFFSET)
     rows, total = casework.search(db.session, current(), query_from_args(request.args), limit=limit, offset=offset)
     names, people = display_names(rows)
     return jsonify(cases=[case_row(*r, names, people) for r in rows], total=total, limit=limit, offset=offset)

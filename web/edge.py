@@ -243,6 +243,16 @@ def arg_day_start(name: str, end: bool = False) -> datetime | None:
     return datetime.combine(day + timedelta(days=1) if end else day, time(0), LOCAL_TZ)
 
 
+def arg_int(name: str, default: int, low: int, high: int) -> int:
+    """An optional whole number (paging: ``limit``, ``offset``), held within [low, high]; 422 when not a number."""
+    raw = request.args.get(name, "")
+    if not raw.strip():
+        return default
+    if not re.fullmatch(r"\s*\d{1,9}\s*", raw):
+        raise QueryValueError(name, _("Give a whole number from %(low)s to %(high)s") % {"low": low, "high": high})
+    return min(max(int(raw), low), high)
+
+
 def arg_datetime(name: str) -> datetime | None:
     """An optional ISO date and time with a time zone, within the years the app handles (422 otherwise)."""
     raw = (request.args.get(name) or "").strip()
