@@ -200,4 +200,3 @@ def test_session_login_needs_csrf_for_changes(client, token):
     body = {"process_key": "two_lane_review", "business_key": "S-1"}
     assert client.post("/api/instances", json=body).status_code == 400
     assert client.post("/api/instances", json=body, headers={"X-CSRF-Token": csrf}).status_code == 201
-
