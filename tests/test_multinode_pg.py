@@ -118,7 +118,8 @@ def test_two_nodes_and_two_schedulers_share_one_postgresql(pg, db_url, token, tm
         assert completed.status == 200, completed.text
         assert node_a.get(f"/api/instances/{case_id}", headers=sup).json()["status"] == "completed"
         db.session.rollback()
-        attachment_id = db.session.scalar(select(Attachment.id).where(Attachment.instance_id == case_id))
+        attachment_id = db.session.scalar(select(Attachment.id).where(      # not the issued 督办通知书
+            Attachment.instance_id == case_id, Attachment.filename == "整改报告.pdf"))
         download = Client(node_b.base, cookies=dict(page.cookies)).get(f"/documents/{attachment_id}")
         assert download.status == 200 and download.body == CONTENT
 

@@ -126,6 +126,15 @@ def _check_json_body() -> None:
         request.get_json()
 
 
+def _check_query() -> None:
+    """Every request: a query value or name with a NUL character is refused (422) before a view passes it to the
+    database (PostgreSQL cannot hold or compare such text)."""
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            shown = name.replace("\x00", "")[:64]
+            raise QueryValueError(shown, _("%(name)s: contains a character that is not allowed") % {"name": shown})
+
+
 # -- ids in paths -----------------------------------------------------------------------------------------
 
 class IdConverter(BaseConverter):
@@ -281,4 +290,5 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("JSON_MAX_DEPTH", 32)
     app.config.setdefault("JSON_MAX_ITEMS", 2000)
     app.config.setdefault("JSON_MAX_BYTES", 1024 * 1024)
+    app.before_request(_check_query)
     app.before_request(_check_json_body)
