@@ -63,10 +63,14 @@ OWN_ACCOUNT = ("/api/session", "/api/me/password", "/api/me/tokens/{token_id}")
 @pytest.mark.realtime
 @pytest.mark.parametrize("who,exclude", [
     (HANDLER, ()),
-    # the administrator reaches the admin and designer operations too; not the calendar, nor the oversight
-    # registers (the demo's supervisors and experts), which the other tests of this session rely on
+    # the administrator reaches the admin and designer operations too; not the calendar, nor the registers'
+    # writes (the demo's supervisors, experts, personnel — random edits unqualify the demo's reviewers —,
+    # contact points) nor closing an assessment period, which the other tests of this session rely on
     ("admin", ("/api/calendar/days/{day}", "/api/calendar/years/{year}", "/api/supervisors",
-               "/api/supervisors/{appointment_id}", "/api/experts", "/api/experts/{expert_id}")),
+               "/api/supervisors/{appointment_id}", "/api/experts", "/api/experts/{expert_id}",
+               "/api/personnel/{user_id}", "/api/personnel/{user_id}/training",
+               "/api/personnel/{user_id}/training/{training_id}", "/api/contact-points/{point_id}",
+               "/api/assessment/periods/{period}/close")),
 ])
 def test_schemathesis_finds_no_server_error_and_no_mismatch(app, token, who, exclude):
     """schemathesis (its CLI, as an operator would run it) against the app served on a real port, signed in
