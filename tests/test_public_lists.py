@@ -223,7 +223,7 @@ def test_the_dmn_reads_the_published_review_list_for_new_cases_only(client, toke
     assert is_major(client, token, ctx, enforcement_matter="SJ-CF-012") == (True, "列入重大执法决定法制审核事项清单", True)
     assert is_major(client, token, ctx, enforcement_matter="SJ-CF-001") == (False, "", False)
     started_before = db.session.scalars(select(ProcessInstance.id).where(
-        ProcessInstance.process_key == "major_decision_review")).all()
+        ProcessInstance.process_key == "major_decision_review").order_by(ProcessInstance.id)).all()
     # the handler cannot tick the box any more, must choose a matter of the unit's list, and cannot skip it
     api = ctx.test_client()
     resp = api.post("/api/instances", headers=token(HANDLER), json={
