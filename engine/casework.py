@@ -50,14 +50,24 @@ TITLE_KEYS = ("case_title", "title", "round_title", "notice_title")
 
 # --- the search index ---------------------------------------------------------------------------------------
 
-def index_case(session: Session, instance: ProcessInstance, data: dict, now: datetime) -> None:
-    """Keep the instance's search row (number, title, parties) in line with its case data."""
+def index_values(instance: ProcessInstance, data: dict) -> tuple[str | None, str | None, str | None]:
+    """What the instance's search row holds for this case data: (number, title, parties)."""
     number = instance.business_key or data.get("case_number")
     title = next((data[k] for k in TITLE_KEYS if isinstance(data.get(k), str) and data[k]), None)
     parties = data.get("parties") if isinstance(data.get("parties"), str) else None
-    values = (str(number)[:128] if number else None, title[:200] if title else None,
-              parties[:500] if parties else None)
-    row = session.get(CaseIndex, instance.id)
+    return (str(number)[:128] if number else None, title[:200] if title else None,
+            parties[:500] if parties else None)
+
+
+def index_case(session: Session, instance: ProcessInstance, data: dict, now: datetime, *,
+               known: tuple | None = None, new: bool = False) -> None:
+    """Keep the instance's search row (number, title, parties) in line with its case data. ``known``: what
+    the row holds already (the values of the data the instance was loaded with; nothing to do when they
+    are the same); ``new``: the instance was created in this transaction, it has no row yet."""
+    values = index_values(instance, data)
+    if known is not None and known == values:
+        return
+    row = None if new else session.get(CaseIndex, instance.id)
     if row is None:
         session.add(CaseIndex(instance_id=instance.id, case_number=values[0], title=values[1], parties=values[2],
                               updated_at=now))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,40 +32,70 @@ def _digest(stream: str, seq: int, at: datetime, actor: str | None, action: str,
 
 
 def record(session: Session, at: datetime, action: str, *, actor: str | None = None,
-           instance_id: int | None = None, task_id: str | None = None, data: dict | None = None) -> AuditEvent:
-    """Append one event in the caller's transaction. Two writers appending to the same stream at once make
-    the second one fail on the (stream, seq) unique key, so a chain never forks."""
+           instance_id: int | None = None, task_id: str | None = None, data: dict | None = None) -> dict:
+    """Append one event in the caller's transaction. The chain is built in memory: the row is inserted with
+    the transaction's other new events in one statement (``flush``: at the end of a runtime action, before
+    any query that reads the audit trail, at the latest before the commit). Two writers appending to the
+    same stream at once make the second one fail on the (stream, seq) unique key (:class:`Conflict`), so a
+    chain never forks."""
     at = at.astimezone(timezone.utc)
     stream = stream_of(instance_id)
-    heads = _heads(session)
+    heads, pending = _txn_state(session)
     if stream not in heads:
         last = session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.stream == stream)
                                .order_by(AuditEvent.seq.desc()).limit(1)).first()
         heads[stream] = (last.seq, last.hash) if last else (0, GENESIS)
     seq, prev = heads[stream][0] + 1, heads[stream][1]
     data = json.loads(json.dumps(data or {}, ensure_ascii=False, default=str))
-    event = AuditEvent(stream=stream, seq=seq, at=at, actor=actor, action=action, instance_id=instance_id,
-                       task_id=task_id, data=data, prev_hash=prev,
-                       hash=_digest(stream, seq, at, actor, action, instance_id, task_id, data, prev))
-    session.add(event)
+    row = dict(stream=stream, seq=seq, at=at, actor=actor, action=action, instance_id=instance_id,
+               task_id=task_id, data=data, prev_hash=prev,
+               hash=_digest(stream, seq, at, actor, action, instance_id, task_id, data, prev))
+    pending.append(row)
+    heads[stream] = (seq, row["hash"])
+    return row
+
+
+def flush(session: Session) -> None:
+    """Insert the events recorded in this transaction and not inserted yet: one (executemany) statement."""
+    real = _real(session)
+    cached = real.info.get("audit_heads")
+    if not cached or not cached[2] or cached[0] is not real.get_transaction():
+        return
+    rows, cached[2][:] = list(cached[2]), []
     try:
-        session.flush()
+        real.connection().execute(AuditEvent.__table__.insert(), rows)
     except IntegrityError:
         raise Conflict(N_("The case was changed by someone else at the same moment; reload and try again")) from None
-    heads[stream] = (seq, event.hash)
-    return event
 
 
-def _heads(session: Session) -> dict[str, tuple[int, str]]:
+def _real(session: Session) -> Session:
+    return session.registry() if hasattr(session, "registry") else session    # unwrap a scoped_session
+
+
+def _txn_state(session: Session) -> tuple[dict[str, tuple[int, str]], list[dict]]:
     """The last (seq, hash) of each stream written in the current transaction, so appending several events
-    does not query the chain's end each time. Kept per transaction: a rollback forgets it."""
-    real = session.registry() if hasattr(session, "registry") else session    # unwrap a scoped_session
+    does not query the chain's end each time, and the events not inserted yet. Kept per transaction: a
+    rollback forgets both."""
+    real = _real(session)
     txn = real.get_transaction()
     cached = real.info.get("audit_heads")
     if cached is None or cached[0] is not txn:
-        cached = (txn, {})
+        cached = (txn, {}, [])
         real.info["audit_heads"] = cached
-    return cached[1]
+    return cached[1], cached[2]
+
+
+@event.listens_for(Session, "before_commit")
+def _insert_before_commit(session: Session) -> None:
+    flush(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _insert_before_reading(state) -> None:
+    """A query that reads the audit trail in the same transaction sees the events recorded so far."""
+    cached = state.session.info.get("audit_heads")
+    if cached and cached[2] and state.is_select and AuditEvent.__mapper__ in state.all_mappers:
+        flush(state.session)
 
 
 @dataclass
@@ -78,6 +108,7 @@ class Break:
 
 def verify(session: Session) -> tuple[int, Break | None]:
     """Check every chain. Returns (rows checked, first break in id order or None)."""
+    flush(session)
     previous: dict[str, tuple[int, str]] = {}
     checked = 0
     first: Break | None = None

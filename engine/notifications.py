@@ -52,14 +52,18 @@ def recipients(directory: Directory, task: HumanTask, kind: str | None = None) -
 
 
 def notify(session: Session, directory: Directory, task: HumanTask, kind: str, now: datetime, *,
-           people: list[tuple[User, str]] | None = None) -> int:
+           people: list[tuple[User, str]] | None = None, fresh: bool = False) -> int:
     """Create the notifications of ``kind`` for ``task`` that do not exist yet; returns how many.
-    ``people`` (user, audience) replaces the usual recipients of the kind."""
+    ``people`` (user, audience) replaces the usual recipients of the kind; ``fresh``: the task was created in
+    this transaction, so it has no notifications yet."""
     session.flush()                     # a task added in this transaction has its unit_id
-    existing = set(session.scalars(select(Notification.user_id).where(
+    people = recipients(directory, task, kind) if people is None else people
+    if not people:
+        return 0
+    existing = set() if fresh else set(session.scalars(select(Notification.user_id).where(
         Notification.task_id == task.id, Notification.kind == kind)))
     created = 0
-    for user, audience in (recipients(directory, task, kind) if people is None else people):
+    for user, audience in people:
         if user.id in existing:
             continue
         existing.add(user.id)
@@ -76,12 +80,12 @@ def notify(session: Session, directory: Directory, task: HumanTask, kind: str, n
 
 
 def task_offered(session: Session, directory: Directory, task: HumanTask, now: datetime, *,
-                 actor: str | None = None, kind: str = "new_task") -> int:
+                 actor: str | None = None, kind: str = "new_task", fresh: bool = False) -> int:
     """Tell the people who may take a task just offered: ``returned`` to whoever completed the same step of
     this case before (when they still may take it), ``kind`` (new_task, or supervision) to the others — not to
     ``actor``, whose own step offered it; a task offered already due soon or overdue tells that too."""
     if task.unassigned:
-        return notify(session, directory, task, "unassigned", now)
+        return notify(session, directory, task, "unassigned", now, fresh=fresh)
     session.flush()
     before = session.scalar(select(HumanTask.completed_by_id).where(
         HumanTask.instance_id == task.instance_id, HumanTask.element_id == task.element_id,
@@ -89,11 +93,11 @@ def task_offered(session: Session, directory: Directory, task: HumanTask, now: d
         .order_by(HumanTask.completed_at.desc()).limit(1))
     people = recipients(directory, task, kind)
     back = [(u, a) for u, a in people if u.id == before]
-    created = notify(session, directory, task, "returned", now, people=back) if back else 0
+    created = notify(session, directory, task, "returned", now, people=back, fresh=fresh) if back else 0
     created += notify(session, directory, task, kind, now,
-                      people=[(u, a) for u, a in people if u.id != before and u.username != actor])
+                      people=[(u, a) for u, a in people if u.id != before and u.username != actor], fresh=fresh)
     if task.sla_state in ("due_soon", "overdue"):
-        created += notify(session, directory, task, task.sla_state, now)
+        created += notify(session, directory, task, task.sla_state, now, fresh=fresh)
     return created
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 
 import yaml
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import N_, Forbidden, InvalidInput, NotFound
@@ -25,6 +25,21 @@ JUSTICE_BUREAU = "justice_bureau"
 JUSTICE_OFFICE = "justice_office"          # 司法所: under the county bureau, serving one township
 REVIEWER_ROLE = "legal_reviewer"           # offered review tasks only when qualified (personnel register)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+# Per database (URL), shared by every Directory of the process: the role names and codes, and unit codes ->
+# ids. Both only grow in practice (engine.org.load); a lane or code not found is looked up again, and a unit
+# is always read through the session (by primary key: usually already there), so nothing stale is served.
+_shared: dict[str, dict] = {}
+
+
+def _shared_of(session: Session) -> dict:
+    return _shared.setdefault(str(session.get_bind().url), {"roles": None, "units": {}})
+
+
+def forget_shared(session: Session) -> None:
+    """The organisation was (re)loaded: read roles and units afresh."""
+    _shared.pop(str(session.get_bind().url), None)
 
 
 class Directory:
@@ -45,6 +60,8 @@ class Directory:
         self._by_code: dict[str, OrgUnit] = {}
         self._children: dict[int, list[OrgUnit]] | None = None
         self._roles: dict[str, str] | None = None
+        self._roles_read = False
+        self._candidates: dict[tuple[str, int], list[User]] = {}
         self._holders: set[tuple[str, int]] | None = set() if remember_holders else None
         self._holders_loaded = False
         self.clock = None                   # set by the runtime: whose "today" an invited supervisor's term uses
@@ -54,9 +71,13 @@ class Directory:
         if not isinstance(code, str) or not code or len(code) > 64:     # a list, a number, junk: no unit
             raise NotFound(N_("Unknown unit: %(code)s"), code=str(code)[:64])
         if code not in self._by_code:
-            unit = self.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
-            if unit is None:
-                raise NotFound(N_("Unknown unit: %(code)s"), code=code)
+            ids = _shared_of(self.session)["units"]
+            unit = self.session.get(OrgUnit, ids[code]) if code in ids else None
+            if unit is None or unit.code != code:
+                unit = self.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+                if unit is None:
+                    raise NotFound(N_("Unknown unit: %(code)s"), code=code)
+                ids[code] = unit.id
             self._by_code[code] = unit
         return self._by_code[code]
 
@@ -235,11 +256,15 @@ class Directory:
         """A lane names a role by code or by its Chinese name."""
         if lane is None:
             return None
+        shared = _shared_of(self.session)
         if self._roles is None:
-            self._roles = {}
+            self._roles = shared["roles"]
+        if self._roles is None or (lane.strip() not in self._roles and not self._roles_read):
+            self._roles, self._roles_read = {}, True        # unknown here: read the table once more
             for r in self.session.scalars(select(Role)):
                 self._roles[r.code] = r.code
                 self._roles[r.name] = r.code
+            shared["roles"] = self._roles
         return self._roles.get(lane.strip())
 
     def today(self) -> date:
@@ -260,14 +285,19 @@ class Directory:
         return role_code != REVIEWER_ROLE or bool(self.qualified([user.id]))
 
     def candidates(self, role_code: str, unit_id: int) -> list[User]:
-        """Active users holding the role at the unit — for the legal reviewer role, only the qualified ones."""
-        users = list(self.session.scalars(
-            select(User).join(RoleAssignment).where(RoleAssignment.role_code == role_code,
-                                                    RoleAssignment.unit_id == unit_id, User.active.is_(True))))
-        if role_code == REVIEWER_ROLE and users:
-            good = self.qualified(u.id for u in users)
-            users = [u for u in users if u.id in good]
-        return users
+        """Active users holding the role at the unit — for the legal reviewer role, only the qualified ones.
+        Remembered for this directory's life (one action)."""
+        key = (role_code, unit_id)
+        if key not in self._candidates:
+            users = list(self.session.scalars(
+                select(User).join(RoleAssignment).where(RoleAssignment.role_code == role_code,
+                                                        RoleAssignment.unit_id == unit_id, User.active.is_(True))
+                .options(lazyload(User.roles))))      # who they are is enough; their roles load when asked
+            if role_code == REVIEWER_ROLE and users:
+                good = self.qualified(u.id for u in users)
+                users = [u for u in users if u.id in good]
+            self._candidates[key] = users
+        return list(self._candidates[key])
 
     def has_holder(self, role_code: str | None, unit_id: int | None, qualified_only: bool = True) -> bool:
         """Does an active user hold ``role_code`` at the unit (a qualified one, for the legal reviewer role,
@@ -276,7 +306,7 @@ class Directory:
             return False
         check = qualified_only and role_code == REVIEWER_ROLE
         if self._holders is None:
-            if check:
+            if check or role_code != REVIEWER_ROLE:      # the candidates are asked for next (notifications)
                 return bool(self.candidates(role_code, unit_id))
             return self.session.scalar(
                 select(RoleAssignment.id).join(User).where(RoleAssignment.role_code == role_code,
@@ -477,6 +507,7 @@ def load(session: Session, doc: dict, password_method: str | None = None) -> dic
     Returns counts of what the document holds."""
     if not isinstance(doc, dict) or "units" not in doc:
         raise InvalidInput(N_("An organisation file needs a 'units' list"))
+    forget_shared(session)
     for r in doc.get("roles", []):
         role = session.get(Role, r["code"])
         if role is None:

@@ -515,7 +515,7 @@ class Repository:
 
     @staticmethod
     def load_spec(definition: ProcessDefinition):
-        return spec_from_json(definition.id, definition.sha256, definition.spec_json)
+        return spec_from_json(definition.id, definition.sha256, lambda: definition.spec_json)
 
 
 def deploy_paths(repo: Repository, paths: list[str], **kwargs) -> DeployResult:

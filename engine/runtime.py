@@ -37,7 +37,7 @@ from .notifications import notify, settle, task_offered
 from .registers import lists as public_lists
 from .scripting import ScriptLimits, evaluate, make_script_engine, step_budget
 from .sla import LOCAL_TZ, ProvisionalISO, compute_deadline, state_at, timer_helpers
-from .serialization import event_from_json, event_to_json, state_to_json, workflow_from_state
+from .serialization import event_from_json, event_to_json, spec_traits, state_to_json, workflow_from_state
 
 log = logging.getLogger(__name__)
 MAX_DELIVERY_DEPTH = 20
@@ -232,6 +232,8 @@ class Runtime:
         helpers.update(extra_helpers or {})
         self._current: ProcessInstance | None = None
         self._ledger: dict[int, dict[tuple[str, str], ProvisionalValue]] = {}   # per instance, loaded lazily
+        # per instance: its search row's values when it was loaded (None: created here, no row yet)
+        self._indexed: dict[int, tuple | None] = {}
         self.helpers = helpers
         self.script_engine = make_script_engine(helpers, self.limits)
 
@@ -244,12 +246,18 @@ class Runtime:
 
     def load(self, instance: ProcessInstance) -> BpmnWorkflow:
         spec, subprocess_specs = self.repository.load_spec(instance.definition)
-        return workflow_from_state(instance.state, spec, subprocess_specs, self.script_engine)
+        workflow = workflow_from_state(instance.state, spec, subprocess_specs, self.script_engine)
+        from .casework import index_values         # what its search row holds (every save keeps it in line)
+        self._indexed[instance.id] = index_values(instance, (workflow.last_task or workflow.task_tree).data)
+        return workflow
 
     def _save(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
         instance.state = state_to_json(workflow)
         from .casework import index_case           # what staff search the case by (案件编号, 名称, 当事人)
-        index_case(self.session, instance, dict((workflow.last_task or workflow.task_tree).data), self.clock.now())
+        known = self._indexed.get(instance.id, False)
+        index_case(self.session, instance, dict((workflow.last_task or workflow.task_tree).data), self.clock.now(),
+                   known=known or None, new=known is None)
+        self._indexed.pop(instance.id, None)
         if workflow.is_completed() and instance.status == "running":
             instance.status = "completed"
             instance.ended_at = self.clock.now()
@@ -259,6 +267,7 @@ class Runtime:
             self.session.flush()
         except StaleDataError:
             raise Conflict(N_("The case was changed by someone else at the same moment; reload and try again"))
+        history.flush(self.session)        # the action's audit rows, in one statement, after the version check
 
     # -- start --------------------------------------------------------------------------------------
     def start(self, process_key: str, *, business_key: str | None = None, data: dict | None = None,
@@ -290,6 +299,7 @@ class Runtime:
         instance.definition = definition
         self.session.add(instance)
         self.session.flush()
+        self._indexed[instance.id] = None
         history.record(self.session, now, "instance_started", actor=instance.started_by, instance_id=instance.id,
                        data={"process_key": definition.key, "version": definition.version,
                              "business_key": business_key, "data": data})
@@ -359,11 +369,13 @@ class Runtime:
     def _advance(self, instance, workflow, actor, depth, completed_task_id, fire_timers) -> None:
         at_timer_start = fire_timers and _waiting_at_timer_start(workflow)
         self._run_steps(workflow, fire_timers)
+        _, messages = spec_traits(workflow.spec, workflow.subprocess_specs)
         for _ in range(MAX_DELIVERY_DEPTH):
             for event in workflow.get_events():
                 if type(event.event_definition).__name__.endswith("MessageEventDefinition"):
                     self.deliver(event, from_instance=instance, actor=actor, depth=depth + 1)
-            if not self._sync_subscriptions(instance, workflow):
+            # a model without message events never waits for one: nothing to index or deliver
+            if not messages or not self._sync_subscriptions(instance, workflow):
                 break
             self._run_steps(workflow)
         self._sync_tasks(instance, workflow, completed_task_id, actor)
@@ -489,7 +501,7 @@ class Runtime:
                                  **({"unassigned": unassigned} if unassigned else {})})
             # who may take it is told (无人承接: the 待分派 queue of the bureau above, and its people are told)
             task_offered(self.session, self.directory, row, now, actor=actor,
-                         kind="supervision" if props.get("notification") == "supervision" else "new_task")
+                         kind="supervision" if props.get("notification") == "supervision" else "new_task", fresh=True)
 
     def _assignee(self, expression: str, data: dict, role_code: str | None, unit):
         """The ``assignee`` property: an expression giving the user name of the one person who is to do the
@@ -534,6 +546,8 @@ class Runtime:
     def _sync_timers(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
         """One row per waiting timer (also inside call activities); a row whose timer is no longer waiting
         was fired (its time has come) or cancelled (its task finished first)."""
+        if instance.next_timer_at is None and not spec_traits(workflow.spec, workflow.subprocess_specs)[0]:
+            return                  # a model without timers, and no timer row waiting (next_timer_at says so)
         now = self.clock.now()
         waiting = {str(t.id): t for t in workflow.get_tasks(state=TaskState.WAITING)
                    if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
@@ -796,6 +810,7 @@ class Runtime:
         instance.definition = definition
         self.session.add(instance)
         self.session.flush()
+        self._indexed[instance.id] = None
         history.record(self.session, now, "instance_started", actor=actor, instance_id=instance.id,
                        data={"process_key": definition.key, "version": definition.version,
                              "message": event.event_definition.name, "payload": event.payload})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from copy import deepcopy
-from typing import Any
+from typing import Any, Callable
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -45,19 +45,45 @@ def spec_to_json(spec, subprocess_specs: dict) -> str:
                       ensure_ascii=False, sort_keys=True)
 
 
-def spec_from_json(definition_id: int, sha256: str, text: str):
+def spec_from_json(definition_id: int, sha256: str, text: "str | Callable[[], str]"):
+    """The restored (spec, subprocess specs) of a deployed version. ``text`` may be a function giving the
+    stored JSON: it is called only when the cache does not hold the version (a deployed version never
+    changes, so the JSON is not read again on a hit)."""
     key = (definition_id, sha256)
     hit = _spec_cache.get(key)
     if hit is not None:
         _spec_cache.move_to_end(key)
         return hit
-    dct = json.loads(text)
+    dct = json.loads(text() if callable(text) else text)
     reg = _spec_serializer.registry
     result = (reg.restore(dct["spec"]), {k: reg.restore(v) for k, v in dct["subprocess_specs"].items()})
     _spec_cache[key] = result
     if len(_spec_cache) > _SPEC_CACHE_SIZE:
         _spec_cache.popitem(last=False)
     return result
+
+
+def spec_traits(spec, subprocess_specs: dict) -> tuple[bool, bool]:
+    """(has timers, has message events) anywhere in the process or the processes it calls; computed once
+    per spec object (restored specs are cached, so once per deployed version and process)."""
+    traits = getattr(spec, "_engine_traits", None)
+    if traits is None:
+        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+        timers = messages = False
+        for one in [spec, *subprocess_specs.values()]:
+            for task_spec in one.task_specs.values():
+                definition = getattr(task_spec, "event_definition", None)
+                if definition is None:
+                    continue
+                inner = getattr(definition, "event_definitions", None) or [definition]   # a multiple event
+                for d in inner:
+                    if isinstance(d, TimerEventDefinition):
+                        timers = True
+                    elif "Message" in type(d).__name__:
+                        messages = True
+        traits = (timers, messages)
+        spec._engine_traits = traits
+    return traits
 
 
 def state_to_json(workflow: BpmnWorkflow) -> str:

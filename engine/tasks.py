@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 from sqlalchemy import and_, false, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, undefer
 
 from . import history
 from .errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -285,7 +285,10 @@ class TaskService:
             raise Forbidden(N_("You do not hold the role this task needs"))
         self._check_qualified(user, task)
         data = check_data(data)
-        instance: ProcessInstance = task.instance
+        # the instance with its state and definition, in one statement (the action reads all three)
+        instance: ProcessInstance = self.session.scalars(
+            select(ProcessInstance).where(ProcessInstance.id == task.instance_id)
+            .options(undefer(ProcessInstance.state), joinedload(ProcessInstance.definition))).one()
         if instance.status != "running":
             raise Conflict(N_("The case is no longer running"))
         now = self.clock.now()
