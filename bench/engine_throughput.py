@@ -162,7 +162,8 @@ def normalise_url(url: str) -> str:
 
 
 @contextmanager
-def bench_database(url: str | None, allow_any_db: bool) -> Iterator[tuple[object, str]]:
+def bench_database(url: str | None, allow_any_db: bool,
+                   extra_models: list[str] | None = None) -> Iterator[tuple[object, str]]:
     """A migrated database with the calendar, the demo organisation and the bench model deployed.
     Yields (app, description) with an app context pushed."""
     from flask_migrate import upgrade
@@ -199,7 +200,7 @@ def bench_database(url: str | None, allow_any_db: bool) -> Iterator[tuple[object
             seed_from_chinesecalendar(db.session)
             load_file(db.session, app.config["DEMO_ORG_FILE"], app.config["ORG_PASSWORD_METHOD"])
             db.session.commit()
-            deploy_paths(repository(), [BPMN_PATH], actor="bench")
+            deploy_paths(repository(), [BPMN_PATH, *(extra_models or [])], actor="bench")
             db.session.commit()
             try:
                 yield app, where
