@@ -37,7 +37,8 @@ from .notifications import notify, settle, task_offered
 from .registers import lists as public_lists
 from .scripting import ScriptLimits, evaluate, make_script_engine, step_budget
 from .sla import LOCAL_TZ, ProvisionalISO, compute_deadline, state_at, timer_helpers
-from .serialization import event_from_json, event_to_json, spec_traits, state_to_json, workflow_from_state
+from .serialization import (event_from_json, event_to_json, prune_finished, spec_traits, state_to_json,
+                            workflow_from_state)
 
 log = logging.getLogger(__name__)
 MAX_DELIVERY_DEPTH = 20
@@ -252,6 +253,7 @@ class Runtime:
         return workflow
 
     def _save(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+        prune_finished(workflow)              # a looping instance's state stays the size of one round
         instance.state = state_to_json(workflow)
         from .casework import index_case           # what staff search the case by (案件编号, 名称, 当事人)
         known = self._indexed.get(instance.id, False)
@@ -825,7 +827,10 @@ class Runtime:
         submission against the task's form first (raising InvalidInput); ``accepted(data)`` is told the
         data that will be applied, before the engine moves on."""
         workflow = self.load(instance)
-        task = workflow.get_task_from_id(UUID(task_id))
+        try:
+            task = workflow.get_task_from_id(UUID(task_id))
+        except Exception:                # a task of a finished loop round is pruned from the tree: done
+            task = None
         if task is None or task.state != TaskState.READY:
             raise Conflict(N_("This task has already been completed or withdrawn"))
         if validate is not None:

@@ -86,11 +86,79 @@ def spec_traits(spec, subprocess_specs: dict) -> tuple[bool, bool]:
     return traits
 
 
+_PRUNED_KEY = "pruned_done"      # our own key in the stored state: element ids done in pruned iterations
+
+
+def prune_finished(workflow: BpmnWorkflow) -> int:
+    """Drop finished loop iterations from the task tree so an instance's stored state does not grow with its
+    age. The tree is re-rooted at the deepest completed task that is an ancestor of every unfinished task;
+    everything above and beside it is finished and nothing the engine does next reads it (a parallel join
+    still waiting keeps its split: its waiting branch task is unfinished). Done only when the part cut off
+    repeats elements of the part kept (a loop): an instance without a loop keeps its whole tree. The element
+    ids done in the part cut off are kept (``pruned_done``) for the diagram; the history and the human-task
+    index are our own tables and do not depend on these tasks. Returns how many tasks were dropped."""
+    from SpiffWorkflow.util.task import TaskState
+    tasks = workflow.tasks
+    live = [t for t in tasks.values() if t.has_state(TaskState.NOT_FINISHED_MASK)]
+    if not live:
+        return 0
+    common: list | None = None                        # ancestors shared by every unfinished task, root first
+    for task in live:
+        path, node = [], task.parent
+        while node is not None:
+            path.append(node)
+            node = node.parent
+        path.reverse()
+        if common is None:
+            common = path
+        else:
+            n = 0
+            while n < min(len(common), len(path)) and common[n] is path[n]:
+                n += 1
+            common = common[:n]
+        if not common:
+            return 0
+    cut = next((t for t in reversed(common) if t.state == TaskState.COMPLETED), None)
+    if cut is None or cut is workflow.task_tree:
+        return 0
+    kept, stack = set(), [cut]
+    while stack:
+        node = stack.pop()
+        kept.add(node.id)
+        stack.extend(node.children)
+    kept_specs = {tasks[i].task_spec for i in kept}
+    dropped = [t for i, t in tasks.items() if i not in kept]
+    if not any(t.task_spec in kept_specs for t in dropped):
+        return 0                                      # not a loop: keep the tree as the engine made it
+    done = set(getattr(workflow, _PRUNED_KEY, ()))
+    for task in dropped:
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if bpmn_id and task.state == TaskState.COMPLETED:
+            done.add(bpmn_id)
+        del tasks[task.id]
+        sub = workflow.subprocesses.get(task.id)
+        if sub is not None and sub.completed:
+            del workflow.subprocesses[task.id]
+    setattr(workflow, _PRUNED_KEY, done)
+    cut._parent = None
+    workflow.task_tree = cut
+    if workflow.last_task is not None and workflow.last_task.id not in kept:
+        workflow.last_task = cut
+    return len(dropped)
+
+
+def done_in_pruned(workflow: BpmnWorkflow) -> set[str]:
+    """Element ids completed in loop iterations pruned from the tree (``prune_finished``)."""
+    return set(getattr(workflow, _PRUNED_KEY, ()))
+
+
 def state_to_json(workflow: BpmnWorkflow) -> str:
     reg = _state_serializer.registry
     reg._encoder_mode = False
     dct = _state_serializer.to_dict(workflow)
     dct[_state_serializer.VERSION_KEY] = _VERSION
+    if getattr(workflow, _PRUNED_KEY, None):
+        dct[_PRUNED_KEY] = sorted(getattr(workflow, _PRUNED_KEY))
     try:
         text = json.dumps(dct, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:     # a script stored a set, NaN, … in the case data
@@ -106,11 +174,14 @@ def state_to_json(workflow: BpmnWorkflow) -> str:
 
 def workflow_from_state(text: str, spec, subprocess_specs: dict, script_engine) -> BpmnWorkflow:
     dct = json.loads(text)
+    pruned = dct.pop(_PRUNED_KEY, None)
     _state_serializer.migrate(dct)
     dct["spec"] = spec
     dct["subprocess_specs"] = dict(subprocess_specs)
     workflow = _state_serializer.from_dict(dct)
     workflow.script_engine = script_engine
+    if pruned:
+        setattr(workflow, _PRUNED_KEY, set(pruned))
     return workflow
 
 

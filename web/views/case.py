@@ -78,8 +78,9 @@ def _recomputed(changes: list[dict]) -> list[tuple[str, str]]:
 
 def _steps(instance) -> tuple[list[str], list[str]]:
     """Element ids done and element ids waiting, read from the workflow."""
+    from engine.serialization import done_in_pruned
     workflow = services.runtime().load(instance)
-    done, current = set(), set()
+    done, current = done_in_pruned(workflow), set()     # with what finished loop rounds did
     for task in workflow.get_tasks():
         bpmn_id = getattr(task.task_spec, "bpmn_id", None)
         if not bpmn_id:

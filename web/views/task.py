@@ -38,7 +38,10 @@ def _case_data(task) -> dict:
     except Exception:          # a case whose state cannot be loaded (a timer incident) still shows its task
         log.exception("task %s: the workflow state could not be loaded", task.id)
         return {}
-    spiff_task = workflow.get_task_from_id(UUID(task.id))
+    try:
+        spiff_task = workflow.get_task_from_id(UUID(task.id))
+    except Exception:          # a step of a finished loop round, pruned from the stored state
+        spiff_task = None
     if spiff_task is not None:
         return dict(spiff_task.data)
     last = workflow.last_task or workflow.task_tree
