@@ -247,10 +247,10 @@ def db_parked(app, user_id: int, n: int, created: list[int]) -> None:
 def start_one(session, clock, user, created: list[int]) -> int:
     """Start one instance through the services and commit; remember its id."""
     from engine.runtime import Runtime
-    instance = Runtime(session, clock).start(PROCESS_KEY, user=user)
-    session.commit()
-    created.append(instance.id)
-    return instance.id
+    instance_id = Runtime(session, clock).start(PROCESS_KEY, user=user).id    # known before the commit, as
+    session.commit()                                                          # a web answer is built
+    created.append(instance_id)
+    return instance_id
 
 
 @contextmanager

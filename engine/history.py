@@ -55,6 +55,13 @@ def record(session: Session, at: datetime, action: str, *, actor: str | None = N
     return row
 
 
+def seed_head(session: Session, instance_id: int | None, seq: int | None, hash_: str | None) -> None:
+    """Tell the chain's end of a stream read along with other things (or None: the stream is new), so
+    ``record`` does not query it. Ignored when the transaction knows the stream's end already."""
+    heads, _ = _txn_state(session)
+    heads.setdefault(stream_of(instance_id), (seq, hash_) if seq is not None else (0, GENESIS))
+
+
 def flush(session: Session) -> None:
     """Insert the events recorded in this transaction and not inserted yet: one (executemany) statement."""
     real = _real(session)

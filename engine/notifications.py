@@ -80,14 +80,17 @@ def notify(session: Session, directory: Directory, task: HumanTask, kind: str, n
 
 
 def task_offered(session: Session, directory: Directory, task: HumanTask, now: datetime, *,
-                 actor: str | None = None, kind: str = "new_task", fresh: bool = False) -> int:
+                 actor: str | None = None, kind: str = "new_task", fresh: bool = False,
+                 earlier: bool = True) -> int:
     """Tell the people who may take a task just offered: ``returned`` to whoever completed the same step of
     this case before (when they still may take it), ``kind`` (new_task, or supervision) to the others — not to
-    ``actor``, whose own step offered it; a task offered already due soon or overdue tells that too."""
+    ``actor``, whose own step offered it; a task offered already due soon or overdue tells that too.
+    ``fresh``: the task was created in this transaction (no notifications yet); ``earlier`` False: its case
+    was too (nobody completed a step of it before)."""
     if task.unassigned:
         return notify(session, directory, task, "unassigned", now, fresh=fresh)
     session.flush()
-    before = session.scalar(select(HumanTask.completed_by_id).where(
+    before = None if not earlier else session.scalar(select(HumanTask.completed_by_id).where(
         HumanTask.instance_id == task.instance_id, HumanTask.element_id == task.element_id,
         HumanTask.id != task.id, HumanTask.status == "completed", HumanTask.completed_by_id.is_not(None))
         .order_by(HumanTask.completed_at.desc()).limit(1))

@@ -235,6 +235,10 @@ class Runtime:
         self._ledger: dict[int, dict[tuple[str, str], ProvisionalValue]] = {}   # per instance, loaded lazily
         # per instance: its search row's values when it was loaded (None: created here, no row yet)
         self._indexed: dict[int, tuple | None] = {}
+        # read by the caller along with the instance (engine.tasks.complete): its open task rows, once; and
+        # the tasks known to have no unread call to act (nothing to settle when they close)
+        self.preloaded_open: dict[int, list[HumanTask]] = {}
+        self.quiet_tasks: set[str] = set()
         self.helpers = helpers
         self.script_engine = make_script_engine(helpers, self.limits)
 
@@ -302,6 +306,8 @@ class Runtime:
         self.session.add(instance)
         self.session.flush()
         self._indexed[instance.id] = None
+        self.preloaded_open[instance.id] = []           # a new case has no task rows and no audit rows yet
+        history.seed_head(self.session, instance.id, None, None)
         history.record(self.session, now, "instance_started", actor=instance.started_by, instance_id=instance.id,
                        data={"process_key": definition.key, "version": definition.version,
                              "business_key": business_key, "data": data})
@@ -449,9 +455,12 @@ class Runtime:
                     actor: str | None = None) -> None:
         now = self.clock.now()
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-        open_rows = {row.id: row for row in self.session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open"))}
-        closed = [completed_task_id] if completed_task_id else []
+        preloaded = self.preloaded_open.pop(instance.id, None)
+        first = preloaded == [] and self._indexed.get(instance.id, False) is None    # the case starts now
+        open_rows = {row.id: row for row in (self.session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open"))
+            if preloaded is None else preloaded) if row.status == "open"}
+        closed = [completed_task_id] if completed_task_id and completed_task_id not in self.quiet_tasks else []
         for task_id, row in open_rows.items():
             if task_id not in ready and task_id != completed_task_id:
                 row.status = "cancelled"
@@ -460,6 +469,7 @@ class Runtime:
                 history.record(self.session, now, "task_cancelled", instance_id=instance.id, task_id=task_id,
                                data={"element_id": row.element_id, "name": row.name})
         settle(self.session, closed, now)          # their calls to act no longer count in the bell
+        self.quiet_tasks.clear()
         for task_id, task in ready.items():
             if task_id in open_rows:
                 continue
@@ -503,7 +513,8 @@ class Runtime:
                                  **({"unassigned": unassigned} if unassigned else {})})
             # who may take it is told (无人承接: the 待分派 queue of the bureau above, and its people are told)
             task_offered(self.session, self.directory, row, now, actor=actor,
-                         kind="supervision" if props.get("notification") == "supervision" else "new_task", fresh=True)
+                         kind="supervision" if props.get("notification") == "supervision" else "new_task", fresh=True,
+                         earlier=not first)
 
     def _assignee(self, expression: str, data: dict, role_code: str | None, unit):
         """The ``assignee`` property: an expression giving the user name of the one person who is to do the
@@ -813,6 +824,8 @@ class Runtime:
         self.session.add(instance)
         self.session.flush()
         self._indexed[instance.id] = None
+        self.preloaded_open[instance.id] = []
+        history.seed_head(self.session, instance.id, None, None)
         history.record(self.session, now, "instance_started", actor=actor, instance_id=instance.id,
                        data={"process_key": definition.key, "version": definition.version,
                              "message": event.event_definition.name, "payload": event.payload})

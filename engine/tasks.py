@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy import and_, exists, false, or_, select, update
 from sqlalchemy.orm import Session, joinedload, undefer
 
 from . import history
@@ -285,10 +285,7 @@ class TaskService:
             raise Forbidden(N_("You do not hold the role this task needs"))
         self._check_qualified(user, task)
         data = check_data(data)
-        # the instance with its state and definition, in one statement (the action reads all three)
-        instance: ProcessInstance = self.session.scalars(
-            select(ProcessInstance).where(ProcessInstance.id == task.instance_id)
-            .options(undefer(ProcessInstance.state), joinedload(ProcessInstance.definition))).one()
+        instance = self._load_for_action(task)
         if instance.status != "running":
             raise Conflict(N_("The case is no longer running"))
         now = self.clock.now()
@@ -312,6 +309,31 @@ class TaskService:
                                           {**case_data, "task_unit": task.unit.code if task.unit else None})
         self.runtime.run_task(instance, task.id, data, actor=user.username, validate=validate, accepted=accepted)
         return task
+
+    def _load_for_action(self, task: HumanTask) -> ProcessInstance:
+        """What completing ``task`` reads, in one statement: the case's open task rows with the instance (its
+        state and definition), the end of its audit chain, and whether ``task`` has unread calls to act."""
+        from .models import AuditEvent, Notification
+        from .notifications import ACTION_KINDS
+        stream = history.stream_of(task.instance_id)
+        head = select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.stream == stream) \
+            .order_by(AuditEvent.seq.desc()).limit(1)
+        unread = exists().where(Notification.task_id == task.id, Notification.read_at.is_(None),
+                                Notification.kind.in_(ACTION_KINDS))
+        rows = self.session.execute(
+            select(HumanTask, head.with_only_columns(AuditEvent.seq).scalar_subquery(),
+                   head.with_only_columns(AuditEvent.hash).scalar_subquery(), unread)
+            .where(HumanTask.instance_id == task.instance_id, HumanTask.status == "open")
+            .options(joinedload(HumanTask.instance).options(undefer(ProcessInstance.state),
+                                                            joinedload(ProcessInstance.definition)))).all()
+        if not any(row[0] is task for row in rows):     # completed or withdrawn meanwhile
+            raise Conflict(N_("This task has already been completed or withdrawn"))
+        _, seq, hash_, has_unread = rows[0]
+        history.seed_head(self.session, task.instance_id, seq, hash_)
+        self.runtime.preloaded_open[task.instance_id] = [row[0] for row in rows]
+        if not has_unread:
+            self.runtime.quiet_tasks.add(task.id)
+        return task.instance
 
     # -- the 待分派 queue: tasks nobody can take --------------------------------------------------------
     def assign_area(self, user: User) -> set[int] | None:
