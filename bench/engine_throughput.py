@@ -212,6 +212,16 @@ def bench_database(url: str | None, allow_any_db: bool,
             tmp.cleanup()
 
 
+# statements sent so far while counting (count_statements), and their split by action (start / complete)
+_SENT = [0]
+TALLY: dict[str, list[int]] = {"start": [0, 0], "complete": [0, 0]}     # action -> [statements, actions]
+
+
+def _tally(action: str, before: int) -> None:
+    TALLY[action][0] += _SENT[0] - before
+    TALLY[action][1] += 1
+
+
 def db_instances(app, user_id: int, n: int, created: list[int]) -> None:
     """n instances through the services, one commit per action (start + 3 completions)."""
     from engine.models import User
@@ -222,8 +232,11 @@ def db_instances(app, user_id: int, n: int, created: list[int]) -> None:
     clock = app.extensions["clock"]
     for _ in range(n):
         user = session.get(User, user_id)
+        before = _SENT[0]
         instance_id = start_one(session, clock, user, created)
+        _tally("start", before)
         for step in range(USER_STEPS):
+            before = _SENT[0]
             service = TaskService(session, clock)
             open_tasks = service.open_tasks(instance_id)
             if len(open_tasks) != 1:
@@ -231,6 +244,7 @@ def db_instances(app, user_id: int, n: int, created: list[int]) -> None:
                                    f"found {len(open_tasks)}")
             service.complete(user, open_tasks[0].id, STEP_DATA[step])
             session.commit()
+            _tally("complete", before)
 
 
 def db_parked(app, user_id: int, n: int, created: list[int]) -> None:
@@ -258,7 +272,8 @@ def count_statements(engine) -> Iterator[list[int]]:
     """Count the statements the engine sends (queries, DML, BEGIN; COMMIT counted separately)."""
     from sqlalchemy import event
 
-    counter = [0]
+    counter = _SENT
+    counter[0] = 0
 
     def on_execute(*_args):
         counter[0] += 1
@@ -455,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         created: list[int] = []
         db_instances(app, user_id, args.warmup, created)
         created.clear()
+        for value in TALLY.values():
+            value[:] = [0, 0]
         with count_statements(db.engine) as statements:
             results.append(best_of("c  services + DB commit per action", args.n_db, args.repeat,
                                    lambda n: db_instances(app, user_id, n, created)))
@@ -479,6 +496,10 @@ def main(argv: list[str] | None = None) -> int:
             ["b / a", f"{b.ms_per_instance / a.ms_per_instance:,.1f}x"],
             ["c per action (4 commits per instance)", f"{c.ms_per_instance / 4:.2f} ms"],
             ["c statements sent per instance (SQL + commits)", f"{statements[0] / len(created):.1f}"],
+            ["c statements per start (incl. BEGIN on SQLite, COMMIT)",
+             f"{TALLY['start'][0] / max(TALLY['start'][1], 1):.1f}"],
+            ["c statements per completed task (incl. the open-task lookup, BEGIN on SQLite, COMMIT)",
+             f"{TALLY['complete'][0] / max(TALLY['complete'][1], 1):.1f}"],
         ]))
         print()
         print(f"storage per waiting instance ({len(parked)} instances parked at the first user task)")

@@ -136,15 +136,23 @@ def prune_finished(workflow: BpmnWorkflow) -> int:
         if bpmn_id and task.state == TaskState.COMPLETED:
             done.add(bpmn_id)
         del tasks[task.id]
-        sub = workflow.subprocesses.get(task.id)
-        if sub is not None and sub.completed:
-            del workflow.subprocesses[task.id]
+        _drop_subprocess(workflow, task.id, done)  # a finished call activity's or sub-process's own tasks
     setattr(workflow, _PRUNED_KEY, done)
     cut._parent = None
     workflow.task_tree = cut
     if workflow.last_task is not None and workflow.last_task.id not in kept:
         workflow.last_task = cut
     return len(dropped)
+
+
+def _drop_subprocess(workflow: BpmnWorkflow, task_id, done: set[str]) -> None:
+    from SpiffWorkflow.util.task import TaskState
+    sub = workflow.subprocesses.pop(task_id, None)
+    if sub is not None:
+        done.update(t.task_spec.bpmn_id for t in sub.tasks.values()
+                    if t.state == TaskState.COMPLETED and getattr(t.task_spec, "bpmn_id", None))
+        for inner in [k for k, sp in workflow.subprocesses.items() if getattr(sp, "parent_workflow", None) is sub]:
+            _drop_subprocess(workflow, inner, done)
 
 
 def done_in_pruned(workflow: BpmnWorkflow) -> set[str]:
