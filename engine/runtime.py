@@ -253,7 +253,8 @@ class Runtime:
         spec, subprocess_specs = self.repository.load_spec(instance.definition)
         workflow = workflow_from_state(instance.state, spec, subprocess_specs, self.script_engine)
         from .casework import index_values         # what its search row holds (every save keeps it in line)
-        self._indexed[instance.id] = index_values(instance, (workflow.last_task or workflow.task_tree).data)
+        if self._indexed.get(instance.id, False) is not None:      # (None: created here, not saved yet: no row)
+            self._indexed[instance.id] = index_values(instance, (workflow.last_task or workflow.task_tree).data)
         return workflow
 
     def _save(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
@@ -846,19 +847,23 @@ class Runtime:
             task = None
         if task is None or task.state != TaskState.READY:
             raise Conflict(N_("This task has already been completed or withdrawn"))
-        if validate is not None:
-            data = validate(dict(task.data), data)
-        if accepted is not None:
-            accepted(data)
-        task.data.update(data)
-        with step_budget(self.limits):
-            try:
-                task.run()
-            except ScriptError:
-                raise
-            except WorkflowException as exc:
-                raise step_error(exc, task.task_spec) from None
-            self.advance(instance, workflow, actor=actor, completed_task_id=task_id)
+        try:
+            if validate is not None:
+                data = validate(dict(task.data), data)
+            if accepted is not None:
+                accepted(data)
+            task.data.update(data)
+            with step_budget(self.limits):
+                try:
+                    task.run()
+                except ScriptError:
+                    raise
+                except WorkflowException as exc:
+                    raise step_error(exc, task.task_spec) from None
+                self.advance(instance, workflow, actor=actor, completed_task_id=task_id)
+        finally:                             # what the caller read for this action serves this action only
+            self.preloaded_open.pop(instance.id, None)
+            self.quiet_tasks.discard(task_id)
 
     def start_properties(self, definition: ProcessDefinition) -> dict:
         """Extension properties of the process's start event: ``formKey`` (the start form — of a message start
