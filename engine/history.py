@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import find_tables
 
 from .errors import N_, Conflict
 from .models import AuditEvent
@@ -85,6 +86,9 @@ def _txn_state(session: Session) -> tuple[dict[str, tuple[int, str]], list[dict]
     rollback forgets both."""
     real = _real(session)
     txn = real.get_transaction()
+    if txn is None:             # none begun yet: begin it now, so the events are kept with the one they go into
+        real.connection()
+        txn = real.get_transaction()
     cached = real.info.get("audit_heads")
     if cached is None or cached[0] is not txn:
         cached = (txn, {}, [])
@@ -101,7 +105,9 @@ def _insert_before_commit(session: Session) -> None:
 def _insert_before_reading(state) -> None:
     """A query that reads the audit trail in the same transaction sees the events recorded so far."""
     cached = state.session.info.get("audit_heads")
-    if cached and cached[2] and state.is_select and AuditEvent.__mapper__ in state.all_mappers:
+    if cached and cached[2] and (AuditEvent.__mapper__ in state.all_mappers or any(
+            t.name == AuditEvent.__tablename__ for t in find_tables(state.statement, check_columns=True,
+                                                                     include_aliases=True, include_crud=True))):
         flush(state.session)
 
 

@@ -1,0 +1,58 @@
+"""What the action path keeps while sending fewer statements: audit rows built in memory and inserted once per
+transaction are still seen by a query in that transaction, vanish with a rollback and chain correctly across
+actions; a role or unit added after the process read the organisation is still found."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+
+from engine import history
+from engine.models import AuditEvent, OrgUnit, Role
+from engine.org import Directory
+from web.extensions import db
+
+NOW = datetime(2026, 6, 1, 1, 0, tzinfo=timezone.utc)
+
+
+def _count(stream: str) -> int:
+    return db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.stream == stream))
+
+
+def test_audit_rows_are_seen_in_their_transaction_and_gone_after_a_rollback(ctx):
+    before = _count("system")
+    history.record(db.session, NOW, "test_event", actor="a", data={"n": 1})
+    history.record(db.session, NOW, "test_event", actor="a", data={"n": 2})
+    assert _count("system") == before + 2         # a query in the same transaction sees them
+    db.session.rollback()
+    assert _count("system") == before
+    for n in range(3):                            # three transactions, one chain
+        history.record(db.session, NOW, "test_event", actor="a", data={"n": n})
+        history.record(db.session, NOW, "test_event", actor="b", data={"n": n})
+        db.session.commit()
+    rows = db.session.scalars(select(AuditEvent).where(AuditEvent.stream == "system")
+                              .order_by(AuditEvent.seq)).all()
+    assert [r.seq for r in rows] == list(range(1, before + 7))
+    assert [r.data["n"] for r in rows[before:]] == [0, 0, 1, 1, 2, 2]
+    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:]))
+    assert history.verify(db.session)[1] is None
+
+
+def test_a_role_or_unit_added_later_is_found(ctx):
+    directory = Directory(db.session)
+    assert directory.role_code("handler") == "handler"           # the process now knows the roles
+    parent = db.session.scalars(select(OrgUnit).where(OrgUnit.parent_id.is_(None))).first()
+    try:
+        db.session.add(Role(code="test_role_x", name="测试角色"))
+        db.session.add(OrgUnit(code="test.unit.x", name="测试单位", tier=parent.tier, kind="department",
+                               parent_id=parent.id))
+        db.session.commit()
+        fresh = Directory(db.session)
+        assert fresh.role_code("测试角色") == "test_role_x"
+        assert fresh.unit("test.unit.x").name == "测试单位"
+    finally:
+        db.session.rollback()
+        for model, key in ((OrgUnit, OrgUnit.code == "test.unit.x"), (Role, Role.code == "test_role_x")):
+            for row in db.session.scalars(select(model).where(key)):
+                db.session.delete(row)
+        db.session.commit()
