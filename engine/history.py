@@ -106,9 +106,17 @@ def _insert_before_reading(state) -> None:
     """A query that reads the audit trail in the same transaction sees the events recorded so far."""
     cached = state.session.info.get("audit_heads")
     if cached and cached[2] and (AuditEvent.__mapper__ in state.all_mappers or any(
-            t.name == AuditEvent.__tablename__ for t in find_tables(state.statement, check_columns=True,
-                                                                     include_aliases=True, include_crud=True))):
+            getattr(t, "name", None) == AuditEvent.__tablename__
+            for t in find_tables(state.statement, check_columns=True, include_aliases=True, include_crud=True))):
         flush(state.session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction) -> None:
+    """A transaction that ended (committed: inserted already; rolled back: never to be) leaves nothing pending."""
+    cached = session.info.get("audit_heads")
+    if cached is not None and cached[0] is transaction:
+        del session.info["audit_heads"]
 
 
 @dataclass
