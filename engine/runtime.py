@@ -840,6 +840,7 @@ class Runtime:
         """Complete a READY user task with ``data``; ``validate(case_data, data)`` may check and clean the
         submission against the task's form first (raising InvalidInput); ``accepted(data)`` is told the
         data that will be applied, before the engine moves on."""
+        instance_id = instance.id            # (the instance may be expired when a concurrent change failed the flush)
         workflow = self.load(instance)
         try:
             task = workflow.get_task_from_id(UUID(task_id))
@@ -862,7 +863,7 @@ class Runtime:
                     raise step_error(exc, task.task_spec) from None
                 self.advance(instance, workflow, actor=actor, completed_task_id=task_id)
         finally:                             # what the caller read for this action serves this action only
-            self.preloaded_open.pop(instance.id, None)
+            self.preloaded_open.pop(instance_id, None)
             self.quiet_tasks.discard(task_id)
 
     def start_properties(self, definition: ProcessDefinition) -> dict:
