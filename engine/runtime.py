@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -379,6 +379,8 @@ class Runtime:
         at_timer_start = fire_timers and _waiting_at_timer_start(workflow)
         self._run_steps(workflow, fire_timers)
         _, messages = spec_traits(workflow.spec, workflow.subprocess_specs)
+        # moved to another version in this transaction (engine.versions): the old one's subscriptions may go
+        messages = messages or inspect(instance).attrs.definition_id.history.has_changes()
         for _ in range(MAX_DELIVERY_DEPTH):
             for event in workflow.get_events():
                 if type(event.event_definition).__name__.endswith("MessageEventDefinition"):
