@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -238,6 +238,7 @@ class Runtime:
         # read by the caller along with the instance (engine.tasks.complete): its open task rows, once; and
         # the tasks known to have no unread call to act (nothing to settle when they close)
         self.preloaded_open: dict[int, list[HumanTask]] = {}
+        self._loaded_version: dict[int, int] = {}      # per instance: the definition it was loaded with
         self.quiet_tasks: set[str] = set()
         self.helpers = helpers
         self.script_engine = make_script_engine(helpers, self.limits)
@@ -252,6 +253,7 @@ class Runtime:
     def load(self, instance: ProcessInstance) -> BpmnWorkflow:
         spec, subprocess_specs = self.repository.load_spec(instance.definition)
         workflow = workflow_from_state(instance.state, spec, subprocess_specs, self.script_engine)
+        self._loaded_version[instance.id] = instance.definition_id
         from .casework import index_values         # what its search row holds (every save keeps it in line)
         if self._indexed.get(instance.id, False) is not None:      # (None: created here, not saved yet: no row)
             self._indexed[instance.id] = index_values(instance, (workflow.last_task or workflow.task_tree).data)
@@ -380,7 +382,7 @@ class Runtime:
         self._run_steps(workflow, fire_timers)
         _, messages = spec_traits(workflow.spec, workflow.subprocess_specs)
         # moved to another version in this transaction (engine.versions): the old one's subscriptions may go
-        messages = messages or inspect(instance).attrs.definition_id.history.has_changes()
+        messages = messages or self._loaded_version.get(instance.id, instance.definition_id) != instance.definition_id
         for _ in range(MAX_DELIVERY_DEPTH):
             for event in workflow.get_events():
                 if type(event.event_definition).__name__.endswith("MessageEventDefinition"):
