@@ -111,3 +111,39 @@ def test_an_instance_without_a_loop_keeps_its_whole_tree(ctx):
     workflow = rt.load(db.session.get(ProcessInstance, instance.id))
     assert prune_finished(workflow) == 0
     assert "pruned_done" not in json.loads(_state(instance.id))
+
+
+@pytest.mark.nodb
+def test_parallel_branches_in_a_loop_survive_pruning_between_their_steps():
+    """A round's parallel join still waiting keeps the round's split: saving (pruning) and loading between the
+    two branches' steps, in any order, every round still joins and the loop runs to its end."""
+    import random
+
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+    from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+    from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+    from SpiffWorkflow.util.task import TaskState
+
+    from engine.serialization import done_in_pruned, prune_finished, state_to_json, workflow_from_state
+
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser.add_bpmn_file(os.path.join(os.path.dirname(__file__), "models", "parallel_loop.bpmn"))
+    spec, subprocess_specs = parser.get_spec("parallel_loop"), parser.get_subprocess_specs("parallel_loop")
+    engine = PythonScriptEngine()
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=engine)
+    workflow.do_engine_steps()
+    rnd, sizes, steps = random.Random(7), [], 0
+    while not workflow.is_completed():
+        ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+        assert ready and steps < 100
+        rnd.choice(ready).run()
+        workflow.do_engine_steps()
+        prune_finished(workflow)
+        text = state_to_json(workflow)
+        sizes.append(len(text))
+        workflow = workflow_from_state(text, spec, subprocess_specs, engine)
+        steps += 1
+    assert steps == 24                                 # 12 rounds of a and b
+    assert workflow.last_task.data["round"] == 12
+    assert max(sizes[-6:]) < max(sizes[:6]) + 200      # no growth with the rounds
+    assert {"start", "init", "a", "b", "split", "join"} <= done_in_pruned(workflow)
