@@ -465,7 +465,7 @@ class Runtime:
         open_rows = {row.id: row for row in (self.session.scalars(
             select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open"))
             if preloaded is None else preloaded) if row.status == "open"}
-        closed = [completed_task_id] if completed_task_id and completed_task_id not in self.quiet_tasks else []
+        closed = [completed_task_id] if completed_task_id else []
         for task_id, row in open_rows.items():
             if task_id not in ready and task_id != completed_task_id:
                 row.status = "cancelled"
@@ -473,7 +473,8 @@ class Runtime:
                 closed.append(task_id)
                 history.record(self.session, now, "task_cancelled", instance_id=instance.id, task_id=task_id,
                                data={"element_id": row.element_id, "name": row.name})
-        settle(self.session, closed, now)          # their calls to act no longer count in the bell
+        # their calls to act no longer count in the bell (a task known to have none: nothing to settle)
+        settle(self.session, [t for t in closed if t not in self.quiet_tasks], now)
         self.quiet_tasks.clear()
         for task_id, task in ready.items():
             if task_id in open_rows:
