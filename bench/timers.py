@@ -151,8 +151,11 @@ def create_waiting(app, n: int, fire_at: datetime) -> float:
     session = db.session
     pg = db.engine.dialect.name == "postgresql"
     user = session.query(User).filter_by(username=USERNAME).one()
+    # started by the platform for the user's unit, as the tests do: the timer input is start data, which a
+    # person may not give a procedure without a start form
     first = Runtime(session, app.extensions["clock"]).start(
-        PROCESS_KEY, business_key="BULK-0", data={"fire_at": fire_at.isoformat()}, user=user)
+        PROCESS_KEY, business_key="BULK-0",
+        data={"fire_at": fire_at.isoformat(), "initiator": user.username, "case_unit": user.unit.code})
     session.commit()
     first_id = first.id
     series = ("generate_series(1, :m) g(x)" if pg else

@@ -1,17 +1,21 @@
 """Making time move: fire due timers and advance SLA states.
 
-Each unit of work is one transaction that the loop commits: claim a due timer row (on PostgreSQL with
-``FOR UPDATE SKIP LOCKED``, also locking its instance row, so several schedulers never work on the same
-instance at once), load the instance, refresh its timers, run engine steps, save. A row already fired, or a
-timer no longer waiting, is a no-op. A crash rolls the transaction back; the row stays due and the next
-run fires it — the row is the truth, not the scheduler's memory.
+Timers are fired in batches, one transaction per batch: claim up to ``batch_size`` due rows in one statement
+(on PostgreSQL ``FOR UPDATE SKIP LOCKED``), lock and load their instances in one statement (SKIP LOCKED too,
+so several schedulers never work on the same instance at once and never wait for each other), then for each
+instance: refresh its timers, run engine steps, save — inside a SAVEPOINT. The parsed spec of each deployed
+version is kept in the process, so firing reads no spec JSON. A row already fired, or a timer no longer
+waiting, is a no-op. A crash rolls the batch's transaction back; its rows stay due and the next run fires
+them — the row is the truth, not the scheduler's memory.
 
 A failing instance never blocks the others (Camunda's job retries and incidents): whatever it raises, its
-transaction is rolled back and the failure is written to its timer row in a fresh small transaction —
+savepoint is rolled back and the failure is written to its timer rows in the same batch transaction —
 attempts, last error, and the next attempt after a backoff (1, 2, 4 … minutes, capped); after
-``max_attempts`` the row becomes an incident (``incident_at``) that is not claimed again until an
-administrator retries or cancels it (engine.incidents). Only database errors (OperationalError: the
-database is down or unreachable) end the run: they say nothing about the instance."""
+``max_attempts`` a row becomes an incident (``incident_at``) that is not claimed again until an
+administrator retries or cancels it (engine.incidents). An instance that a user (optimistic lock) or
+another transaction changed meanwhile is rolled back alone too and retried at the next tick. Only database
+errors (OperationalError other than a deadlock: the database is down or unreachable) end the run: they
+say nothing about the instance, and the batch is rolled back whole."""
 from __future__ import annotations
 
 import json
@@ -21,15 +25,18 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import history, incidents
 from .errors import N_, Conflict, EngineError
-from .models import CalendarYear, HumanTask, ProcessInstance, SchedulerHeartbeat, Timer
+from .models import (CalendarYear, CaseIndex, HumanTask, ProcessDefinition, ProcessInstance,
+                     SchedulerHeartbeat, Timer)
 from .notifications import notify
 from .org import Directory
+from .repository import Repository
 from .runtime import Runtime
+from .serialization import workflow_from_state
 from .sla import state_at
 
 log = logging.getLogger(__name__)
@@ -77,39 +84,64 @@ def _locking(session: Session, stmt, model):
     return stmt
 
 
-def _claim_due_timer(session: Session, now: datetime, skip: set[int]) -> Timer | None:
-    stmt = select(Timer).where(Timer.status == "waiting", Timer.due_at <= now, Timer.incident_at.is_(None),
-                               or_(Timer.next_attempt_at.is_(None), Timer.next_attempt_at <= now))
+def _due(stmt, now: datetime):
+    return stmt.where(Timer.status == "waiting", Timer.due_at <= now, Timer.incident_at.is_(None),
+                      or_(Timer.next_attempt_at.is_(None), Timer.next_attempt_at <= now))
+
+
+def claim_due_timers(session: Session, now: datetime, skip: set[int], limit: int) -> list[Timer]:
+    """Up to ``limit`` due rows, oldest due first, in one statement. On PostgreSQL they are locked ``FOR UPDATE
+    SKIP LOCKED``: rows another scheduler holds are passed over, not waited for, so schedulers never block
+    each other and never claim the same row."""
+    stmt = _due(select(Timer), now)
     if skip:
         stmt = stmt.where(Timer.id.not_in(skip))
-    return session.scalars(_locking(session, stmt.order_by(Timer.due_at, Timer.id).limit(1), Timer)).first()
+    return list(session.scalars(_locking(session, stmt.order_by(Timer.due_at, Timer.id).limit(limit), Timer)))
 
 
-def _fire(session: Session, clock, row: Timer, report: RunReport, reviewer_rule=None) -> None:
-    """Fire the due timers of the claimed row's instance in the caller's transaction."""
-    instance = session.scalars(_locking(session, select(ProcessInstance).where(
-        ProcessInstance.id == row.instance_id), ProcessInstance)).first()
-    if instance is None:           # another scheduler holds the instance right now; it fires this row too
-        return
-    if instance.status != "running":
-        row.status = "cancelled"
-        return
-    runtime = Runtime(session, clock, reviewer_rule=reviewer_rule)
-    runtime.advance(instance, runtime.load(instance), actor="timer", fire_timers=True)
-    report.fired_instances += 1
-    report.last_fired = row.status == "fired"
+def _lock_instances(session: Session, instance_ids: list[int]) -> dict[int, ProcessInstance]:
+    """The claimed rows' instances with their state, in one statement, locked (PostgreSQL) with SKIP LOCKED:
+    an instance another scheduler (for another of its timers) or a user's transaction holds right now is
+    left out; its rows stay due."""
+    stmt = select(ProcessInstance).options(undefer(ProcessInstance.state)).where(
+        ProcessInstance.id.in_(instance_ids))
+    return {i.id: i for i in session.scalars(_locking(session, stmt, ProcessInstance))}
 
 
-def fire_one(session: Session, clock, report: RunReport, reviewer_rule=None) -> bool:
-    """Fire the due timers of one instance in the caller's transaction. Returns False when nothing is due."""
-    row = _claim_due_timer(session, clock.now(), report.skipped)
-    if row is None:
-        return False
-    report.skipped.add(row.id)     # never claim the same row twice in one run, whatever happens below
-    report.last_claimed, report.last_instance = row.id, row.instance_id
-    report.claimed += 1
-    _fire(session, clock, row, report, reviewer_rule)
-    return True
+_specs: dict[tuple[int, str], tuple] = {}      # (definition id, sha256) -> parsed spec; a deployed version never changes
+_SPECS_KEPT = 256
+
+
+def _spec_of(definition: ProcessDefinition):
+    """The parsed spec of a deployed version; its stored JSON (``spec_json``) is read once per process, not
+    once per timer."""
+    key = (definition.id, definition.sha256)
+    found = _specs.get(key)
+    if found is None:
+        found = Repository.load_spec(definition)
+        if len(_specs) >= _SPECS_KEPT:
+            _specs.pop(next(iter(_specs)))
+        _specs[key] = found
+    return found
+
+
+def _preload(session: Session, instances: dict[int, ProcessInstance]) -> None:
+    """Load in one statement each what firing reads row by row through the identity map: the instances'
+    definitions (without the spec JSON) and their case search rows."""
+    definition_ids = {i.definition_id for i in instances.values()}
+    session.scalars(select(ProcessDefinition).where(ProcessDefinition.id.in_(definition_ids))).all()
+    session.scalars(select(CaseIndex).where(CaseIndex.instance_id.in_(list(instances)))).all()
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure (PostgreSQL 40P01 / 40001): two transactions wanted the same rows;
+    retrying later succeeds. Not a sign that the database is unwell."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40P01", "40001")
+
+
+def _forget_audit_heads(session: Session) -> None:
+    """After a rolled-back savepoint the cached ends of the audit chains may name rows that are gone."""
+    session.info.pop("audit_heads", None)
 
 
 def describe_failure(exc: BaseException) -> tuple[dict, str]:
@@ -133,18 +165,13 @@ def describe_failure(exc: BaseException) -> tuple[dict, str]:
     return {"msgid": msgid, "params": params, "detail": detail}, name[-128:]
 
 
-def record_failure(session: Session, clock, timer_id: int, exc: BaseException, policy: RetryPolicy) -> bool:
-    """Count a failed attempt on the timer row, in its own committed transaction; after the last attempt the
-    row becomes an incident. Returns True when it did."""
-    now = clock.now()
-    row = session.scalars(_locking(session, select(Timer).where(Timer.id == timer_id), Timer)).first()
-    if (row is None or row.status != "waiting" or row.incident_at is not None
+def _count_failure(session: Session, now: datetime, row: Timer, error: dict, error_class: str,
+                   policy: RetryPolicy) -> bool:
+    """Count a failed attempt on a row the caller holds; after the last attempt the row becomes an incident.
+    Returns True when it did. Does not commit."""
+    if (row.status != "waiting" or row.incident_at is not None
             or (row.next_attempt_at is not None and row.next_attempt_at > now)):
-        # fired or cancelled meanwhile, held by another scheduler right now, or that scheduler failed on it
-        # too between our rollback and now and already counted this round
-        session.rollback()
         return False
-    error, error_class = describe_failure(exc)
     row.attempts = (row.attempts or 0) + 1
     row.last_error, row.last_error_class = error, error_class
     row.first_failed_at = row.first_failed_at or now
@@ -158,63 +185,131 @@ def record_failure(session: Session, clock, timer_id: int, exc: BaseException, p
                              "error": error, "error_class": error_class})
     else:
         row.next_attempt_at = now + policy.delay(row.attempts)
+    return incident
+
+
+def record_failure(session: Session, clock, timer_id: int, exc: BaseException, policy: RetryPolicy) -> bool:
+    """Count a failed attempt on the timer row, in its own committed transaction; after the last attempt the
+    row becomes an incident. Returns True when it did."""
+    row = session.scalars(_locking(session, select(Timer).where(Timer.id == timer_id), Timer)).first()
+    if row is None:                # held by another scheduler right now
+        session.rollback()
+        return False
+    error, error_class = describe_failure(exc)
+    incident = _count_failure(session, clock.now(), row, error, error_class, policy)
     session.commit()
     return incident
 
 
-def run_due_timers(session: Session, clock, batch_size: int = 100, *, policy: RetryPolicy | None = None,
-                   skip: set[int] | None = None, reviewer_rule=None) -> RunReport:
-    """Claim up to ``batch_size`` due timer rows and fire their instances, one committed transaction each.
+def _fire_batch(session: Session, clock, rows: list[Timer], report: RunReport, policy: RetryPolicy,
+                reviewer_rule, fired: list[Timer]) -> None:
+    """Fire the instances of the claimed ``rows`` in the caller's transaction, each inside a SAVEPOINT: an
+    instance that fails or conflicts is rolled back alone (a failure is counted on its rows) and the others
+    go on. Rows left waiting are added to ``report.skipped``."""
+    by_instance: dict[int, list[Timer]] = {}
+    for row in rows:
+        by_instance.setdefault(row.instance_id, []).append(row)
+    instances = _lock_instances(session, list(by_instance))
+    if instances:
+        _preload(session, instances)
+    runtime = Runtime(session, clock, reviewer_rule=reviewer_rule)     # one per batch: helpers, script engine
+    now = clock.now()
+    for instance_id, claimed in by_instance.items():
+        instance = instances.get(instance_id)
+        if instance is None:       # another scheduler or a user holds the instance right now; retried later
+            report.skipped.update(r.id for r in claimed)
+            continue
+        if instance.status != "running":
+            for row in claimed:
+                row.status = "cancelled"
+            continue
+        try:
+            with session.begin_nested():
+                spec, subprocess_specs = _spec_of(instance.definition)
+                workflow = workflow_from_state(instance.state, spec, subprocess_specs, runtime.script_engine)
+                runtime.advance(instance, workflow, actor="timer", fire_timers=True)
+        except OperationalError as exc:
+            if not _is_conflict(exc):
+                raise              # the database itself is unwell: no instance is to blame
+            _conflict(session, report, claimed, instance_id)
+            continue
+        except (Conflict, StaleDataError, IntegrityError):
+            _conflict(session, report, claimed, instance_id)
+            continue
+        except Exception as exc:   # anything else is this instance's failure: count it on its rows
+            _forget_audit_heads(session)
+            report.failures += 1
+            report.skipped.update(r.id for r in claimed)
+            log.error("timer %s of instance %s failed: %s", claimed[0].id, instance_id, exc,
+                      exc_info=not isinstance(exc, EngineError),
+                      extra={"timer_id": claimed[0].id, "instance_id": instance_id})
+            error, error_class = describe_failure(exc)
+            try:
+                with session.begin_nested():
+                    for row in claimed:
+                        if _count_failure(session, now, row, error, error_class, policy):
+                            report.incidents += 1
+                            log.warning("timer %s of instance %s failed %s times: now an incident for an "
+                                        "administrator", row.id, instance_id, row.attempts,
+                                        extra={"timer_id": row.id, "instance_id": instance_id})
+            except OperationalError:
+                raise
+            except Exception:      # recording failed too; the rows are skipped for the rest of this tick
+                _forget_audit_heads(session)
+                log.exception("could not record the failure of timer %s", claimed[0].id)
+            continue
+        report.fired_instances += 1
+        for row in claimed:
+            if row.status == "waiting":    # not fired by this run (e.g. its due time moved): not again this tick
+                report.skipped.add(row.id)
+            elif row.status == "fired":
+                fired.append(row)
 
-    ``skip`` (shared by the caller's batches) holds the rows already claimed in this tick: none is claimed
-    twice, so a tick ends even when rows keep failing or conflicting. A failing instance is recorded on its
-    row (see :func:`record_failure`) and the loop goes on; an OperationalError ends the run (re-raised)."""
+
+def _conflict(session: Session, report: RunReport, claimed: list[Timer], instance_id: int) -> None:
+    _forget_audit_heads(session)
+    report.conflicts += 1
+    report.skipped.update(r.id for r in claimed)
+    log.info("timer %s of instance %s: changed meanwhile, retried later", claimed[0].id, instance_id,
+             extra={"timer_id": claimed[0].id, "instance_id": instance_id})
+
+
+def run_due_timers(session: Session, clock, batch_size: int = 50, *, policy: RetryPolicy | None = None,
+                   skip: set[int] | None = None, reviewer_rule=None) -> RunReport:
+    """Claim up to ``batch_size`` due timer rows in one statement and fire their instances in one transaction.
+
+    The instances are loaded and locked in one statement, each deployed version's spec is parsed once per
+    process, and each instance is fired inside its own SAVEPOINT: one that fails is rolled back alone and its
+    failure is counted on its rows (see :class:`RetryPolicy`), one that a user or another scheduler changed
+    meanwhile is rolled back alone and retried later; the others commit together at the end.
+
+    ``skip`` (shared by the caller's batches) holds the rows of this tick that were claimed and are still
+    waiting (failed, conflicting, or their instance was held elsewhere): none is claimed twice, so a tick
+    ends even when rows keep failing or conflicting. An OperationalError ends the run (re-raised); the
+    batch's transaction is rolled back and its rows stay due."""
     policy = policy or RetryPolicy()
     report = RunReport(skipped=skip if skip is not None else set())
-    for _ in range(batch_size):
-        report.last_claimed, report.last_instance, report.last_fired = None, None, False
-        try:
-            more = fire_one(session, clock, report, reviewer_rule)
-            session.commit()
-            if report.last_fired:
-                log.info("timer %s of instance %s: fired", report.last_claimed, report.last_instance,
-                         extra={"timer_id": report.last_claimed, "instance_id": report.last_instance})
-        except OperationalError:
-            session.rollback()         # the database itself is unwell: no instance is to blame
-            report.ok = False
-            raise
-        except (Conflict, StaleDataError, IntegrityError):
-            session.rollback()         # a user or another scheduler changed the instance first; retried later
-            report.conflicts += 1
-            log.info("timer %s of instance %s: changed meanwhile, retried later", report.last_claimed,
-                     report.last_instance,
-                     extra={"timer_id": report.last_claimed, "instance_id": report.last_instance})
-            continue
-        except Exception as exc:       # anything else is this instance's failure: count it on its row
-            session.rollback()
-            timer_id = report.last_claimed
-            if timer_id is None:       # the claim query itself failed: not an instance's fault
-                raise
-            report.failures += 1
-            log.error("timer %s of instance %s failed: %s", timer_id, report.last_instance, exc,
-                      exc_info=not isinstance(exc, EngineError),
-                      extra={"timer_id": timer_id, "instance_id": report.last_instance})
-            try:
-                if record_failure(session, clock, timer_id, exc, policy):
-                    report.incidents += 1
-                    log.warning("timer %s of instance %s failed %s times: now an incident for an administrator",
-                                timer_id, report.last_instance, policy.max_attempts,
-                                extra={"timer_id": timer_id, "instance_id": report.last_instance})
-            except OperationalError:
-                session.rollback()
-                report.ok = False
-                raise
-            except Exception:          # recording failed too; the row is skipped for the rest of this tick
-                session.rollback()
-                log.exception("could not record the failure of timer %s", timer_id)
-            continue
-        if not more:
-            break
+    fired: list[Timer] = []
+    rows: list[Timer] = []
+    try:
+        rows = claim_due_timers(session, clock.now(), report.skipped, max(batch_size, 1))
+        report.claimed = len(rows)
+        if rows:
+            report.last_claimed, report.last_instance = rows[-1].id, rows[-1].instance_id
+            _fire_batch(session, clock, rows, report, policy, reviewer_rule, fired)
+        session.commit()
+    except OperationalError:
+        session.rollback()
+        _forget_audit_heads(session)
+        report.ok = False
+        raise
+    except Exception:
+        session.rollback()         # the claim itself failed: not an instance's fault
+        raise
+    for row in fired:
+        log.info("timer %s of instance %s: fired", row.id, row.instance_id,
+                 extra={"timer_id": row.id, "instance_id": row.instance_id})
+    report.last_fired = bool(fired)
     return report
 
 
