@@ -30,7 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import history, incidents
 from .errors import N_, Conflict, EngineError
-from .models import (CalendarYear, CaseIndex, HumanTask, ProcessDefinition, ProcessInstance,
+from .models import (AuditEvent, CalendarYear, CaseIndex, HumanTask, ProcessDefinition, ProcessInstance,
                      SchedulerHeartbeat, Timer)
 from .notifications import notify
 from .org import Directory
@@ -201,18 +201,44 @@ def record_failure(session: Session, clock, timer_id: int, exc: BaseException, p
     return incident
 
 
+class _Redo(Exception):
+    """An instance failed or conflicted while a batch was fired without savepoints: redo it with them."""
+
+
+def _preload_audit_heads(session: Session, instance_ids: list[int]) -> None:
+    """The current end of each instance's audit chain, in one statement, into the transaction's cache of
+    chain heads (engine.history), so that appending each instance's first event does not query it."""
+    streams = [history.stream_of(i) for i in instance_ids]
+    last = (select(AuditEvent.stream, func.max(AuditEvent.seq).label("seq"))
+            .where(AuditEvent.stream.in_(streams)).group_by(AuditEvent.stream).subquery())
+    found = session.execute(select(AuditEvent.stream, AuditEvent.seq, AuditEvent.hash).join(
+        last, and_(AuditEvent.stream == last.c.stream, AuditEvent.seq == last.c.seq))).all()
+    heads = history._heads(session)
+    for stream in streams:
+        heads.setdefault(stream, (0, history.GENESIS))
+    for stream, seq, hash_ in found:
+        heads[stream] = (seq, hash_)
+
+
 def _fire_batch(session: Session, clock, rows: list[Timer], report: RunReport, policy: RetryPolicy,
-                reviewer_rule, fired: list[Timer]) -> None:
-    """Fire the instances of the claimed ``rows`` in the caller's transaction, each inside a SAVEPOINT: an
-    instance that fails or conflicts is rolled back alone (a failure is counted on its rows) and the others
-    go on. Rows left waiting are added to ``report.skipped``."""
+                reviewer_rule, fired: list[tuple[int, int]], careful: bool) -> None:
+    """Fire the instances of the claimed ``rows`` in the caller's transaction. Rows left waiting are added
+    to ``report.skipped``.
+
+    Not ``careful`` (the usual case): no savepoints; the first instance that fails or conflicts raises
+    :class:`_Redo`, and the caller rolls the batch back and fires it again carefully. ``careful``: each
+    instance inside a SAVEPOINT: one that fails or conflicts is rolled back alone (a failure is counted on
+    its rows) and the others go on."""
     by_instance: dict[int, list[Timer]] = {}
     for row in rows:
         by_instance.setdefault(row.instance_id, []).append(row)
     instances = _lock_instances(session, list(by_instance))
-    if instances:
-        _preload(session, instances)
     runtime = Runtime(session, clock, reviewer_rule=reviewer_rule)     # one per batch: helpers, script engine
+    running = [i for i in instances.values() if i.status == "running"]
+    if running:
+        _preload(session, instances)
+        runtime.preload_ledgers([i.id for i in running])
+        _preload_audit_heads(session, [i.id for i in running])
     now = clock.now()
     for instance_id, claimed in by_instance.items():
         instance = instances.get(instance_id)
@@ -223,47 +249,42 @@ def _fire_batch(session: Session, clock, rows: list[Timer], report: RunReport, p
             for row in claimed:
                 row.status = "cancelled"
             continue
-        try:
-            with session.begin_nested():
-                spec, subprocess_specs = _spec_of(instance.definition)
-                workflow = workflow_from_state(instance.state, spec, subprocess_specs, runtime.script_engine)
-                runtime.advance(instance, workflow, actor="timer", fire_timers=True)
-        except OperationalError as exc:
-            if not _is_conflict(exc):
-                raise              # the database itself is unwell: no instance is to blame
-            _conflict(session, report, claimed, instance_id)
-            continue
-        except (Conflict, StaleDataError, IntegrityError):
-            _conflict(session, report, claimed, instance_id)
-            continue
-        except Exception as exc:   # anything else is this instance's failure: count it on its rows
-            _forget_audit_heads(session)
-            report.failures += 1
-            report.skipped.update(r.id for r in claimed)
-            log.error("timer %s of instance %s failed: %s", claimed[0].id, instance_id, exc,
-                      exc_info=not isinstance(exc, EngineError),
-                      extra={"timer_id": claimed[0].id, "instance_id": instance_id})
-            error, error_class = describe_failure(exc)
+        if not careful:
+            try:
+                _advance(runtime, instance)
+            except OperationalError as exc:
+                if _is_conflict(exc):
+                    raise _Redo() from exc
+                raise
+            except Exception as exc:
+                raise _Redo() from exc
+        else:
             try:
                 with session.begin_nested():
-                    for row in claimed:
-                        if _count_failure(session, now, row, error, error_class, policy):
-                            report.incidents += 1
-                            log.warning("timer %s of instance %s failed %s times: now an incident for an "
-                                        "administrator", row.id, instance_id, row.attempts,
-                                        extra={"timer_id": row.id, "instance_id": instance_id})
-            except OperationalError:
-                raise
-            except Exception:      # recording failed too; the rows are skipped for the rest of this tick
-                _forget_audit_heads(session)
-                log.exception("could not record the failure of timer %s", claimed[0].id)
-            continue
+                    _advance(runtime, instance)
+            except OperationalError as exc:
+                if not _is_conflict(exc):
+                    raise          # the database itself is unwell: no instance is to blame
+                _conflict(session, report, claimed, instance_id)
+                continue
+            except (Conflict, StaleDataError, IntegrityError):
+                _conflict(session, report, claimed, instance_id)
+                continue
+            except Exception as exc:   # anything else is this instance's failure: count it on its rows
+                _failure(session, now, report, claimed, instance_id, exc, policy)
+                continue
         report.fired_instances += 1
         for row in claimed:
             if row.status == "waiting":    # not fired by this run (e.g. its due time moved): not again this tick
                 report.skipped.add(row.id)
             elif row.status == "fired":
-                fired.append(row)
+                fired.append((row.id, row.instance_id))    # for the log after the commit (which expires rows)
+
+
+def _advance(runtime: Runtime, instance: ProcessInstance) -> None:
+    spec, subprocess_specs = _spec_of(instance.definition)
+    workflow = workflow_from_state(instance.state, spec, subprocess_specs, runtime.script_engine)
+    runtime.advance(instance, workflow, actor="timer", fire_timers=True)
 
 
 def _conflict(session: Session, report: RunReport, claimed: list[Timer], instance_id: int) -> None:
@@ -274,14 +295,40 @@ def _conflict(session: Session, report: RunReport, claimed: list[Timer], instanc
              extra={"timer_id": claimed[0].id, "instance_id": instance_id})
 
 
+def _failure(session: Session, now: datetime, report: RunReport, claimed: list[Timer], instance_id: int,
+             exc: BaseException, policy: RetryPolicy) -> None:
+    _forget_audit_heads(session)
+    report.failures += 1
+    report.skipped.update(r.id for r in claimed)
+    log.error("timer %s of instance %s failed: %s", claimed[0].id, instance_id, exc,
+              exc_info=not isinstance(exc, EngineError),
+              extra={"timer_id": claimed[0].id, "instance_id": instance_id})
+    error, error_class = describe_failure(exc)
+    try:
+        with session.begin_nested():
+            for row in claimed:
+                if _count_failure(session, now, row, error, error_class, policy):
+                    report.incidents += 1
+                    log.warning("timer %s of instance %s failed %s times: now an incident for an administrator",
+                                row.id, instance_id, row.attempts,
+                                extra={"timer_id": row.id, "instance_id": instance_id})
+    except OperationalError:
+        raise
+    except Exception:              # recording failed too; the rows are skipped for the rest of this tick
+        _forget_audit_heads(session)
+        log.exception("could not record the failure of timer %s", claimed[0].id)
+
+
 def run_due_timers(session: Session, clock, batch_size: int = 50, *, policy: RetryPolicy | None = None,
                    skip: set[int] | None = None, reviewer_rule=None) -> RunReport:
     """Claim up to ``batch_size`` due timer rows in one statement and fire their instances in one transaction.
 
-    The instances are loaded and locked in one statement, each deployed version's spec is parsed once per
-    process, and each instance is fired inside its own SAVEPOINT: one that fails is rolled back alone and its
-    failure is counted on its rows (see :class:`RetryPolicy`), one that a user or another scheduler changed
-    meanwhile is rolled back alone and retried later; the others commit together at the end.
+    The instances are loaded and locked in one statement, and so are their definitions, case index rows,
+    provisional ledgers and audit chain heads; each deployed version's spec is parsed once per process. The
+    batch is first fired without savepoints; when an instance fails or conflicts, the batch is rolled back
+    and fired again with a SAVEPOINT per instance: the failing one is rolled back alone and its failure
+    counted on its rows (see :class:`RetryPolicy`), a conflicting one (a user or another transaction changed
+    it meanwhile) is rolled back alone and retried later, and the others commit together.
 
     ``skip`` (shared by the caller's batches) holds the rows of this tick that were claimed and are still
     waiting (failed, conflicting, or their instance was held elsewhere): none is claimed twice, so a tick
@@ -289,26 +336,40 @@ def run_due_timers(session: Session, clock, batch_size: int = 50, *, policy: Ret
     batch's transaction is rolled back and its rows stay due."""
     policy = policy or RetryPolicy()
     report = RunReport(skipped=skip if skip is not None else set())
-    fired: list[Timer] = []
-    rows: list[Timer] = []
+    attempt = RunReport()
+    fired: list[tuple[int, int]] = []
     try:
         rows = claim_due_timers(session, clock.now(), report.skipped, max(batch_size, 1))
         report.claimed = len(rows)
         if rows:
             report.last_claimed, report.last_instance = rows[-1].id, rows[-1].instance_id
-            _fire_batch(session, clock, rows, report, policy, reviewer_rule, fired)
-        session.commit()
+            try:
+                _fire_batch(session, clock, rows, attempt, policy, reviewer_rule, fired, careful=False)
+                session.commit()
+            except _Redo:
+                session.rollback()
+                ids = [r.id for r in rows]
+                attempt, fired = RunReport(), []
+                # the same rows again, those still due and not taken meanwhile by another scheduler
+                rows = list(session.scalars(_locking(session, _due(select(Timer), clock.now()).where(
+                    Timer.id.in_(ids)).order_by(Timer.due_at, Timer.id), Timer)))
+                _fire_batch(session, clock, rows, attempt, policy, reviewer_rule, fired, careful=True)
+                session.commit()
+        else:
+            session.commit()
     except OperationalError:
         session.rollback()
-        _forget_audit_heads(session)
         report.ok = False
         raise
     except Exception:
         session.rollback()         # the claim itself failed: not an instance's fault
         raise
-    for row in fired:
-        log.info("timer %s of instance %s: fired", row.id, row.instance_id,
-                 extra={"timer_id": row.id, "instance_id": row.instance_id})
+    for name in ("fired_instances", "conflicts", "failures", "incidents"):
+        setattr(report, name, getattr(report, name) + getattr(attempt, name))
+    report.skipped.update(attempt.skipped)
+    for timer_id, instance_id in fired:
+        log.info("timer %s of instance %s: fired", timer_id, instance_id,
+                 extra={"timer_id": timer_id, "instance_id": instance_id})
     report.last_fired = bool(fired)
     return report
 

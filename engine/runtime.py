@@ -938,3 +938,14 @@ class Runtime:
         workflow = self.load(instance)
         last = workflow.last_task or workflow.task_tree
         return dict(last.data)
+
+    def preload_ledgers(self, instance_ids) -> None:
+        """Read the provisional-value ledgers of several instances in one statement (the timer scheduler fires
+        a batch of instances with one Runtime), so that advancing each does not query its own."""
+        ids = [i for i in instance_ids if i not in self._ledger]
+        if not ids:
+            return
+        ledgers: dict[int, dict] = {i: {} for i in ids}
+        for row in self.session.scalars(select(ProvisionalValue).where(ProvisionalValue.instance_id.in_(ids))):
+            ledgers[row.instance_id][(row.slot, row.value)] = row
+        self._ledger.update(ledgers)
