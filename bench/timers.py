@@ -15,7 +15,11 @@ Reported per configuration: seconds to drain (due time -> last ``fired_at``), ti
 (each timer fired exactly once), N instances completed.
 
 The instances are made quickly: one is started through the services, then copied N-1 times with one
-INSERT ... SELECT (as tests/test_scheduler_pg.py does).
+INSERT ... SELECT (as tests/test_scheduler_pg.py does), with their timer rows and case search rows.
+
+(d) Statements per timer: ``--statements M`` (default 1,000) more waiting instances are fired in this process by
+``engine.jobs.run_due_timers`` (batches of SCHEDULER_BATCH_SIZE, as a tick does) while every statement sent
+to the database is counted (PostgreSQL's implicit BEGIN is not counted; each COMMIT is counted once).
 
 Database: PostgreSQL from DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/bench), whose schema
 ``public`` is DROPPED and recreated before each configuration; the script refuses a database whose name does
@@ -170,6 +174,11 @@ def create_waiting(app, n: int, fire_at: datetime) -> float:
             "INSERT INTO timers (instance_id, task_id, element_id, due_at, status) SELECT p.id, t.task_id,"
             " t.element_id, t.due_at, 'waiting' FROM process_instances p, timers t WHERE t.instance_id = :id"
             " AND p.id <> :id AND p.process_key = :key"), {"id": first_id, "key": PROCESS_KEY})
+        # the case search row every started instance has (engine.casework.index_case)
+        session.execute(text(
+            "INSERT INTO case_index (instance_id, case_number, title, parties, updated_at) SELECT p.id,"
+            " p.business_key, NULL, NULL, p.started_at FROM process_instances p WHERE p.id <> :id"
+            " AND p.process_key = :key"), {"id": first_id, "key": PROCESS_KEY})
     session.commit()
     # planner statistics for the fresh rows, as autovacuum would have them in a live system
     session.execute(text("ANALYZE"))
@@ -195,7 +204,8 @@ def scheduler_url(url: str, app_name: str) -> str:
 
 
 def start_scheduler(url: str, app_name: str, poll: int | None, batch: int | None, logdir: str):
-    env = {**os.environ, "FLASK_APP": "web", "PYTHONPATH": ROOT, "DATABASE_URL": scheduler_url(url, app_name)}
+    env = {**os.environ, "FLASK_APP": "web", "PYTHONPATH": ROOT, "DATABASE_URL": scheduler_url(url, app_name),
+           "SCHEDULER_NAME": app_name}      # each its own heartbeat row, as deploy/serve names them
     env.pop("FLASK_DEBUG", None)
     if poll is not None:
         env["SCHEDULER_POLL_SECONDS"] = str(poll)
@@ -380,6 +390,66 @@ def run_schedulers(app, url: str, sqlite_path: str | None, label: str, processes
     return run
 
 
+# --- (d) statements per timer ----------------------------------------------------------------------------------
+
+@dataclass
+class Statements:
+    n: int
+    batch: int
+    seconds: float
+    statements: int
+    commits: int
+    by_kind: dict[str, int]
+
+
+def run_statements(app, n: int, batch: int, lead: float) -> Statements:
+    """n waiting instances fired in this process by run_due_timers in batches, every statement counted."""
+    from collections import Counter
+
+    from sqlalchemy import event
+
+    from engine.jobs import run_due_timers
+    from web.extensions import db
+
+    progress(f"(d): resetting the database, creating {n:,} waiting instances")
+    reset_database(app)
+    fire_at = now_utc() + timedelta(seconds=lead)
+    create_waiting(app, n, fire_at)
+    db.session.remove()
+    while now_utc() <= fire_at:
+        time.sleep(0.01)
+    kinds: Counter = Counter()
+
+    def count(_conn, _cursor, statement, _params, _context, _many):
+        words = statement.split(None, 1)
+        kinds[words[0].upper() if words else "?"] += 1
+
+    def count_commit(_conn):
+        kinds["COMMIT"] += 1
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    event.listen(db.engine, "commit", count_commit)
+    clock = app.extensions["clock"]
+    skip: set[int] = set()
+    fired = 0
+    t0 = time.perf_counter()
+    try:
+        while True:
+            report = run_due_timers(db.session, clock, batch, skip=skip)
+            fired += report.fired_instances
+            if report.claimed < batch:
+                break
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+        event.remove(db.engine, "commit", count_commit)
+    elapsed = time.perf_counter() - t0
+    db.session.remove()
+    if fired != n:
+        raise RuntimeError(f"(d): fired {fired} of {n} instances")
+    return Statements(n, batch, elapsed, sum(v for k, v in kinds.items() if k != "COMMIT"), kinds["COMMIT"],
+                      dict(kinds))
+
+
 # --- (c) raw engine --------------------------------------------------------------------------------------------
 
 def run_raw(n: int) -> tuple[Run, float]:
@@ -455,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3600.0,
                     help="give up when not all timers fired after this many seconds (default 3600)")
     ap.add_argument("--no-raw", action="store_true", help="skip the raw engine baseline (c)")
+    ap.add_argument("--statements", type=int, default=1000,
+                    help="(d): fire this many timers in-process counting the statements sent (default 1000; 0: skip)")
     ap.add_argument("--allow-any-db", action="store_true",
                     help="allow resetting a PostgreSQL database whose name does not contain 'bench'")
     args = ap.parse_args(argv)
@@ -497,6 +569,9 @@ def main(argv: list[str] | None = None) -> int:
                 for label, processes in configs:
                     runs.append(run_schedulers(app, url, sqlite_path, label, processes, args.n, args.poll,
                                                args.batch, args.lead, args.timeout, tmp.name))
+                stmts = None
+                if args.statements > 0:
+                    stmts = run_statements(app, args.statements, batch, args.lead)
                 raw = None
                 if not args.no_raw:
                     progress(f"(c): {args.n:,} in-memory workflows")
@@ -534,6 +609,17 @@ def main(argv: list[str] | None = None) -> int:
                                            f"{r.span_per_second / raw.per_second:.4f}",
                                            f"1 : {raw.per_second / r.span_per_second:,.0f}"])
                     print(table(["timers/s ratio, scheduler / raw engine", "ratio", "as 1 : x"], ratio_rows))
+                    print()
+
+                if stmts is not None:
+                    per = stmts.n
+                    print(f"(d) statements per timer: {stmts.n:,} timers fired in this process by run_due_timers, "
+                          f"batches of {stmts.batch}, {stmts.seconds:.2f} s ({stmts.n / stmts.seconds:,.1f} timers/s)")
+                    rows = [[kind, f"{count:,}", f"{count / per:.2f}"]
+                            for kind, count in sorted(stmts.by_kind.items(), key=lambda kv: -kv[1])]
+                    rows.append(["all statements (COMMIT included)", f"{stmts.statements + stmts.commits:,}",
+                                 f"{(stmts.statements + stmts.commits) / per:.2f}"])
+                    print(table(["statement", "count", "per timer"], rows))
                     print()
 
                 for r in runs:
