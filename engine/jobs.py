@@ -188,19 +188,6 @@ def _count_failure(session: Session, now: datetime, row: Timer, error: dict, err
     return incident
 
 
-def record_failure(session: Session, clock, timer_id: int, exc: BaseException, policy: RetryPolicy) -> bool:
-    """Count a failed attempt on the timer row, in its own committed transaction; after the last attempt the
-    row becomes an incident. Returns True when it did."""
-    row = session.scalars(_locking(session, select(Timer).where(Timer.id == timer_id), Timer)).first()
-    if row is None:                # held by another scheduler right now
-        session.rollback()
-        return False
-    error, error_class = describe_failure(exc)
-    incident = _count_failure(session, clock.now(), row, error, error_class, policy)
-    session.commit()
-    return incident
-
-
 class _Redo(Exception):
     """An instance failed or conflicted while a batch was fired without savepoints: redo it with them."""
 
