@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from .analytics.rollups import handling_groups
 from .models import HumanTask, OrgUnit, ProcessDefinition, ProcessInstance, User
 from .org import GOVERNMENT, Directory
 
@@ -220,14 +221,8 @@ class Dashboard:
         """Average hours from offer to completion per step and unit. A unit is flagged when at least
         ``min_units`` units did the step and its average exceeds ``factor`` times the mean of those units'
         averages."""
-        seconds = self._seconds(HumanTask.created_at, HumanTask.completed_at)
-        stmt = (select(ProcessInstance.process_key, HumanTask.element_id, HumanTask.unit_id,
-                       func.max(HumanTask.name).label("name"), func.count().label("tasks"),
-                       func.avg(seconds).label("seconds"))
-                .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                .where(HumanTask.status == "completed", HumanTask.completed_at.is_not(None))
-                .group_by(ProcessInstance.process_key, HumanTask.element_id, HumanTask.unit_id))
-        groups = self.session.execute(self._scoped(stmt)).all()
+        f = self.filters
+        groups = handling_groups(self.session, self.area, f.process_key, f.created_from, f.created_to)
         step_names: dict[tuple, str] = {}                   # one label per step, whatever the unit
         for g in groups:
             step = (g.process_key, g.element_id)
@@ -236,7 +231,7 @@ class Dashboard:
         rows = [HandlingRow(process_key=g.process_key, procedure=names.get(g.process_key, g.process_key),
                             element_id=g.element_id, step=step_names[(g.process_key, g.element_id)], unit_id=g.unit_id,
                             unit=self.unit_name(g.unit_id), county=self.county_name(g.unit_id), tasks=g.tasks,
-                            avg_hours=round(float(g.seconds or 0), 1) / 3600)   # SQLite: float days
+                            avg_hours=round(g.avg_seconds, 1) / 3600)
                 for g in groups]
         by_step: dict[tuple, list[HandlingRow]] = defaultdict(list)
         for row in rows:

@@ -219,7 +219,9 @@ class HumanTask(Base):
     claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id], lazy="joined")
     __table_args__ = (Index("ix_human_tasks_inbox", "status", "role_code", "unit_id"),
                       Index("ix_human_tasks_sla", "status", "sla_state", "due_at"),
-                      Index("ix_human_tasks_unassigned", "status", "unassigned"))
+                      Index("ix_human_tasks_unassigned", "status", "unassigned"),
+                      # dashboard: the days at the edges of a handling-time window (engine.analytics.rollups)
+                      Index("ix_human_tasks_created_at", "created_at"))
 
 
 class Timer(Base):
@@ -494,3 +496,4 @@ from .registers import oversight_models as _oversight_models  # noqa: E402,F401
 # --- registers and analytics (their own modules; imported here so Base knows every table) -----------------
 from .registers import contact_point_models as _contact_point_models  # noqa: E402,F401
 from .analytics import assessment_models as _assessment_models  # noqa: E402,F401
+from .analytics import rollups as _rollups  # noqa: E402,F401

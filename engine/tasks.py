@@ -10,6 +10,7 @@ from sqlalchemy import and_, exists, false, or_, select, update
 from sqlalchemy.orm import Session, joinedload, undefer
 
 from . import history
+from .analytics.rollups import record_completion
 from .errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from .limits import is_db_id, is_uuid
 from .models import HumanTask, OrgUnit, ProcessInstance, User
@@ -308,6 +309,7 @@ class TaskService:
                 return self.validate_form(task.form_key, submitted,
                                           {**case_data, "task_unit": task.unit.code if task.unit else None})
         self.runtime.run_task(instance, task.id, data, actor=user.username, validate=validate, accepted=accepted)
+        record_completion(self.session, task, instance.process_key)     # dashboard rollup: one UPSERT
         return task
 
     def _load_for_action(self, task: HumanTask) -> ProcessInstance:

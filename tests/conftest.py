@@ -96,6 +96,8 @@ def ctx(app):
         for model in (SurveyRating, SurveyResponse, ContactPointUnit, ContactPoint, AssessmentFigure, AssessmentScore,
                       AssessmentPeriod):
             db.session.execute(delete(model))
+        from engine.analytics.rollups import HandlingRollup
+        db.session.execute(delete(HandlingRollup))
         db.session.execute(delete(ProcessInstance))
         db.session.commit()
         app.extensions["clock"] = Clock()

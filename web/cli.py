@@ -244,6 +244,18 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(audit)
 
+    rollups = AppGroup("rollups", help="Dashboard rollups (engine.analytics.rollups).")
+
+    @rollups.command("rebuild")
+    def rollups_rebuild():
+        """Recompute the handling-time rollup from the completed human tasks (after a restore or a bulk load)."""
+        from engine.analytics.rollups import rebuild
+        rows = rebuild(db.session)
+        db.session.commit()
+        click.echo(f"handling_rollups: {rows} rows")
+
+    app.cli.add_command(rollups)
+
     cal = AppGroup("calendar", help="Working-day calendar.")
 
     @cal.command("seed")

@@ -1,0 +1,38 @@
+"""handling-time rollup (engine.analytics.rollups) filled from the completed human tasks; human tasks by offer time
+
+Revision ID: j14rol000001
+Revises: i14idx000001
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "j14rol000001"
+down_revision = "i14idx000001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "handling_rollups",
+        sa.Column("process_key", sa.String(length=128), nullable=False),
+        sa.Column("element_id", sa.String(length=128), nullable=False),
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("tasks", sa.Integer(), nullable=False),
+        sa.Column("seconds", sa.Float(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.PrimaryKeyConstraint("process_key", "element_id", "unit_id", "month", name=op.f("pk_handling_rollups")),
+    )
+    op.create_index("ix_human_tasks_created_at", "human_tasks", ["created_at"], unique=False)
+    # backfill: existing completed tasks (the same as `flask rollups rebuild`)
+    from sqlalchemy.orm import Session
+    from engine.analytics.rollups import rebuild
+    session = Session(bind=op.get_bind())
+    rebuild(session)
+    session.flush()
+
+
+def downgrade():
+    op.drop_index("ix_human_tasks_created_at", table_name="human_tasks")
+    op.drop_table("handling_rollups")
