@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, case, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from .analytics.rollups import handling_groups
 from .models import HumanTask, OrgUnit, ProcessDefinition, ProcessInstance, User
@@ -215,6 +215,32 @@ class Dashboard:
                 .where(or_(is_overdue(self.now), is_escalated()))
                 .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id))
         return list(self.session.scalars(self._scoped(stmt)))
+
+    def _overdue_where(self, stmt):
+        return self._scoped(stmt.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                            .where(or_(is_overdue(self.now), is_escalated())))
+
+    def overdue_count(self) -> int:
+        return self.session.scalar(self._overdue_where(select(func.count()).select_from(HumanTask))) or 0
+
+    def overdue_rows(self, limit: int | None = None, offset: int = 0, stream: bool = False):
+        """The overdue list as column tuples (no ORM objects), in ``overdue_tasks``' order (a total order, so
+        pages read one after the other return every task once): id, instance_id, name, element_id, subject,
+        unit_id, due_at, provisional, sla_state, process_key, business_key, claimed_by (display name).
+        ``stream``: fetched in batches as they are read (exports)."""
+        claimant = aliased(User)
+        stmt = (select(HumanTask.id, HumanTask.instance_id, HumanTask.name, HumanTask.element_id, HumanTask.subject,
+                       HumanTask.unit_id, HumanTask.due_at, HumanTask.provisional, HumanTask.sla_state,
+                       ProcessInstance.process_key, ProcessInstance.business_key,
+                       claimant.display_name.label("claimed_by"))
+                .select_from(HumanTask).outerjoin(claimant, claimant.id == HumanTask.claimed_by_id))
+        stmt = self._overdue_where(stmt).order_by(HumanTask.due_at.is_(None), HumanTask.due_at,
+                                                  HumanTask.created_at, HumanTask.id)
+        if limit is not None:
+            stmt = stmt.offset(offset).limit(limit)
+        if stream:
+            return self.session.execute(stmt.execution_options(yield_per=2000))
+        return self.session.execute(stmt).all()
 
     # -- handling time (平均数测算) -------------------------------------------------------------------
     def handling_times(self, factor: float = OUTLIER_FACTOR, min_units: int = OUTLIER_MIN_UNITS) -> list[HandlingRow]:

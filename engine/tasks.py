@@ -109,8 +109,8 @@ class TaskService:
         total = self.session.scalar(select(func.count()).select_from(stmt.subquery()))
         per_page = min(max(int(per_page), 1), MAX_PER_PAGE)
         page = min(max(int(page), 1), MAX_PAGE)              # an offset the database can take
-        order = (HumanTask.completed_at.desc(),) if tab == "done" else \
-            (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+        order = (HumanTask.completed_at.desc(), HumanTask.id) if tab == "done" else \
+            (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)   # total: pages
         rows = list(self.session.scalars(stmt.order_by(*order).offset((page - 1) * per_page).limit(per_page)))
         return rows, total
 

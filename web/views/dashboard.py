@@ -5,7 +5,7 @@ Each list is built once as a table (headers, rows of cell values, links, row cla
 Excel export both render that same table."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import wraps
 from urllib.parse import quote
@@ -20,9 +20,9 @@ from engine.models import ProcessInstance
 from engine.registers.lists import list_keeping_units, list_types, publication_status
 
 from .. import display, services
-from ..export import XLSX_MIMETYPE, workbook_bytes
+from ..export import XLSX_MIMETYPE, workbook_stream
 from ..extensions import db
-from ..edge import arg_day_start
+from ..edge import arg_day_start, arg_page
 from .common import SLA_LABELS, me, roles_of, signed_in
 
 bp = Blueprint("dashboard", __name__)
@@ -45,6 +45,7 @@ HEADERS = {
     "unassigned": [N_("County"), N_("Unit"), N_("Tasks to assign")],
     "lists": [N_("County"), N_("Unit")] + [t.name for t in list_types().values()] + [N_("Lists not updated in time")],
 }
+OVERDUE_PER_PAGE = 50
 ROUND_STATUS = {"running": N_("In progress"), "completed": N_("Closed")}
 
 
@@ -73,6 +74,9 @@ class Table:
     rows: list[list] = field(default_factory=list)       # cell values: str, int, float (1 decimal), datetime
     links: list[dict] = field(default_factory=list)      # per row: column index → URL
     classes: list[str] = field(default_factory=list)     # per row: CSS class
+    total: int | None = None                             # a paged list: rows in all, this page, pages
+    page: int = 1
+    pages: int = 1
 
     @property
     def title(self) -> str:
@@ -115,18 +119,30 @@ def _procedures(d: Dashboard, rows: list[dict] | None = None) -> Table:
     return table
 
 
-def _overdue(d: Dashboard) -> Table:
+def _overdue_row(d: Dashboard, names: dict, r) -> tuple[list, dict, str]:
+    late = (d.now - r.due_at).total_seconds() / 86400 if r.due_at is not None else None
+    state = "escalated" if r.sla_state == "escalated" else "overdue"
+    case = r.business_key or display.case_name(db.session.get(ProcessInstance, r.instance_id))
+    return ([case, names.get(r.process_key, r.process_key), r.name or r.element_id, r.subject or "",
+             d.unit_name(r.unit_id), ProvisionalTime(r.due_at) if r.provisional and r.due_at else r.due_at,
+             _one(max(late, 0.0)) if late is not None else None, _(SLA_LABELS[state]), r.claimed_by or ""],
+            {0: url_for("case.show", instance_id=r.instance_id), 2: url_for("task.show", task_id=r.id)},
+            f"sla-row-{state}")
+
+
+def _overdue(d: Dashboard, page: int | None = None) -> Table:
+    """The overdue list: one page of it (``page``, OVERDUE_PER_PAGE rows) for the page, every row for Excel."""
     table, names = Table("overdue"), d.procedure_names()
-    for t in d.overdue_tasks():
-        late = (d.now - t.due_at).total_seconds() / 86400 if t.due_at is not None else None
-        state = "escalated" if t.sla_state == "escalated" else "overdue"
-        table.add([display.case_name(t.instance), names.get(t.instance.process_key, t.instance.process_key),
-                   t.name or t.element_id, t.subject or "", d.unit_name(t.unit_id),
-                   ProvisionalTime(t.due_at) if t.provisional and t.due_at else t.due_at,
-                   _one(max(late, 0.0)) if late is not None else None, _(SLA_LABELS[state]),
-                   t.claimed_by.display_name if t.claimed_by else ""],
-                  links={0: url_for("case.show", instance_id=t.instance_id), 2: url_for("task.show", task_id=t.id)},
-                  css=f"sla-row-{state}")
+    if page is None:
+        rows = d.overdue_rows(stream=True)
+    else:
+        table.total = d.overdue_count()
+        table.pages = max((table.total + OVERDUE_PER_PAGE - 1) // OVERDUE_PER_PAGE, 1)
+        table.page = page = min(page, table.pages)
+        rows = d.overdue_rows(limit=OVERDUE_PER_PAGE, offset=(page - 1) * OVERDUE_PER_PAGE)
+    for r in rows:
+        values, links, css = _overdue_row(d, names, r)
+        table.add(values, links=links, css=css)
     return table
 
 
@@ -178,14 +194,27 @@ BUILDERS = {"units": _units, "procedures": _procedures, "overdue": _overdue, "ha
             "unassigned": _unassigned, "lists": _lists}
 
 
+def handling_window(d: Dashboard) -> tuple[Dashboard, datetime | None]:
+    """Handling times look at history: without a date filter they cover the tasks offered this year (local
+    time), so the page never aggregates every year there is. Returns the dashboard for them and the start of
+    that default window (None when the user's own filters apply)."""
+    if d.filters.created_from is not None or d.filters.created_to is not None:
+        return d, None
+    start = datetime(d.now.astimezone(LOCAL_TZ).year, 1, 1, tzinfo=LOCAL_TZ)
+    window = Dashboard(d.session, d.now, d.area, replace(d.filters, created_from=start))
+    window._units, window._names = d._units, d._names
+    return window, start
+
+
 @bp.get("/dashboard")
 @supervisors_only
 def index():
     d = _dashboard()
     unit_rows, procedure_rows = d.unit_counts(), d.procedure_counts()
     unassigned_rows = d.unassigned_counts()
-    tables = [_units(d, unit_rows), _procedures(d, procedure_rows), _overdue(d), _handling(d), _pilot(d),
-              _unassigned(d, unassigned_rows), _lists(d)]
+    history, window_from = handling_window(d)
+    tables = [_units(d, unit_rows), _procedures(d, procedure_rows), _overdue(d, arg_page("overdue_page")),
+              _handling(history), _pilot(d), _unassigned(d, unassigned_rows), _lists(d)]
     labels = {s: _(STATE_LABELS[s]) for s in STATES}
     charts = {"labels": labels,
               "units": {"labels": [r["unit"] or "—" for r in unit_rows], **{s: [r[s] for r in unit_rows] for s in STATES}},
@@ -195,19 +224,33 @@ def index():
                            states=STATES, charts=charts, processes={p.key: p.name or p.key for p in services.procedures()}, args=request.args,
                            unassigned_total=sum(r["unassigned"] for r in unassigned_rows),
                            factor=OUTLIER_FACTOR, min_units=OUTLIER_MIN_UNITS,
+                           window_from=window_from.date() if window_from else None,
                            stale_months=current_app.config["LIST_STALE_MONTHS"])
+
+
+def _excel_value(v):
+    if isinstance(v, datetime):
+        return v.astimezone(LOCAL_TZ).replace(tzinfo=None)
+    if isinstance(v, ProvisionalTime):
+        return v.export()
+    return v
 
 
 @bp.get("/dashboard/export/<name>.xlsx")
 @supervisors_only
 def export(name: str):
+    """Every row of a list as Excel, written as the rows are read (openpyxl write-only), then streamed."""
     if name not in BUILDERS:
         abort(404)
     d = _dashboard()
-    table = BUILDERS[name](d)
-    rows = [[v.astimezone(LOCAL_TZ).replace(tzinfo=None) if isinstance(v, datetime)
-             else v.export() if isinstance(v, ProvisionalTime) else v for v in row] for row in table.rows]
-    response = Response(workbook_bytes(table.title, table.headers, rows), mimetype=XLSX_MIMETYPE)
+    table = Table(name)
+    if name == "overdue":                           # the long one: straight from the cursor, no links
+        names = d.procedure_names()
+        rows = (_overdue_row(d, names, r)[0] for r in d.overdue_rows(stream=True))
+    else:
+        rows = BUILDERS[name](handling_window(d)[0] if name == "handling" else d).rows
+    body = workbook_stream(table.title, table.headers, ([_excel_value(v) for v in row] for row in rows))
+    response = Response(body, mimetype=XLSX_MIMETYPE)
     day = f"{d.now.astimezone(LOCAL_TZ):%Y-%m-%d}"
     response.headers["Content-Disposition"] = (f"attachment; filename={name}-{day}.xlsx; "
                                                f"filename*=UTF-8''{quote(f'{table.title}-{day}.xlsx')}")
