@@ -114,6 +114,7 @@ class Dashboard:
         self.filters = filters or Filters()
         self._units: dict[int, OrgUnit] | None = None
         self._names: dict[str, str] | None = None
+        self._counties: dict[int | None, OrgUnit | None] | None = None
 
     # -- helpers ------------------------------------------------------------------------------------
     def units(self) -> dict[int, OrgUnit]:
@@ -123,6 +124,13 @@ class Dashboard:
 
     def county_of(self, unit_id: int | None) -> OrgUnit | None:
         """The county- or city-level government whose area holds the unit."""
+        if self._counties is None:
+            self._counties = {}
+        if unit_id not in self._counties:
+            self._counties[unit_id] = self._county_of(unit_id)
+        return self._counties[unit_id]
+
+    def _county_of(self, unit_id: int | None) -> OrgUnit | None:
         units = self.units()
         unit = units.get(unit_id) if unit_id is not None else None
         while unit is not None:

@@ -79,14 +79,28 @@ def procedures():
     """The latest version of each procedure a person or another system starts, for filters and lists — not
     the internal sub-processes that only a call activity of another procedure runs (their tasks belong to
     the calling case)."""
-    repo, rt = repository(), runtime()
+    repo = repository()
     latest = repo.list_latest()
     called: set[str] = set()
     for definition in latest:
-        _spec, subprocesses = repo.load_spec(definition)
-        called.update(key for key in subprocesses if key != definition.key)
+        called.update(_spec_facts(definition)[0])
     return [d for d in latest if d.key not in called or d.start_messages or d.timer_start
-            or rt.start_properties(d).get("formKey")]
+            or _spec_facts(d)[1]]
+
+
+_SPEC_FACTS: dict[tuple[int, str], tuple[frozenset[str], bool]] = {}
+
+
+def _spec_facts(definition) -> tuple[frozenset[str], bool]:
+    """(keys of the sub-processes it calls, whether its start event has a form) of a deployed version — which
+    never changes, so each worker reads its spec (a large deferred column) once, not on every page."""
+    key = (definition.id, definition.sha256)
+    facts = _SPEC_FACTS.get(key)
+    if facts is None:
+        _spec, subprocesses = repository().load_spec(definition)
+        facts = _SPEC_FACTS[key] = (frozenset(k for k in subprocesses if k != definition.key),
+                                    bool(runtime().start_properties(definition).get("formKey")))
+    return facts
 
 
 def _lookups() -> dict:

@@ -45,7 +45,7 @@ HEADERS = {
     "unassigned": [N_("County"), N_("Unit"), N_("Tasks to assign")],
     "lists": [N_("County"), N_("Unit")] + [t.name for t in list_types().values()] + [N_("Lists not updated in time")],
 }
-OVERDUE_PER_PAGE = 50
+OVERDUE_PER_PAGE = HANDLING_PER_PAGE = 50
 ROUND_STATUS = {"running": N_("In progress"), "completed": N_("Closed")}
 
 
@@ -146,11 +146,19 @@ def _overdue(d: Dashboard, page: int | None = None) -> Table:
     return table
 
 
-def _handling(d: Dashboard) -> Table:
-    table = Table("handling")
-    for r in d.handling_times():
+def _handling(d: Dashboard, page: int | None = None) -> Table:
+    """Average handling time per step and unit: one page (HANDLING_PER_PAGE rows) for the page, every row for
+    Excel. The outliers are computed over all rows either way."""
+    table, rows = Table("handling"), d.handling_times()
+    if page is not None:
+        table.total = len(rows)
+        table.pages = max((table.total + HANDLING_PER_PAGE - 1) // HANDLING_PER_PAGE, 1)
+        table.page = page = min(page, table.pages)
+        rows = rows[(page - 1) * HANDLING_PER_PAGE:page * HANDLING_PER_PAGE]
+    far = _("Far above the average")
+    for r in rows:
         table.add([r.procedure, r.step, r.county, r.unit or "—", r.tasks, _one(r.avg_hours), r.units_on_step,
-                   _one(r.step_mean_hours), _one(r.ratio), _("Far above the average") if r.flagged else ""],
+                   _one(r.step_mean_hours), _one(r.ratio), far if r.flagged else ""],
                   css="flagged" if r.flagged else "")
     return table
 
@@ -202,7 +210,7 @@ def handling_window(d: Dashboard) -> tuple[Dashboard, datetime | None]:
         return d, None
     start = datetime(d.now.astimezone(LOCAL_TZ).year, 1, 1, tzinfo=LOCAL_TZ)
     window = Dashboard(d.session, d.now, d.area, replace(d.filters, created_from=start))
-    window._units, window._names = d._units, d._names
+    window._units, window._names, window._counties = d._units, d._names, d._counties
     return window, start
 
 
@@ -214,7 +222,7 @@ def index():
     unassigned_rows = d.unassigned_counts()
     history, window_from = handling_window(d)
     tables = [_units(d, unit_rows), _procedures(d, procedure_rows), _overdue(d, arg_page("overdue_page")),
-              _handling(history), _pilot(d), _unassigned(d, unassigned_rows), _lists(d)]
+              _handling(history, arg_page("handling_page")), _pilot(d), _unassigned(d, unassigned_rows), _lists(d)]
     labels = {s: _(STATE_LABELS[s]) for s in STATES}
     charts = {"labels": labels,
               "units": {"labels": [r["unit"] or "—" for r in unit_rows], **{s: [r[s] for r in unit_rows] for s in STATES}},
