@@ -457,14 +457,18 @@ def explain(app, n_show: int = 8) -> list[str]:
         label[0] = "/api/tasks"
         svc.page(user, "all", "open", limit=50)
         city = s.query(User).filter_by(username=CITY_SUP).one()
-        start = datetime(now.year, 1, 1, tzinfo=timezone.utc)
+        from engine.calendar import LOCAL_TZ
+        start = datetime(now.astimezone(LOCAL_TZ).year, 1, 1, tzinfo=LOCAL_TZ)    # the page's default window
         d = Dashboard(s, now, area_of(s, city))
-        label[0] = "dashboard city: counts"
+        label[0] = "dashboard city: all counts (one pass)"
         d.unit_counts()
         d.procedure_counts()
+        d.unassigned_counts()
         label[0] = "dashboard city: overdue page"
-        d.overdue_count()
         d.overdue_rows(limit=50)
+        label[0] = "export overdue (city): every row"
+        for _row in d.overdue_rows(stream=True):
+            pass
         label[0] = "dashboard city: handling (rollup)"
         Dashboard(s, now, area_of(s, city), Filters(created_from=start)).handling_times()
         event.remove(db.engine, "before_cursor_execute", grab)

@@ -115,6 +115,7 @@ class Dashboard:
         self._units: dict[int, OrgUnit] | None = None
         self._names: dict[str, str] | None = None
         self._counties: dict[int | None, OrgUnit | None] | None = None
+        self._cells: list[dict] | None = None
 
     # -- helpers ------------------------------------------------------------------------------------
     def units(self) -> dict[int, OrgUnit]:
@@ -183,34 +184,60 @@ class Dashboard:
         return (func.julianday(end) - func.julianday(start)) * 86400.0
 
     # -- counts -------------------------------------------------------------------------------------
+    def _grid(self) -> list[dict]:
+        """One pass over the open tasks of the area: per (unit, procedure) the four SLA counts, the tasks nobody
+        can take, and those on the overdue list. Every count on the page is a sum over these cells."""
+        if self._cells is None:
+            conds = {**conditions(self.now), "unassigned": HumanTask.unassigned.is_(True),
+                     "listed": or_(is_overdue(self.now), is_escalated())}
+            sums = [func.sum(case((cond, 1), else_=0)).label(name) for name, cond in conds.items()]
+            stmt = (select(HumanTask.unit_id, ProcessInstance.process_key, *sums).select_from(HumanTask)
+                    .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                    .where(is_open()).group_by(HumanTask.unit_id, ProcessInstance.process_key))
+            self._cells = [{"unit_id": r.unit_id, "process_key": r.process_key,
+                            **{name: int(getattr(r, name) or 0) for name in conds}}
+                           for r in self.session.execute(self._scoped(stmt))]
+        return self._cells
+
+    def _unit_row(self, unit_id: int | None) -> dict:
+        unit = self.units().get(unit_id) if unit_id is not None else None
+        return {"unit_id": unit_id, "code": unit.code if unit else "", "unit": unit.name if unit else "",
+                "county": self.county_name(unit_id)}
+
     def unit_counts(self) -> list[dict]:
         """Per unit holding open tasks: open, due soon, overdue, escalated; ordered by unit code."""
-        rows = []
-        for r in self._counts(HumanTask.unit_id):
-            unit = self.units().get(r.unit_id) if r.unit_id is not None else None
-            rows.append({"unit_id": r.unit_id, "code": unit.code if unit else "", "unit": unit.name if unit else "",
-                         "county": self.county_name(r.unit_id), **{s: int(getattr(r, s) or 0) for s in STATES}})
-        return sorted(rows, key=lambda row: row["code"])
+        by_unit: dict = {}
+        for cell in self._grid():
+            row = by_unit.get(cell["unit_id"])
+            if row is None:
+                row = by_unit[cell["unit_id"]] = {**self._unit_row(cell["unit_id"]), **{s: 0 for s in STATES}}
+            for s in STATES:
+                row[s] += cell[s]
+        return sorted(by_unit.values(), key=lambda row: row["code"])
 
     def procedure_counts(self) -> list[dict]:
         """Per procedure (the instance's process key; steps of called sub-processes count for it)."""
         names = self.procedure_names()
-        rows = [{"process_key": r.process_key, "procedure": names.get(r.process_key, r.process_key),
-                 **{s: int(getattr(r, s) or 0) for s in STATES}}
-                for r in self._counts(ProcessInstance.process_key)]
-        return sorted(rows, key=lambda row: row["process_key"])
+        by_key: dict = {}
+        for cell in self._grid():
+            key = cell["process_key"]
+            row = by_key.get(key)
+            if row is None:
+                row = by_key[key] = {"process_key": key, "procedure": names.get(key, key), **{s: 0 for s in STATES}}
+            for s in STATES:
+                row[s] += cell[s]
+        return sorted(by_key.values(), key=lambda row: row["process_key"])
 
     def unassigned_counts(self) -> list[dict]:
         """Per unit holding open tasks nobody can take (无人承接, waiting in the 待分派 queue): how many."""
-        stmt = (select(HumanTask.unit_id, func.count().label("tasks")).select_from(HumanTask)
-                .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                .where(is_open(), HumanTask.unassigned.is_(True)).group_by(HumanTask.unit_id))
-        rows = []
-        for r in self.session.execute(self._scoped(stmt)):
-            unit = self.units().get(r.unit_id) if r.unit_id is not None else None
-            rows.append({"unit_id": r.unit_id, "code": unit.code if unit else "", "unit": unit.name if unit else "",
-                         "county": self.county_name(r.unit_id), "unassigned": int(r.tasks)})
-        return sorted(rows, key=lambda row: row["code"])
+        by_unit: dict = {}
+        for cell in self._grid():
+            if cell["unassigned"]:
+                row = by_unit.get(cell["unit_id"])
+                if row is None:
+                    row = by_unit[cell["unit_id"]] = {**self._unit_row(cell["unit_id"]), "unassigned": 0}
+                row["unassigned"] += cell["unassigned"]
+        return sorted(by_unit.values(), key=lambda row: row["code"])
 
     @staticmethod
     def totals(rows: list[dict]) -> dict:
@@ -224,28 +251,34 @@ class Dashboard:
                 .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id))
         return list(self.session.scalars(self._scoped(stmt)))
 
-    def _overdue_where(self, stmt):
-        return self._scoped(stmt.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                            .where(or_(is_overdue(self.now), is_escalated())))
-
     def overdue_count(self) -> int:
-        return self.session.scalar(self._overdue_where(select(func.count()).select_from(HumanTask))) or 0
+        """How many tasks the overdue list holds."""
+        return sum(cell["listed"] for cell in self._grid())
 
     def overdue_rows(self, limit: int | None = None, offset: int = 0, stream: bool = False):
         """The overdue list as column tuples (no ORM objects), in ``overdue_tasks``' order (a total order, so
         pages read one after the other return every task once): id, instance_id, name, element_id, subject,
         unit_id, due_at, provisional, sla_state, process_key, business_key, claimed_by (display name).
+        A page is chosen on the task table alone, then its rows are joined to their cases and claimants.
         ``stream``: fetched in batches as they are read (exports)."""
+        order = (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)
+        chosen = select(HumanTask.id).where(or_(is_overdue(self.now), is_escalated()))
+        if self.filters.process_key:
+            chosen = chosen.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        chosen = self._scoped(chosen)
+        chosen = chosen.order_by(*order).offset(offset).limit(limit)
         claimant = aliased(User)
         stmt = (select(HumanTask.id, HumanTask.instance_id, HumanTask.name, HumanTask.element_id, HumanTask.subject,
                        HumanTask.unit_id, HumanTask.due_at, HumanTask.provisional, HumanTask.sla_state,
                        ProcessInstance.process_key, ProcessInstance.business_key,
                        claimant.display_name.label("claimed_by"))
-                .select_from(HumanTask).outerjoin(claimant, claimant.id == HumanTask.claimed_by_id))
-        stmt = self._overdue_where(stmt).order_by(HumanTask.due_at.is_(None), HumanTask.due_at,
-                                                  HumanTask.created_at, HumanTask.id)
-        if limit is not None:
-            stmt = stmt.offset(offset).limit(limit)
+                .select_from(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                .outerjoin(claimant, claimant.id == HumanTask.claimed_by_id).order_by(*order))
+        if limit is None:                       # every row (exports): one plain scan
+            stmt = self._scoped(stmt.where(or_(is_overdue(self.now), is_escalated())))
+        else:
+            chosen = chosen.subquery()
+            stmt = stmt.join(chosen, chosen.c.id == HumanTask.id)
         if stream:
             return self.session.execute(stmt.execution_options(yield_per=2000))
         return self.session.execute(stmt).all()

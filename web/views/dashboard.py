@@ -119,15 +119,18 @@ def _procedures(d: Dashboard, rows: list[dict] | None = None) -> Table:
     return table
 
 
-def _overdue_row(d: Dashboard, names: dict, r) -> tuple[list, dict, str]:
+def _overdue_values(d: Dashboard, names: dict, labels: dict, r) -> list:
+    """The cells of one row of the overdue list (a column tuple from Dashboard.overdue_rows)."""
     late = (d.now - r.due_at).total_seconds() / 86400 if r.due_at is not None else None
-    state = "escalated" if r.sla_state == "escalated" else "overdue"
-    case = r.business_key or display.case_name(db.session.get(ProcessInstance, r.instance_id))
-    return ([case, names.get(r.process_key, r.process_key), r.name or r.element_id, r.subject or "",
-             d.unit_name(r.unit_id), ProvisionalTime(r.due_at) if r.provisional and r.due_at else r.due_at,
-             _one(max(late, 0.0)) if late is not None else None, _(SLA_LABELS[state]), r.claimed_by or ""],
-            {0: url_for("case.show", instance_id=r.instance_id), 2: url_for("task.show", task_id=r.id)},
-            f"sla-row-{state}")
+    return [r.business_key or display.case_name(db.session.get(ProcessInstance, r.instance_id)),
+            names.get(r.process_key, r.process_key), r.name or r.element_id, r.subject or "", d.unit_name(r.unit_id),
+            ProvisionalTime(r.due_at) if r.provisional and r.due_at else r.due_at,
+            _one(max(late, 0.0)) if late is not None else None,
+            labels["escalated" if r.sla_state == "escalated" else "overdue"], r.claimed_by or ""]
+
+
+def _sla_labels() -> dict:
+    return {state: _(SLA_LABELS[state]) for state in ("overdue", "escalated")}
 
 
 def _overdue(d: Dashboard, page: int | None = None) -> Table:
@@ -140,9 +143,12 @@ def _overdue(d: Dashboard, page: int | None = None) -> Table:
         table.pages = max((table.total + OVERDUE_PER_PAGE - 1) // OVERDUE_PER_PAGE, 1)
         table.page = page = min(page, table.pages)
         rows = d.overdue_rows(limit=OVERDUE_PER_PAGE, offset=(page - 1) * OVERDUE_PER_PAGE)
+    labels = _sla_labels()
     for r in rows:
-        values, links, css = _overdue_row(d, names, r)
-        table.add(values, links=links, css=css)
+        state = "escalated" if r.sla_state == "escalated" else "overdue"
+        table.add(_overdue_values(d, names, labels, r),
+                  links={0: url_for("case.show", instance_id=r.instance_id), 2: url_for("task.show", task_id=r.id)},
+                  css=f"sla-row-{state}")
     return table
 
 
@@ -253,8 +259,8 @@ def export(name: str):
     d = _dashboard()
     table = Table(name)
     if name == "overdue":                           # the long one: straight from the cursor, no links
-        names = d.procedure_names()
-        rows = (_overdue_row(d, names, r)[0] for r in d.overdue_rows(stream=True))
+        names, labels = d.procedure_names(), _sla_labels()
+        rows = (_overdue_values(d, names, labels, r) for r in d.overdue_rows(stream=True))
     else:
         rows = BUILDERS[name](handling_window(d)[0] if name == "handling" else d).rows
     body = workbook_stream(table.title, table.headers, ([_excel_value(v) for v in row] for row in rows))
