@@ -24,6 +24,10 @@ For each scale (full: 100,000 open and 1,000,000 finished human tasks; reference
     PYTHONPATH=. .venv/bin/python bench/scale.py --throughput                # reference, then full
     PYTHONPATH=. .venv/bin/python bench/scale.py --scales ref --throughput   # quick
     PYTHONPATH=. .venv/bin/python bench/scale.py --open 10000 --finished 100000 --scales custom
+
+DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/bench_scale) is used for every scale unless
+DATABASE_URL_REF / DATABASE_URL_FULL / DATABASE_URL_CUSTOM name one for that scale (so a seeded full-scale
+database can be kept with --reuse while the reference is reseeded).
 """
 from __future__ import annotations
 
@@ -609,7 +613,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for label in [s.strip() for s in args.scales.split(",") if s.strip()]:
         n_open, n_finished = SCALES.get(label, (args.open, args.finished))
-        run = run_scale(url, label, n_open, n_finished, args)
+        scale_url = normalise_url(os.environ[f"DATABASE_URL_{label.upper()}"]) \
+            if os.environ.get(f"DATABASE_URL_{label.upper()}") else url
+        if "bench" not in (make_url(scale_url).database or "") and not args.allow_any_db:
+            print(f"refusing: the database name must contain 'bench': {scale_url}", file=sys.stderr)
+            return 2
+        run = run_scale(scale_url, label, n_open, n_finished, args)
         if run is not None:
             runs.append(run)
     if not runs:

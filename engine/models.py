@@ -200,7 +200,7 @@ class HumanTask(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     form_key: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16))   # open / completed / cancelled
-    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))      # ix_human_tasks_claimed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -209,7 +209,7 @@ class HumanTask(Base):
     # due_at or remind_at was counted over a year the holiday table lacks (暂定); recomputed when it is entered
     provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)   # 已办
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))   # 已办: ix_human_tasks_done
     # 无人承接: when the task was offered, nobody active held its role at its unit (or it has no role); it waits
     # in the 待分派 queue of the justice bureau above its unit until someone assigns it
     unassigned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -221,7 +221,10 @@ class HumanTask(Base):
                       Index("ix_human_tasks_sla", "status", "sla_state", "due_at"),
                       Index("ix_human_tasks_unassigned", "status", "unassigned"),
                       # dashboard: the days at the edges of a handling-time window (engine.analytics.rollups)
-                      Index("ix_human_tasks_created_at", "created_at"))
+                      Index("ix_human_tasks_created_at", "created_at"),
+                      # my tasks (open ones, soonest due first) and 已办 (newest first): the user's rows only
+                      Index("ix_human_tasks_claimed", "claimed_by_id", "status", "due_at"),
+                      Index("ix_human_tasks_done", "completed_by_id", "status", "completed_at"))
 
 
 class Timer(Base):

@@ -1,4 +1,5 @@
-"""handling-time rollup (engine.analytics.rollups) filled from the completed human tasks; human tasks by offer time
+"""handling-time rollup (engine.analytics.rollups) filled from the completed human tasks; human tasks by offer
+time, by claimant and by completer with their state
 
 Revision ID: j14rol000001
 Revises: i14idx000001
@@ -25,6 +26,12 @@ def upgrade():
         sa.PrimaryKeyConstraint("process_key", "element_id", "unit_id", "month", name=op.f("pk_handling_rollups")),
     )
     op.create_index("ix_human_tasks_created_at", "human_tasks", ["created_at"], unique=False)
+    # a user's own rows by state: 我的 (claimed, open, by due time) and 已办 (completed by, newest first); the
+    # single-column indexes they replace are prefixes of them
+    op.create_index("ix_human_tasks_claimed", "human_tasks", ["claimed_by_id", "status", "due_at"], unique=False)
+    op.create_index("ix_human_tasks_done", "human_tasks", ["completed_by_id", "status", "completed_at"], unique=False)
+    op.drop_index("ix_human_tasks_claimed_by_id", table_name="human_tasks")
+    op.drop_index("ix_human_tasks_completed_by_id", table_name="human_tasks")
     # backfill: existing completed tasks (the same as `flask rollups rebuild`)
     from sqlalchemy.orm import Session
     from engine.analytics.rollups import rebuild
@@ -34,5 +41,9 @@ def upgrade():
 
 
 def downgrade():
+    op.create_index("ix_human_tasks_completed_by_id", "human_tasks", ["completed_by_id"], unique=False)
+    op.create_index("ix_human_tasks_claimed_by_id", "human_tasks", ["claimed_by_id"], unique=False)
+    op.drop_index("ix_human_tasks_done", table_name="human_tasks")
+    op.drop_index("ix_human_tasks_claimed", table_name="human_tasks")
     op.drop_index("ix_human_tasks_created_at", table_name="human_tasks")
     op.drop_table("handling_rollups")
