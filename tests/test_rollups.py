@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from engine.analytics.rollups import (NO_UNIT, HandlingRollup, direct_groups, handling_groups, rebuild,
+from engine.analytics.rollups import (MONTH, NO_UNIT, YEAR, HandlingRollup, direct_groups, handling_groups, rebuild,
                                       record_completion)
 from engine.dashboard import Dashboard
 from engine.models import HumanTask, OrgUnit, ProcessDefinition, ProcessInstance, User
@@ -77,14 +77,14 @@ def _as_dict(groups) -> dict:
 
 
 def _rollup_rows() -> set:
-    return {(r.process_key, r.element_id, r.unit_id, r.month, r.tasks, round(r.seconds, 3), r.name)
+    return {(r.process_key, r.element_id, r.unit_id, r.span, r.month, r.tasks, round(r.seconds, 3), r.name)
             for r in db.session.scalars(select(HandlingRollup))}
 
 
 def test_the_rollup_equals_a_direct_count(ctx):
     seed_mix()
     kept = _rollup_rows()                       # maintained completion by completion
-    assert kept and any(r[2] == NO_UNIT for r in kept)
+    assert kept and any(r[2] == NO_UNIT for r in kept) and {r[3] for r in kept} == {MONTH, YEAR}
     assert rebuild(db.session) == len(kept)     # … equals the rollup rebuilt from the tasks
     assert _rollup_rows() == kept
     keys = sorted({k for k, *_ in kept})
@@ -94,7 +94,10 @@ def test_the_rollup_equals_a_direct_count(ctx):
                (datetime(2025, 6, 17, tzinfo=SH), datetime(2026, 2, 3, tzinfo=SH)),      # edge days
                (datetime(2025, 9, 3, tzinfo=SH), datetime(2025, 9, 20, tzinfo=SH)),      # inside one month
                (datetime(2025, 9, 30, 16, tzinfo=timezone.utc), datetime(2025, 12, 1, tzinfo=SH)),
-               (datetime(2026, 3, 1, tzinfo=SH), datetime(2026, 3, 1, tzinfo=SH))]
+               (datetime(2026, 3, 1, tzinfo=SH), datetime(2026, 3, 1, tzinfo=SH)),
+               (None, datetime(2026, 3, 1, tzinfo=SH)),                                   # a year and months
+               (datetime(2025, 1, 1, tzinfo=SH), datetime(2026, 1, 1, tzinfo=SH)),       # one whole year
+               (datetime(2024, 12, 20, tzinfo=SH), datetime(2026, 4, 9, tzinfo=SH))]
     areas = [None, county_area("lf.guan"), county_area("lf.sanhe"), set()]
     checked = 0
     for start, end in windows:

@@ -1,18 +1,19 @@
 """Rollups: figures over finished work kept up to date as the work finishes, so a dashboard never scans history.
 
 ``handling_rollups`` holds, per procedure (the instance's process key), step (BPMN element), unit and local
-calendar month of the task's offer (Asia/Shanghai), how many human tasks were completed, the sum of their
-handling seconds (offer → completion) and the greatest step name seen. It is maintained by one UPSERT per
-completed human task (``record_completion``, called by ``TaskService.complete`` in the step's transaction, so
+calendar month — and again per local calendar year (``span`` 'Y', ``month`` its 1 January) — of the task's
+offer (Asia/Shanghai), how many human tasks were completed, the sum of their handling seconds (offer →
+completion) and the greatest step name seen. It is maintained by one UPSERT (two rows) per completed human task (``record_completion``, called by ``TaskService.complete`` in the step's transaction, so
 it commits or rolls back with the completion) and can be rebuilt from ``human_tasks`` at any time
 (``rebuild``: the migration that creates it, and ``flask rollups rebuild``).
 
 ``handling_groups`` answers the dashboard's question — per (procedure, step, unit): tasks, seconds, name —
-for an area and a window of offer times: whole months inside the window come from the rollup, the days at
-the edges of a window that does not start or end on a month boundary straight from ``human_tasks``
+for an area and a window of offer times: whole years inside the window from the year rows (the dashboard's
+default window, this year, reads only those), whole months from the month rows, the days at the edges of a window that does not start or end on a month boundary straight from ``human_tasks``
 (index ``ix_human_tasks_created_at``). The answer equals a direct aggregate over ``human_tasks``."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from engine.models import Base, HumanTask, ProcessInstance
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")      # as engine.calendar; no daylight saving since 1991: UTC+8 all year
 LOCAL_OFFSET_HOURS = 8
 NO_UNIT = 0                               # unit_id of tasks without a unit (a key column cannot be NULL)
+MONTH, YEAR = "M", "Y"
 
 
 class HandlingRollup(Base):
@@ -32,7 +34,8 @@ class HandlingRollup(Base):
     process_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     element_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     unit_id: Mapped[int] = mapped_column(Integer, primary_key=True)          # NO_UNIT for none
-    month: Mapped[date] = mapped_column(Date, primary_key=True)              # first day of the local month
+    span: Mapped[str] = mapped_column(String(1), primary_key=True)           # M: a month; Y: a year
+    month: Mapped[date] = mapped_column(Date, primary_key=True)              # first day of the local month/year
     tasks: Mapped[int] = mapped_column(Integer, nullable=False)
     seconds: Mapped[float] = mapped_column(Float, nullable=False)            # sum of handling seconds
     name: Mapped[str | None] = mapped_column(String(200))                    # the greatest step name seen
@@ -67,14 +70,16 @@ def record_completion(session: Session, task: HumanTask, process_key: str) -> No
         return
     insert, _dialect = _upsert(session)
     table = HandlingRollup.__table__
-    stmt = insert(table).values(process_key=process_key, element_id=task.element_id,
-                                unit_id=task.unit_id if task.unit_id is not None else NO_UNIT,
-                                month=month_of(task.created_at), tasks=1,
-                                seconds=(task.completed_at - task.created_at).total_seconds(), name=task.name)
+    month = month_of(task.created_at)
+    row = {"process_key": process_key, "element_id": task.element_id,
+           "unit_id": task.unit_id if task.unit_id is not None else NO_UNIT, "tasks": 1,
+           "seconds": (task.completed_at - task.created_at).total_seconds(), "name": task.name}
+    stmt = insert(table).values([{**row, "span": MONTH, "month": month},
+                                 {**row, "span": YEAR, "month": month.replace(month=1)}])
     greater = case((or_(table.c.name.is_(None), stmt.excluded.name > table.c.name), stmt.excluded.name),
                    else_=table.c.name)
     session.execute(stmt.on_conflict_do_update(
-        index_elements=[table.c.process_key, table.c.element_id, table.c.unit_id, table.c.month],
+        index_elements=[table.c.process_key, table.c.element_id, table.c.unit_id, table.c.span, table.c.month],
         set_={"tasks": table.c.tasks + stmt.excluded.tasks, "seconds": table.c.seconds + stmt.excluded.seconds,
               "name": greater}))
 
@@ -85,11 +90,13 @@ def _seconds_sql(dialect: str, start, end):
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-def _month_sql(dialect: str, column):
-    """SQL for the first day of the local month of a naive-UTC timestamp column."""
+def _month_sql(dialect: str, column, span: str = MONTH):
+    """SQL for the first day of the local month (year) of a naive-UTC timestamp column."""
+    unit = "month" if span == MONTH else "year"
     if dialect == "postgresql":
-        return func.date_trunc("month", column + literal_column(f"interval '{LOCAL_OFFSET_HOURS} hours'", Interval)).cast(Date)
-    return func.date(column, f"+{LOCAL_OFFSET_HOURS} hours", "start of month")
+        return func.date_trunc(unit, column + literal_column(f"interval '{LOCAL_OFFSET_HOURS} hours'", Interval)
+                               ).cast(Date)
+    return func.date(column, f"+{LOCAL_OFFSET_HOURS} hours", f"start of {unit}")
 
 
 def _completed():
@@ -97,20 +104,21 @@ def _completed():
 
 
 def rebuild(session: Session) -> int:
-    """Recompute the whole rollup from ``human_tasks`` (one DELETE and one INSERT … SELECT). Returns its rows."""
+    """Recompute the whole rollup from ``human_tasks`` (a DELETE and an INSERT … SELECT per span). Returns its rows."""
     dialect = session.get_bind().dialect.name
     session.execute(delete(HandlingRollup))
-    month = _month_sql(dialect, HumanTask.created_at)
     unit = func.coalesce(HumanTask.unit_id, NO_UNIT)
-    source = (select(ProcessInstance.process_key, HumanTask.element_id, unit, month, func.count(),
-                     func.sum(_seconds_sql(dialect, HumanTask.created_at, HumanTask.completed_at)),
-                     func.max(HumanTask.name))
-              .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-              .where(_completed())
-              .group_by(ProcessInstance.process_key, HumanTask.element_id, unit, month))
     table = HandlingRollup.__table__
-    session.execute(table.insert().from_select(
-        ["process_key", "element_id", "unit_id", "month", "tasks", "seconds", "name"], source))
+    for span in (MONTH, YEAR):
+        month = _month_sql(dialect, HumanTask.created_at, span)
+        source = (select(ProcessInstance.process_key, HumanTask.element_id, unit, literal_column(f"'{span}'"), month,
+                         func.count(), func.sum(_seconds_sql(dialect, HumanTask.created_at, HumanTask.completed_at)),
+                         func.max(HumanTask.name))
+                  .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                  .where(_completed())
+                  .group_by(ProcessInstance.process_key, HumanTask.element_id, unit, month))
+        session.execute(table.insert().from_select(
+            ["process_key", "element_id", "unit_id", "span", "month", "tasks", "seconds", "name"], source))
     return session.scalar(select(func.count()).select_from(HandlingRollup)) or 0
 
 
@@ -149,10 +157,10 @@ def _direct(session: Session, area: set[int] | None, process_key: str | None,
 
 
 def _rolled(session: Session, area: set[int] | None, process_key: str | None,
-            first: date | None, stop: date | None) -> list:
+            first: date | None, stop: date | None, span: str = MONTH) -> list:
     r = HandlingRollup
     stmt = (select(r.process_key, r.element_id, r.unit_id, func.max(r.name), func.sum(r.tasks), func.sum(r.seconds))
-            .group_by(r.process_key, r.element_id, r.unit_id))
+            .where(r.span == span).group_by(r.process_key, r.element_id, r.unit_id))
     if area is not None:
         stmt = stmt.where(r.unit_id.in_(area) if area else false())
     if process_key:
@@ -177,18 +185,30 @@ def handling_groups(session: Session, area: set[int] | None = None, process_key:
         if month_start(first) < created_from:
             first = _next_month(first)
     stop = month_of(created_to) if created_to is not None else None
-    parts = []
+    parts: list[list] = []
     if first is not None and stop is not None and first >= stop:       # no whole month inside: all direct
-        parts += _direct(session, area, process_key, created_from, created_to)
+        parts.append(_direct(session, area, process_key, created_from, created_to))
     else:
-        parts += _rolled(session, area, process_key, first, stop)
+        # whole years inside [first, stop) from the year rows, the months around them from the month rows
+        y_first = None if first is None else first if first.month == 1 else date(first.year + 1, 1, 1)
+        y_stop = None if stop is None else date(stop.year, 1, 1)
+        if y_first is not None and y_stop is not None and y_first >= y_stop:
+            parts.append(_rolled(session, area, process_key, first, stop, MONTH))
+        else:
+            parts.append(_rolled(session, area, process_key, y_first, y_stop, YEAR))
+            if first is not None and first < y_first:
+                parts.append(_rolled(session, area, process_key, first, y_first, MONTH))
+            if stop is not None and y_stop < stop:
+                parts.append(_rolled(session, area, process_key, y_stop, stop, MONTH))
         # … the days before the first and after the last whole month straight from the tasks
         if created_from is not None and month_start(first) > created_from:
-            parts += _direct(session, area, process_key, created_from, month_start(first))
+            parts.append(_direct(session, area, process_key, created_from, month_start(first)))
         if created_to is not None and month_start(stop) < created_to:
-            parts += _direct(session, area, process_key, month_start(stop), created_to)
+            parts.append(_direct(session, area, process_key, month_start(stop), created_to))
+    if len(parts) == 1:                      # one source (e.g. this year's rows): nothing to merge
+        return [HandlingGroup(*p) for p in parts[0] if p[4]]
     merged: dict[tuple, HandlingGroup] = {}
-    for key, element, unit, name, tasks, seconds in parts:
+    for key, element, unit, name, tasks, seconds in itertools.chain(*parts):
         group = merged.get((key, element, unit))
         if group is None:
             merged[(key, element, unit)] = HandlingGroup(key, element, unit, name, tasks, seconds)

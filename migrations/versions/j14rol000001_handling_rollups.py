@@ -19,11 +19,12 @@ def upgrade():
         sa.Column("process_key", sa.String(length=128), nullable=False),
         sa.Column("element_id", sa.String(length=128), nullable=False),
         sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("span", sa.String(length=1), nullable=False),
         sa.Column("month", sa.Date(), nullable=False),
         sa.Column("tasks", sa.Integer(), nullable=False),
         sa.Column("seconds", sa.Float(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=True),
-        sa.PrimaryKeyConstraint("process_key", "element_id", "unit_id", "month", name=op.f("pk_handling_rollups")),
+        sa.PrimaryKeyConstraint("process_key", "element_id", "unit_id", "span", "month", name=op.f("pk_handling_rollups")),
     )
     op.create_index("ix_human_tasks_created_at", "human_tasks", ["created_at"], unique=False)
     # a user's own rows by state: 我的 (claimed, open, by due time) and 已办 (completed by, newest first); the
