@@ -259,6 +259,9 @@ def existing(app, n_open: int, n_finished: int) -> dict | None:
         from flask_migrate import upgrade
         upgrade(directory=os.path.join(ROOT, "migrations"))
         t0 = time.perf_counter()
+        from engine.analytics.rollups import HandlingRollup        # recreated: its shape may have changed
+        HandlingRollup.__table__.drop(db.session.connection(), checkfirst=True)
+        HandlingRollup.__table__.create(db.session.connection())
         counts["rollup rows"] = rebuild(db.session)
         db.session.commit()
         counts["instances"] = db.session.scalar(text("SELECT count(*) FROM process_instances"))
