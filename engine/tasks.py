@@ -60,7 +60,14 @@ class TaskService:
         elif scope == "group":
             stmt = stmt.where(group)
         else:
-            stmt = stmt.where(or_(mine, self._candidate_clause(user), HumanTask.completed_by_id == user.id))
+            # the state inside each arm, so each arm is one index range (ix_human_tasks_claimed / _inbox / _done);
+            # nobody has completed an open task
+            def arm(condition):
+                return and_(HumanTask.status == status, condition) if status != "any" else condition
+            arms = [arm(mine), arm(self._candidate_clause(user))]
+            if status != "open":
+                arms.append(arm(HumanTask.completed_by_id == user.id))
+            stmt = stmt.where(or_(*arms))
         return stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
 
     def page(self, user: User, scope: str = "all", status: str = "open", *, limit: int, offset: int = 0
@@ -83,7 +90,8 @@ class TaskService:
         from sqlalchemy import func
         from .models import ProcessInstance
         mine = HumanTask.claimed_by_id == user.id
-        offered = or_(mine, and_(HumanTask.claimed_by_id.is_(None), self._candidate_clause(user)))
+        is_open = HumanTask.status == "open"             # inside each arm: one index range per arm
+        offered = or_(and_(is_open, mine), and_(is_open, HumanTask.claimed_by_id.is_(None), self._candidate_clause(user)))
         stmt = select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
         if tab == "mine":
             stmt = stmt.where(HumanTask.status == "open", mine)
