@@ -92,7 +92,9 @@ class TaskService:
         mine = HumanTask.claimed_by_id == user.id
         is_open = HumanTask.status == "open"             # inside each arm: one index range per arm
         offered = or_(and_(is_open, mine), and_(is_open, HumanTask.claimed_by_id.is_(None), self._candidate_clause(user)))
-        stmt = select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        stmt = select(HumanTask)
+        if process_key:                                  # the case only when filtering by procedure
+            stmt = stmt.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
         if tab == "mine":
             stmt = stmt.where(HumanTask.status == "open", mine)
         elif tab == "group":
