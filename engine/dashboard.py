@@ -288,29 +288,42 @@ class Dashboard:
         """Average hours from offer to completion per step and unit. A unit is flagged when at least
         ``min_units`` units did the step and its average exceeds ``factor`` times the mean of those units'
         averages."""
+        return self.handling_page(factor, min_units)[1]
+
+    def handling_page(self, factor: float = OUTLIER_FACTOR, min_units: int = OUTLIER_MIN_UNITS,
+                      offset: int = 0, limit: int | None = None) -> tuple[int, list[HandlingRow]]:
+        """(rows in all, the rows from ``offset``, at most ``limit``) of ``handling_times``: the means and flags
+        are computed over every step and unit, the row objects only for the rows asked for."""
         f = self.filters
         groups = handling_groups(self.session, self.area, f.process_key, f.created_from, f.created_to)
         step_names: dict[tuple, str] = {}                   # one label per step, whatever the unit
         for g in groups:
             step = (g.process_key, g.element_id)
             step_names[step] = max(step_names.get(step, ""), g.name or g.element_id)
-        names = self.procedure_names()
-        rows = [HandlingRow(process_key=g.process_key, procedure=names.get(g.process_key, g.process_key),
-                            element_id=g.element_id, step=step_names[(g.process_key, g.element_id)], unit_id=g.unit_id,
-                            unit=self.unit_name(g.unit_id), county=self.county_name(g.unit_id), tasks=g.tasks,
-                            avg_hours=round(g.avg_seconds, 1) / 3600)
-                for g in groups]
-        by_step: dict[tuple, list[HandlingRow]] = defaultdict(list)
-        for row in rows:
-            by_step[(row.process_key, row.element_id)].append(row)
-        for group in by_step.values():
-            mean = sum(r.avg_hours for r in group) / len(group)
-            for row in group:
-                row.step_mean_hours, row.units_on_step = mean, len(group)
-                row.ratio = row.avg_hours / mean if mean > 0 else None
-                row.flagged = len(group) >= min_units and row.ratio is not None and row.ratio > factor
+        hours = [round(g.avg_seconds, 1) / 3600 for g in groups]
+        sums: dict[tuple, float] = defaultdict(float)
+        units_on: dict[tuple, int] = defaultdict(int)
+        for g, h in zip(groups, hours):
+            sums[(g.process_key, g.element_id)] += h
+            units_on[(g.process_key, g.element_id)] += 1
         units = self.units()
-        return sorted(rows, key=lambda r: (r.process_key, r.step, units[r.unit_id].code if r.unit_id in units else ""))
+        order = sorted(range(len(groups)), key=lambda i: (
+            groups[i].process_key, step_names[(groups[i].process_key, groups[i].element_id)],
+            units[groups[i].unit_id].code if groups[i].unit_id in units else ""))
+        chosen = order[offset:] if limit is None else order[offset:offset + limit]
+        names = self.procedure_names()
+        rows = []
+        for i in chosen:
+            g, h = groups[i], hours[i]
+            step = (g.process_key, g.element_id)
+            mean, count = sums[step] / units_on[step], units_on[step]
+            ratio = h / mean if mean > 0 else None
+            rows.append(HandlingRow(process_key=g.process_key, procedure=names.get(g.process_key, g.process_key),
+                                    element_id=g.element_id, step=step_names[step], unit_id=g.unit_id,
+                                    unit=self.unit_name(g.unit_id), county=self.county_name(g.unit_id),
+                                    tasks=g.tasks, avg_hours=h, step_mean_hours=mean, units_on_step=count,
+                                    ratio=ratio, flagged=count >= min_units and ratio is not None and ratio > factor))
+        return len(groups), rows
 
     # -- pilot rounds (DOMAIN §5) ---------------------------------------------------------------------
     def pilot_status(self) -> list[PilotRow]:

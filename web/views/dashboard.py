@@ -155,12 +155,16 @@ def _overdue(d: Dashboard, page: int | None = None) -> Table:
 def _handling(d: Dashboard, page: int | None = None) -> Table:
     """Average handling time per step and unit: one page (HANDLING_PER_PAGE rows) for the page, every row for
     Excel. The outliers are computed over all rows either way."""
-    table, rows = Table("handling"), d.handling_times()
-    if page is not None:
-        table.total = len(rows)
+    table = Table("handling")
+    if page is None:
+        rows = d.handling_times()
+    else:
+        table.total, rows = d.handling_page(offset=(page - 1) * HANDLING_PER_PAGE, limit=HANDLING_PER_PAGE)
         table.pages = max((table.total + HANDLING_PER_PAGE - 1) // HANDLING_PER_PAGE, 1)
-        table.page = page = min(page, table.pages)
-        rows = rows[(page - 1) * HANDLING_PER_PAGE:page * HANDLING_PER_PAGE]
+        if page > table.pages:                   # past the end: the last page
+            page = table.pages
+            rows = d.handling_page(offset=(page - 1) * HANDLING_PER_PAGE, limit=HANDLING_PER_PAGE)[1]
+        table.page = page
     far = _("Far above the average")
     for r in rows:
         table.add([r.procedure, r.step, r.county, r.unit or "—", r.tasks, _one(r.avg_hours), r.units_on_step,
