@@ -37,7 +37,6 @@ import re
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -315,9 +314,10 @@ class Server:
                 time.sleep(0.5)
         else:
             raise RuntimeError("gunicorn did not answer in 120 s")
-        self.kind = (f"gunicorn {subprocess.run([os.path.join(ROOT, '.venv', 'bin', 'gunicorn'), '--version'], capture_output=True, text=True).stdout.strip().split()[-1].strip('()') or '?'}, "
-                     f"{'sync' if threads == 1 else 'gthread'} workers: {workers} × {threads} thread(s), "
-                     "SUPERVISION_CONFIG=production")
+        version = subprocess.run([os.path.join(ROOT, ".venv", "bin", "gunicorn"), "--version"],
+                                 capture_output=True, text=True).stdout.strip().split()[-1].strip("()")
+        self.kind = (f"gunicorn {version or '?'}, {'sync' if threads == 1 else 'gthread'} workers: "
+                     f"{workers} × {threads} thread(s), SUPERVISION_CONFIG=production")
 
     def pids(self) -> list[int]:
         out = [self.proc.pid]

@@ -177,12 +177,6 @@ class Dashboard:
                 .where(is_open()).group_by(*group_by))
         return self.session.execute(self._scoped(stmt)).all()
 
-    def _seconds(self, start, end):
-        """SQL for the seconds between two UTC timestamp columns (no interval type on SQLite)."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            return func.extract("epoch", end - start)
-        return (func.julianday(end) - func.julianday(start)) * 86400.0
-
     # -- counts -------------------------------------------------------------------------------------
     def _grid(self) -> list[dict]:
         """One pass over the open tasks of the area: per (unit, procedure) the four SLA counts, the tasks nobody

@@ -91,7 +91,8 @@ class TaskService:
         from .models import ProcessInstance
         mine = HumanTask.claimed_by_id == user.id
         is_open = HumanTask.status == "open"             # inside each arm: one index range per arm
-        offered = or_(and_(is_open, mine), and_(is_open, HumanTask.claimed_by_id.is_(None), self._candidate_clause(user)))
+        offered = or_(and_(is_open, mine),
+                      and_(is_open, HumanTask.claimed_by_id.is_(None), self._candidate_clause(user)))
         stmt = select(HumanTask)
         if process_key:                                  # the case only when filtering by procedure
             stmt = stmt.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)

@@ -125,7 +125,8 @@ def test_the_overdue_list_pages_return_every_task_once(ctx):
     every = [t.id for t in d.overdue_tasks()]
     assert len(every) > 25 and d.overdue_count() == len(every)
     for size in (1, 7, 50):
-        paged = [r.id for offset in range(0, len(every) + size, size) for r in d.overdue_rows(limit=size, offset=offset)]
+        paged = [r.id for offset in range(0, len(every) + size, size)
+                 for r in d.overdue_rows(limit=size, offset=offset)]
         assert paged == every
     # the page: 50 a page, links to every task once across the pages
     with freeze_time(NOW):

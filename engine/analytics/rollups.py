@@ -3,14 +3,16 @@
 ``handling_rollups`` holds, per procedure (the instance's process key), step (BPMN element), unit and local
 calendar month — and again per local calendar year (``span`` 'Y', ``month`` its 1 January) — of the task's
 offer (Asia/Shanghai), how many human tasks were completed, the sum of their handling seconds (offer →
-completion) and the greatest step name seen. It is maintained by one UPSERT (two rows) per completed human task (``record_completion``, called by ``TaskService.complete`` in the step's transaction, so
-it commits or rolls back with the completion) and can be rebuilt from ``human_tasks`` at any time
-(``rebuild``: the migration that creates it, and ``flask rollups rebuild``).
+completion) and the greatest step name seen. It is maintained by one UPSERT (two rows) per completed human
+task (``record_completion``, called by ``TaskService.complete`` in the step's transaction, so it commits or
+rolls back with the completion) and can be rebuilt from ``human_tasks`` at any time (``rebuild``: the
+migration that creates it, and ``flask rollups rebuild``).
 
 ``handling_groups`` answers the dashboard's question — per (procedure, step, unit): tasks, seconds, name —
 for an area and a window of offer times: whole years inside the window from the year rows (the dashboard's
-default window, this year, reads only those), whole months from the month rows, the days at the edges of a window that does not start or end on a month boundary straight from ``human_tasks``
-(index ``ix_human_tasks_created_at``). The answer equals a direct aggregate over ``human_tasks``."""
+default window, this year, reads only those), whole months from the month rows, and the days at the edges
+of a window that does not start or end on a month boundary straight from ``human_tasks`` (index
+``ix_human_tasks_created_at``). The answer equals a direct aggregate over ``human_tasks``."""
 from __future__ import annotations
 
 import itertools
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Float, Integer, Interval, String, and_, case, delete, false, func, literal_column, or_, select
+from sqlalchemy import (Date, Float, Integer, Interval, String, and_, case, delete, false, func, literal_column, or_,
+                        select)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.models import Base, HumanTask, ProcessInstance

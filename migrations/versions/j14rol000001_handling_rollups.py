@@ -24,7 +24,8 @@ def upgrade():
         sa.Column("tasks", sa.Integer(), nullable=False),
         sa.Column("seconds", sa.Float(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=True),
-        sa.PrimaryKeyConstraint("process_key", "element_id", "unit_id", "span", "month", name=op.f("pk_handling_rollups")),
+        sa.PrimaryKeyConstraint("process_key", "element_id", "unit_id", "span", "month",
+                                name=op.f("pk_handling_rollups")),
     )
     op.create_index("ix_human_tasks_created_at", "human_tasks", ["created_at"], unique=False)
     # a user's own rows by state: 我的 (claimed, open, by due time) and 已办 (completed by, newest first); the
@@ -33,7 +34,8 @@ def upgrade():
     op.create_index("ix_human_tasks_done", "human_tasks", ["completed_by_id", "status", "completed_at"], unique=False)
     op.drop_index("ix_human_tasks_claimed_by_id", table_name="human_tasks")
     op.drop_index("ix_human_tasks_completed_by_id", table_name="human_tasks")
-    # backfill: existing completed tasks (the same as `flask rollups rebuild`)
+    # backfill: existing completed tasks (the same as `flask rollups rebuild`; it uses the application's
+    # rollup code, which this revision's table shape matches)
     from sqlalchemy.orm import Session
     from engine.analytics.rollups import rebuild
     session = Session(bind=op.get_bind())
