@@ -563,7 +563,7 @@ def run_scale(url: str, label: str, n_open: int, n_finished: int, args) -> dict:
         server.stop()
     return {"label": label, "n_open": n_open, "n_finished": n_finished, "counts": counts, "seed_s": seed_s,
             "results": results, "throughput": tput, "rss": (sampler.max_process, sampler.max_total),
-            "plans": plans, "server": server.kind}
+            "plans": plans, "server": server.kind, "requests": args.requests}
 
 
 def report(runs: list[dict]) -> None:
@@ -581,7 +581,7 @@ def report(runs: list[dict]) -> None:
         for name, r in run["results"]:
             ratio = f"{r['p95'] / ref_p95[name]:.1f}×" if name in ref_p95 and ref_p95[name] else ""
             rows.append([name, f"{r['p50']:.0f}", f"{r['p95']:.0f}", f"{r['max']:.0f}", f"{r['bytes']:,}", ratio])
-        print(table(["request (50 each)", "p50 ms", "p95 ms", "max ms", "bytes", "p95 / ref"], rows))
+        print(table([f"request ({run['requests']} each)", "p50 ms", "p95 ms", "max ms", "bytes", "p95 / ref"], rows))
         print(f"\nserver RSS, sampled every 50 ms: largest process {run['rss'][0]:.0f} MB, "
               f"all processes together {run['rss'][1]:.0f} MB")
         if run["throughput"]:
