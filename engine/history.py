@@ -111,9 +111,39 @@ def _insert_before_reading(state) -> None:
         flush(state.session)
 
 
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction) -> None:
+    """A SAVEPOINT begins: remember the chain ends and the pending events, to go back to them if it is
+    rolled back (the events of the instances fired before it in the same transaction are kept)."""
+    if not transaction.nested:
+        return
+    cached = session.info.get("audit_heads")
+    current = cached is not None and cached[0] is session.get_transaction()
+    session.info.setdefault("audit_marks", {})[transaction] = (
+        (dict(cached[1]), list(cached[2])) if current else ({}, []))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _back_to_savepoint(session: Session, previous_transaction) -> None:
+    """A rolled-back SAVEPOINT undoes its events: those recorded in it are dropped, those inserted in it
+    (with the ones recorded before it) are pending again, and each chain ends where it ended before it."""
+    mark = session.info.get("audit_marks", {}).pop(previous_transaction, None)
+    cached = session.info.get("audit_heads")
+    if mark is None or cached is None or cached[0] is not session.get_transaction():
+        return
+    cached[1].clear()
+    cached[1].update(mark[0])
+    cached[2][:] = mark[1]
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget(session: Session, transaction) -> None:
-    """A transaction that ended (committed: inserted already; rolled back: never to be) leaves nothing pending."""
+    """A transaction that ended (committed: inserted already; rolled back: never to be) leaves nothing pending.
+    (A SAVEPOINT ends before its rollback is announced, so its mark is kept until then or until the
+    transaction ends.)"""
+    if transaction.nested:
+        return
+    session.info.pop("audit_marks", None)
     cached = session.info.get("audit_heads")
     if cached is not None and cached[0] is transaction:
         del session.info["audit_heads"]

@@ -139,11 +139,6 @@ def _is_conflict(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40P01", "40001")
 
 
-def _forget_audit_heads(session: Session) -> None:
-    """After a rolled-back savepoint the cached ends of the audit chains may name rows that are gone."""
-    session.info.pop("audit_heads", None)
-
-
 def describe_failure(exc: BaseException) -> tuple[dict, str]:
     """What went wrong, for the timer row: ({msgid, params, detail}, exception class). The message id is
     translated where it is shown; ``detail`` is the technical text (truncated) for the log and the API."""
@@ -200,11 +195,9 @@ def _preload_audit_heads(session: Session, instance_ids: list[int]) -> None:
             .where(AuditEvent.stream.in_(streams)).group_by(AuditEvent.stream).subquery())
     found = session.execute(select(AuditEvent.stream, AuditEvent.seq, AuditEvent.hash).join(
         last, and_(AuditEvent.stream == last.c.stream, AuditEvent.seq == last.c.seq))).all()
-    heads = history._heads(session)
-    for stream in streams:
-        heads.setdefault(stream, (0, history.GENESIS))
-    for stream, seq, hash_ in found:
-        heads[stream] = (seq, hash_)
+    ends = {stream: (seq, hash_) for stream, seq, hash_ in found}
+    for instance_id, stream in zip(instance_ids, streams):
+        history.seed_head(session, instance_id, *ends.get(stream, (None, None)))
 
 
 def _fire_batch(session: Session, clock, rows: list[Timer], report: RunReport, policy: RetryPolicy,
@@ -275,7 +268,6 @@ def _advance(runtime: Runtime, instance: ProcessInstance) -> None:
 
 
 def _conflict(session: Session, report: RunReport, claimed: list[Timer], instance_id: int) -> None:
-    _forget_audit_heads(session)
     report.conflicts += 1
     report.skipped.update(r.id for r in claimed)
     log.info("timer %s of instance %s: changed meanwhile, retried later", claimed[0].id, instance_id,
@@ -284,7 +276,6 @@ def _conflict(session: Session, report: RunReport, claimed: list[Timer], instanc
 
 def _failure(session: Session, now: datetime, report: RunReport, claimed: list[Timer], instance_id: int,
              exc: BaseException, policy: RetryPolicy) -> None:
-    _forget_audit_heads(session)
     report.failures += 1
     report.skipped.update(r.id for r in claimed)
     log.error("timer %s of instance %s failed: %s", claimed[0].id, instance_id, exc,
@@ -302,7 +293,6 @@ def _failure(session: Session, now: datetime, report: RunReport, claimed: list[T
     except OperationalError:
         raise
     except Exception:              # recording failed too; the rows are skipped for the rest of this tick
-        _forget_audit_heads(session)
         log.exception("could not record the failure of timer %s", claimed[0].id)
 
 

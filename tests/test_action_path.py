@@ -38,6 +38,28 @@ def test_audit_rows_are_seen_in_their_transaction_and_gone_after_a_rollback(ctx)
     assert history.verify(db.session)[1] is None
 
 
+def test_a_rolled_back_savepoint_drops_its_own_events_and_keeps_the_ones_before_it(ctx):
+    """Recorded before a SAVEPOINT (pending, not inserted), then inside it (inserted by a query that reads the
+    trail), then the SAVEPOINT rolled back: the earlier events are pending again, the chain ends where it
+    ended before it, and a released SAVEPOINT keeps its events."""
+    before = _count("system")
+    history.record(db.session, NOW, "test_event", actor="a", data={"n": "kept"})
+    with db.session.begin_nested() as inner:
+        history.record(db.session, NOW, "test_event", actor="a", data={"n": "dropped"})
+        assert _count("system") == before + 2     # both inserted inside the savepoint
+        inner.rollback()
+    assert _count("system") == before + 1         # the earlier one inserted again, the later one gone
+    with db.session.begin_nested():
+        history.record(db.session, NOW, "test_event", actor="a", data={"n": "released"})
+    history.record(db.session, NOW, "test_event", actor="a", data={"n": "after"})
+    db.session.commit()
+    rows = db.session.scalars(select(AuditEvent).where(AuditEvent.stream == "system")
+                              .order_by(AuditEvent.seq)).all()
+    assert [r.data["n"] for r in rows[before:]] == ["kept", "released", "after"]
+    assert [r.seq for r in rows] == list(range(1, before + 4))
+    assert history.verify(db.session)[1] is None
+
+
 def test_a_role_or_unit_added_later_is_found(ctx):
     directory = Directory(db.session)
     assert directory.role_code("handler") == "handler"           # the process now knows the roles

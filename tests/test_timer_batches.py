@@ -131,6 +131,31 @@ def test_a_conflicting_instance_is_rolled_back_alone_and_fired_at_the_next_run(c
         assert chain_whole()
 
 
+def test_an_incident_before_a_conflict_in_the_same_batch_keeps_its_audit_event(ctx, monkeypatch):
+    """The second instance fails for the last time (its incident is recorded, not yet inserted), the fourth
+    conflicts: rolling the fourth back leaves the incident's event and the others' events in place."""
+    clock = ctx.extensions["clock"]
+    with freeze_time(at(2026, 6, 1, 9, 0)) as frozen:
+        ids = start_waiting(ctx, 5, at(2026, 6, 2, 9, 0))
+        poison(ids[1], "truncated")
+        frozen.move_to(at(2026, 6, 2, 9, 30))
+        real_advance = jobs._advance
+
+        def advance(runtime, instance):
+            real_advance(runtime, instance)
+            if instance.id == ids[3]:
+                raise Conflict("changed meanwhile")
+        monkeypatch.setattr(jobs, "_advance", advance)
+        report = run_due_timers(db.session, clock, 5, policy=RetryPolicy(max_attempts=1))
+        assert (report.fired_instances, report.conflicts, report.failures, report.incidents) == (3, 1, 1, 1)
+        assert statuses(ids) == ["completed", "running", "completed", "running", "completed"]
+        incidents = db.session.scalars(select(AuditEvent.instance_id).where(
+            AuditEvent.action == "timer_incident")).all()
+        assert incidents == [ids[1]]
+        assert [fired_events(i) for i in ids] == [1, 0, 1, 0, 1]
+        assert chain_whole()
+
+
 def test_one_run_claims_a_batch_and_a_tick_goes_on_until_none_is_due(ctx, monkeypatch):
     from web.scheduler import tick
     monkeypatch.setitem(ctx.config, "SCHEDULER_BATCH_SIZE", 4)
