@@ -166,11 +166,11 @@ def seed(app, n_open: int, n_finished: int) -> dict:
         s.execute(text("""
             INSERT INTO human_tasks (id, instance_id, element_id, name, subject, role_code, unit_id, form_key, status,
                                      claimed_by_id, created_at, due_at, remind_at, sla, sla_state, provisional,
-                                     completed_at, completed_by_id, unassigned)
+                                     completed_at, completed_by_id, unassigned, process_key)
             SELECT gen_random_uuid()::text, i.id, 'step_' || k, '第' || (k + 1) || '步', NULL, ra.role_code,
                    ra.unit_id, NULL, 'completed', ra.user_id, c, c + interval '7 days', c + interval '5 days',
                    '7 working days', 'on_time', false, c + interval '1 hour' + random() * interval '71 hours',
-                   ra.user_id, false
+                   ra.user_id, false, i.process_key
             FROM process_instances i
             CROSS JOIN LATERAL generate_series(0, CASE WHEN i.status = 'running' THEN 3 ELSE 4 END) k
             JOIN b_rc rc ON rc.role_code = (ARRAY['handler', 'legal_reviewer', 'agency_head', 'handler',
@@ -185,13 +185,13 @@ def seed(app, n_open: int, n_finished: int) -> dict:
         s.execute(text("""
             INSERT INTO human_tasks (id, instance_id, element_id, name, subject, role_code, unit_id, form_key, status,
                                      claimed_by_id, created_at, due_at, remind_at, sla, sla_state, provisional,
-                                     completed_at, completed_by_id, unassigned)
+                                     completed_at, completed_by_id, unassigned, process_key)
             SELECT gen_random_uuid()::text, i.id, 'step_' || (i.id % 4), '第' || (i.id % 4 + 1) || '步', NULL,
                    ra.role_code, ra.unit_id, NULL, 'open',
                    CASE WHEN i.id % 5 < 2 THEN ra.user_id END, i.started_at + interval '8 days', due,
                    due - interval '2 days', '7 working days',
                    CASE WHEN i.id % 50 = 0 THEN 'escalated' WHEN due < now() AT TIME ZONE 'UTC' THEN 'overdue'
-                        ELSE 'on_time' END, false, NULL, NULL, false
+                        ELSE 'on_time' END, false, NULL, NULL, false, i.process_key
             FROM process_instances i
             JOIN b_rc rc ON rc.role_code = (ARRAY['handler', 'legal_reviewer', 'agency_head', 'handler'])[i.id % 4 + 1]
             JOIN b_ra ra ON ra.role_code = rc.role_code AND ra.n = (i.id * 17) % rc.cnt

@@ -158,24 +158,17 @@ class Dashboard:
         return self._names
 
     def _scoped(self, stmt):
-        """Limit a statement over HumanTask (joined to ProcessInstance) to the area and the filters."""
+        """Limit a statement over HumanTask to the area and the filters."""
         if self.area is not None:
             stmt = stmt.where(HumanTask.unit_id.in_(self.area) if self.area else false())
         f = self.filters
         if f.process_key:
-            stmt = stmt.where(ProcessInstance.process_key == f.process_key)
+            stmt = stmt.where(HumanTask.process_key == f.process_key)
         if f.created_from is not None:
             stmt = stmt.where(HumanTask.created_at >= f.created_from)
         if f.created_to is not None:
             stmt = stmt.where(HumanTask.created_at < f.created_to)
         return stmt
-
-    def _counts(self, *group_by) -> list:
-        sums = [func.sum(case((cond, 1), else_=0)).label(name) for name, cond in conditions(self.now).items()]
-        stmt = (select(*group_by, *sums).select_from(HumanTask)
-                .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                .where(is_open()).group_by(*group_by))
-        return self.session.execute(self._scoped(stmt)).all()
 
     # -- counts -------------------------------------------------------------------------------------
     def _grid(self) -> list[dict]:
@@ -185,9 +178,8 @@ class Dashboard:
             conds = {**conditions(self.now), "unassigned": HumanTask.unassigned.is_(True),
                      "listed": or_(is_overdue(self.now), is_escalated())}
             sums = [func.sum(case((cond, 1), else_=0)).label(name) for name, cond in conds.items()]
-            stmt = (select(HumanTask.unit_id, ProcessInstance.process_key, *sums).select_from(HumanTask)
-                    .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                    .where(is_open()).group_by(HumanTask.unit_id, ProcessInstance.process_key))
+            stmt = (select(HumanTask.unit_id, HumanTask.process_key, *sums).select_from(HumanTask)
+                    .where(is_open()).group_by(HumanTask.unit_id, HumanTask.process_key))
             self._cells = [{"unit_id": r.unit_id, "process_key": r.process_key,
                             **{name: int(getattr(r, name) or 0) for name in conds}}
                            for r in self.session.execute(self._scoped(stmt))]
@@ -256,10 +248,7 @@ class Dashboard:
         A page is chosen on the task table alone, then its rows are joined to their cases and claimants.
         ``stream``: fetched in batches as they are read (exports)."""
         order = (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)
-        chosen = select(HumanTask.id).where(or_(is_overdue(self.now), is_escalated()))
-        if self.filters.process_key:
-            chosen = chosen.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-        chosen = self._scoped(chosen)
+        chosen = self._scoped(select(HumanTask.id).where(or_(is_overdue(self.now), is_escalated())))
         chosen = chosen.order_by(*order).offset(offset).limit(limit)
         claimant = aliased(User)
         stmt = (select(HumanTask.id, HumanTask.instance_id, HumanTask.name, HumanTask.element_id, HumanTask.subject,

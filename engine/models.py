@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String,
-                        Text, TypeDecorator, UniqueConstraint, false)
+                        Text, TypeDecorator, UniqueConstraint, event, false, select)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -193,6 +193,9 @@ class HumanTask(Base):
     __tablename__ = "human_tasks"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)          # SpiffWorkflow task id
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    # the case's procedure (ProcessInstance.process_key, which never changes): counted and filtered by the
+    # dashboard and the inbox without joining the cases; filled from the case when not given (see below)
+    process_key: Mapped[str | None] = mapped_column(String(128))
     element_id: Mapped[str] = mapped_column(String(128))
     name: Mapped[str | None] = mapped_column(String(200))
     subject: Mapped[str | None] = mapped_column(String(200))    # what this occurrence is about (property)
@@ -225,6 +228,15 @@ class HumanTask(Base):
                       # my tasks (open ones, soonest due first) and 已办 (newest first): the user's rows only
                       Index("ix_human_tasks_claimed", "claimed_by_id", "status", "due_at"),
                       Index("ix_human_tasks_done", "completed_by_id", "status", "completed_at"))
+
+
+@event.listens_for(HumanTask, "before_insert")
+def _task_procedure(mapper, connection, task: HumanTask) -> None:
+    """A task row written without its procedure (the runtime gives it) takes its case's."""
+    if task.process_key is None:
+        case = task.__dict__.get("instance")
+        task.process_key = case.process_key if case is not None else connection.scalar(
+            select(ProcessInstance.process_key).where(ProcessInstance.id == task.instance_id))
 
 
 class Timer(Base):

@@ -496,7 +496,8 @@ class Runtime:
                                                 unit if props.get("unit") else None)
             unassigned = self._nobody_for(role_code, unit) if assignee is not None or not props.get("assignee") \
                 else "no_holder"
-            row = HumanTask(id=task_id, instance_id=instance.id, element_id=task.task_spec.bpmn_id,
+            row = HumanTask(id=task_id, instance_id=instance.id, process_key=instance.process_key,
+                            element_id=task.task_spec.bpmn_id,
                             name=task.task_spec.bpmn_name, role_code=role_code, unit=unit,
                             form_key=props.get("formKey"), status="open",
                             created_at=now, sla=sla, sla_state="on_time", due_at=due_at, remind_at=remind_at,

@@ -88,14 +88,11 @@ class TaskService:
         """One tab of the inbox, soonest due first: my claimed tasks, tasks to claim, those due soon or
         overdue (mine or offered to me), and those I completed. Returns (rows of the page, total)."""
         from sqlalchemy import func
-        from .models import ProcessInstance
         mine = HumanTask.claimed_by_id == user.id
         is_open = HumanTask.status == "open"             # inside each arm: one index range per arm
         offered = or_(and_(is_open, mine),
                       and_(is_open, HumanTask.claimed_by_id.is_(None), self._candidate_clause(user)))
         stmt = select(HumanTask)
-        if process_key:                                  # the case only when filtering by procedure
-            stmt = stmt.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
         if tab == "mine":
             stmt = stmt.where(HumanTask.status == "open", mine)
         elif tab == "group":
@@ -110,7 +107,7 @@ class TaskService:
         else:
             raise InvalidInput(N_("Unknown inbox tab %(tab)s"), tab=tab)
         if process_key:
-            stmt = stmt.where(ProcessInstance.process_key == process_key)
+            stmt = stmt.where(HumanTask.process_key == process_key)
         if unit_id:
             stmt = stmt.where(HumanTask.unit_id == unit_id)
         if created_from:
