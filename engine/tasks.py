@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 from sqlalchemy import and_, exists, false, or_, select, update
-from sqlalchemy.orm import Session, joinedload, undefer
+from sqlalchemy.orm import Session, defaultload, joinedload, undefer
 
 from . import history
 from .analytics.rollups import record_completion
@@ -92,7 +92,7 @@ class TaskService:
         is_open = HumanTask.status == "open"             # inside each arm: one index range per arm
         offered = or_(and_(is_open, mine),
                       and_(is_open, HumanTask.claimed_by_id.is_(None), self._candidate_clause(user)))
-        stmt = select(HumanTask)
+        stmt = select(HumanTask).options(defaultload(HumanTask.claimed_by).lazyload(User.roles))   # not shown
         if tab == "mine":
             stmt = stmt.where(HumanTask.status == "open", mine)
         elif tab == "group":

@@ -79,8 +79,7 @@ def procedures():
     """The latest version of each procedure a person or another system starts, for filters and lists — not
     the internal sub-processes that only a call activity of another procedure runs (their tasks belong to
     the calling case)."""
-    repo = repository()
-    latest = repo.list_latest()
+    latest = Repository(db.session, clock()).list_latest()      # listing: no roles or forms to check against
     called: set[str] = set()
     for definition in latest:
         called.update(_spec_facts(definition)[0])
@@ -97,7 +96,7 @@ def _spec_facts(definition) -> tuple[frozenset[str], bool]:
     key = (definition.id, definition.sha256)
     facts = _SPEC_FACTS.get(key)
     if facts is None:
-        _spec, subprocesses = repository().load_spec(definition)
+        _spec, subprocesses = Repository.load_spec(definition)
         facts = _SPEC_FACTS[key] = (frozenset(k for k in subprocesses if k != definition.key),
                                     bool(runtime().start_properties(definition).get("formKey")))
     return facts

@@ -118,15 +118,15 @@ def init_app(app) -> None:
             return {}
         from sqlalchemy import func, select
         user = current_user.row
-        if "nav_counts" not in g:
+        if "nav_counts" not in g:                  # the three badges in one statement
             from engine.models import Notification
             svc = services.tasks()
-            g.nav_counts = {
-                "mine": db.session.scalar(select(func.count()).select_from(svc.query(user, "mine").subquery())),
-                "group": db.session.scalar(select(func.count()).select_from(svc.query(user, "group").subquery())),
-                "unread": db.session.scalar(select(func.count()).select_from(Notification).where(
-                    Notification.user_id == user.id, Notification.read_at.is_(None))),
-            }
+            counts = {"mine": select(func.count()).select_from(svc.query(user, "mine").order_by(None).subquery()),
+                      "group": select(func.count()).select_from(svc.query(user, "group").order_by(None).subquery()),
+                      "unread": select(func.count()).select_from(Notification).where(
+                          Notification.user_id == user.id, Notification.read_at.is_(None))}
+            row = db.session.execute(select(*(q.scalar_subquery().label(k) for k, q in counts.items()))).one()
+            g.nav_counts = dict(row._mapping)
         from engine.models import Role
         role_names = {r.code: r.name for r in db.session.scalars(select(Role))} if request.endpoint == "auth.profile" else {}
         roles = roles_of(user)

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from engine.errors import N_, EngineError
-from engine.models import OrgUnit
+from engine.models import OrgUnit, ProcessDefinition
 
 from .. import services
 from ..edge import arg_day_start, arg_page
@@ -32,11 +32,17 @@ def index():
     rows, total = svc.inbox(me(), tab, now=services.clock().now(), process_key=request.args.get("process") or None,
                             unit_id=unit.id if unit else None, created_from=arg_day_start("from"),
                             created_to=arg_day_start("to", end=True), page=page, per_page=PER_PAGE)
-    processes = {d.key: d.name or d.key for d in services.procedures()}
+    latest = services.procedures()
+    processes = {d.key: d.name or d.key for d in latest}
+    missing = {t.instance.definition_id for t in rows} - {d.id for d in latest}
+    # the rows' other versions and sub-processes, in one statement; held here while the page is drawn (the
+    # session's identity map keeps only referenced rows, and the case column reads each row's definition)
+    others = db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.id.in_(missing))).all() \
+        if missing else []
     my_units = db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_({ra.unit_id for ra in me().roles}))).all()
     return render_template("inbox.html", tab=tab, tabs=TABS, rows=annotate(rows), total=total, page=page,
                            pages=max((total + PER_PAGE - 1) // PER_PAGE, 1), processes=processes,
-                           my_units=my_units, args=request.args)
+                           my_units=my_units, args=request.args, definitions=latest + others)
 
 
 @bp.post("/tasks/<uid:task_id>/claim")
