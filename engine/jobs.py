@@ -125,12 +125,13 @@ def _spec_of(definition: ProcessDefinition):
     return found
 
 
-def _preload(session: Session, instances: dict[int, ProcessInstance]) -> None:
+def _preload(session: Session, instances: dict[int, ProcessInstance]) -> list:
     """Load in one statement each what firing reads row by row through the identity map: the instances'
-    definitions (without the spec JSON) and their case search rows."""
+    definitions (without the spec JSON) and their case search rows. The caller holds the returned rows while
+    it fires the batch (the identity map keeps only rows something refers to)."""
     definition_ids = {i.definition_id for i in instances.values()}
-    session.scalars(select(ProcessDefinition).where(ProcessDefinition.id.in_(definition_ids))).all()
-    session.scalars(select(CaseIndex).where(CaseIndex.instance_id.in_(list(instances)))).all()
+    return [*session.scalars(select(ProcessDefinition).where(ProcessDefinition.id.in_(definition_ids))),
+            *session.scalars(select(CaseIndex).where(CaseIndex.instance_id.in_(list(instances))))]
 
 
 def _is_conflict(exc: BaseException) -> bool:
@@ -214,9 +215,14 @@ def _fire_batch(session: Session, clock, rows: list[Timer], report: RunReport, p
         by_instance.setdefault(row.instance_id, []).append(row)
     instances = _lock_instances(session, list(by_instance))
     runtime = Runtime(session, clock, reviewer_rule=reviewer_rule)     # one per batch: helpers, script engine
+    # the usual path writes the whole batch at its end (the instances are locked: nobody else can change them
+    # meanwhile); carefully, each instance is written inside its own SAVEPOINT
+    runtime.write_each_action = careful
     running = [i for i in instances.values() if i.status == "running"]
+    held = []
     if running:
-        _preload(session, instances)
+        held = _preload(session, instances)
+        runtime.preload_rows([i.id for i in running])
         runtime.preload_ledgers([i.id for i in running])
         _preload_audit_heads(session, [i.id for i in running])
     now = clock.now()
@@ -259,6 +265,17 @@ def _fire_batch(session: Session, clock, rows: list[Timer], report: RunReport, p
                 report.skipped.add(row.id)
             elif row.status == "fired":
                 fired.append((row.id, row.instance_id))    # for the log after the commit (which expires rows)
+    if not careful:                    # the batch's changes and audit rows, written together
+        try:
+            session.flush()
+            history.flush(session)
+        except OperationalError as exc:
+            if _is_conflict(exc):
+                raise _Redo() from exc
+            raise
+        except Exception as exc:
+            raise _Redo() from exc
+    del held                           # the preloaded rows were needed until the last instance was fired
 
 
 def _advance(runtime: Runtime, instance: ProcessInstance) -> None:

@@ -238,6 +238,10 @@ class Runtime:
         # read by the caller along with the instance (engine.tasks.complete): its open task rows, once; and
         # the tasks known to have no unread call to act (nothing to settle when they close)
         self.preloaded_open: dict[int, list[HumanTask]] = {}
+        self.preloaded_timers: dict[int, list[Timer]] = {}   # likewise its waiting timer rows (timer batches)
+        # each action ends by writing its changes (the optimistic lock is checked there, a loser gets its 409);
+        # False: the caller writes them (a timer batch, whose instances it holds locked)
+        self.write_each_action = True
         self._loaded_version: dict[int, int] = {}      # per instance: the definition it was loaded with
         self.quiet_tasks: set[str] = set()
         self.helpers = helpers
@@ -272,6 +276,8 @@ class Runtime:
             instance.ended_at = self.clock.now()
             history.record(self.session, self.clock.now(), "instance_completed", instance_id=instance.id)
             self._drop_ledger(instance)
+        if not self.write_each_action:
+            return
         try:
             self.session.flush()
         except StaleDataError:
@@ -566,13 +572,15 @@ class Runtime:
     def _sync_timers(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
         """One row per waiting timer (also inside call activities); a row whose timer is no longer waiting
         was fired (its time has come) or cancelled (its task finished first)."""
+        preloaded = self.preloaded_timers.pop(instance.id, None)
         if instance.next_timer_at is None and not spec_traits(workflow.spec, workflow.subprocess_specs)[0]:
             return                  # a model without timers, and no timer row waiting (next_timer_at says so)
         now = self.clock.now()
         waiting = {str(t.id): t for t in workflow.get_tasks(state=TaskState.WAITING)
                    if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
-        rows = {r.task_id: r for r in self.session.scalars(
-            select(Timer).where(Timer.instance_id == instance.id, Timer.status == "waiting"))}
+        rows = {r.task_id: r for r in (self.session.scalars(
+            select(Timer).where(Timer.instance_id == instance.id, Timer.status == "waiting"))
+            if preloaded is None else preloaded) if r.status == "waiting"}
         for task_id, row in rows.items():
             if task_id in waiting:
                 continue
@@ -870,6 +878,7 @@ class Runtime:
                 self.advance(instance, workflow, actor=actor, completed_task_id=task_id)
         finally:                             # what the caller read for this action serves this action only
             self.preloaded_open.pop(instance_id, None)
+            self.preloaded_timers.pop(instance_id, None)
             self.quiet_tasks.discard(task_id)
 
     def start_properties(self, definition: ProcessDefinition) -> dict:
@@ -939,6 +948,22 @@ class Runtime:
         workflow = self.load(instance)
         last = workflow.last_task or workflow.task_tree
         return dict(last.data)
+
+    def preload_rows(self, instance_ids) -> None:
+        """Read the open task rows and the waiting timer rows of several instances in one statement each (the
+        timer scheduler fires a batch with one Runtime), for the next action on each of them only."""
+        ids = list(instance_ids)
+        if not ids:
+            return
+        tasks: dict[int, list[HumanTask]] = {i: [] for i in ids}
+        for row in self.session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(ids),
+                                                                HumanTask.status == "open")):
+            tasks[row.instance_id].append(row)
+        timers: dict[int, list[Timer]] = {i: [] for i in ids}
+        for row in self.session.scalars(select(Timer).where(Timer.instance_id.in_(ids), Timer.status == "waiting")):
+            timers[row.instance_id].append(row)
+        self.preloaded_open.update(tasks)
+        self.preloaded_timers.update(timers)
 
     def preload_ledgers(self, instance_ids) -> None:
         """Read the provisional-value ledgers of several instances in one statement (the timer scheduler fires
