@@ -231,7 +231,10 @@ class HumanTask(Base):
                       # the dashboard's one pass over the open tasks reads this index alone (every column it counts)
                       Index("ix_human_tasks_open_grid", "unit_id", "process_key", "due_at", "remind_at", "sla_state",
                             "unassigned", postgresql_where=text("status = 'open'"),
-                            sqlite_where=text("status = 'open'")))
+                            sqlite_where=text("status = 'open'")),
+                      # the dashboard's overdue list, a page at a time: the open tasks in its order (soonest due)
+                      Index("ix_human_tasks_open_due", text("(due_at IS NULL)"), "due_at", "created_at", "id",
+                            postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")))
 
 
 @event.listens_for(HumanTask, "before_insert")
