@@ -228,9 +228,10 @@ class HumanTask(Base):
                       # my tasks (open ones, soonest due first) and 已办 (newest first): the user's rows only
                       Index("ix_human_tasks_claimed", "claimed_by_id", "status", "due_at"),
                       Index("ix_human_tasks_done", "completed_by_id", "status", "completed_at"),
-                      # the dashboard's one pass over the open tasks reads this index alone (every column it counts)
+                      # the dashboard's one pass over the open tasks reads this index alone (every column it counts;
+                      # the state too, which its sums name)
                       Index("ix_human_tasks_open_grid", "unit_id", "process_key", "due_at", "remind_at", "sla_state",
-                            "unassigned", postgresql_where=text("status = 'open'"),
+                            "unassigned", "status", postgresql_where=text("status = 'open'"),
                             sqlite_where=text("status = 'open'")),
                       # the dashboard's overdue list, a page at a time: the open tasks in its order (soonest due)
                       Index("ix_human_tasks_open_due", text("(due_at IS NULL)"), "due_at", "created_at", "id",

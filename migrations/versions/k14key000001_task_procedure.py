@@ -19,7 +19,7 @@ def upgrade():
     op.execute("UPDATE human_tasks SET process_key = (SELECT p.process_key FROM process_instances p "
                "WHERE p.id = human_tasks.instance_id)")
     op.create_index("ix_human_tasks_open_grid", "human_tasks",
-                    ["unit_id", "process_key", "due_at", "remind_at", "sla_state", "unassigned"],
+                    ["unit_id", "process_key", "due_at", "remind_at", "sla_state", "unassigned", "status"],
                     postgresql_where=sa.text("status = 'open'"), sqlite_where=sa.text("status = 'open'"))
     op.create_index("ix_human_tasks_open_due", "human_tasks",
                     [sa.text("(due_at IS NULL)"), "due_at", "created_at", "id"],
