@@ -180,9 +180,9 @@ class Dashboard:
             sums = [func.sum(case((cond, 1), else_=0)).label(name) for name, cond in conds.items()]
             stmt = (select(HumanTask.unit_id, HumanTask.process_key, *sums).select_from(HumanTask)
                     .where(is_open()).group_by(HumanTask.unit_id, HumanTask.process_key))
-            self._cells = [{"unit_id": r.unit_id, "process_key": r.process_key,
-                            **{name: int(getattr(r, name) or 0) for name in conds}}
-                           for r in self.session.execute(self._scoped(stmt))]
+            names = ("unit_id", "process_key", *conds)
+            self._cells = [dict(zip(names, (unit_id, key, *(int(n or 0) for n in counts))))
+                           for unit_id, key, *counts in self.session.execute(self._scoped(stmt))]
         return self._cells
 
     def _unit_row(self, unit_id: int | None) -> dict:
@@ -279,20 +279,21 @@ class Dashboard:
         are computed over every step and unit, the row objects only for the rows asked for."""
         f = self.filters
         groups = handling_groups(self.session, self.area, f.process_key, f.created_from, f.created_to)
+        steps = [(g.process_key, g.element_id) for g in groups]
         step_names: dict[tuple, str] = {}                   # one label per step, whatever the unit
-        for g in groups:
-            step = (g.process_key, g.element_id)
-            step_names[step] = max(step_names.get(step, ""), g.name or g.element_id)
+        for g, step in zip(groups, steps):
+            name = g.name or g.element_id
+            if name > step_names.get(step, ""):
+                step_names[step] = name
         hours = [round(g.avg_seconds, 1) / 3600 for g in groups]
         sums: dict[tuple, float] = defaultdict(float)
         units_on: dict[tuple, int] = defaultdict(int)
-        for g, h in zip(groups, hours):
-            sums[(g.process_key, g.element_id)] += h
-            units_on[(g.process_key, g.element_id)] += 1
-        units = self.units()
-        order = sorted(range(len(groups)), key=lambda i: (
-            groups[i].process_key, step_names[(groups[i].process_key, groups[i].element_id)],
-            units[groups[i].unit_id].code if groups[i].unit_id in units else ""))
+        for step, h in zip(steps, hours):
+            sums[step] += h
+            units_on[step] += 1
+        codes = {unit_id: unit.code for unit_id, unit in self.units().items()}
+        keys = [(g.process_key, step_names[step], codes.get(g.unit_id, "")) for g, step in zip(groups, steps)]
+        order = sorted(range(len(groups)), key=keys.__getitem__)
         chosen = order[offset:] if limit is None else order[offset:offset + limit]
         names = self.procedure_names()
         rows = []

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (Date, Float, Integer, Interval, String, and_, case, delete, false, func, literal_column, or_,
+from sqlalchemy import (Date, Float, Index, Integer, Interval, String, and_, case, delete, false, func, literal_column, or_,
                         select)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -42,6 +42,8 @@ class HandlingRollup(Base):
     tasks: Mapped[int] = mapped_column(Integer, nullable=False)
     seconds: Mapped[float] = mapped_column(Float, nullable=False)            # sum of handling seconds
     name: Mapped[str | None] = mapped_column(String(200))                    # the greatest step name seen
+    # the dashboard reads one span over a range of months (this year's year rows): not the whole table
+    __table_args__ = (Index("ix_handling_rollups_span_month", "span", "month"),)
 
 
 def month_of(moment: datetime) -> date:
