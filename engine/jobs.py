@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -188,6 +189,20 @@ class _Redo(Exception):
     """An instance failed or conflicted while a batch was fired without savepoints: redo it with them."""
 
 
+@contextmanager
+def _redo_on_failure():
+    """On the savepoint-free path anything that fails becomes :class:`_Redo`, except a database that is
+    unwell (an OperationalError other than a conflict), which ends the run."""
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_conflict(exc):
+            raise _Redo() from exc
+        raise
+    except Exception as exc:
+        raise _Redo() from exc
+
+
 def _preload_audit_heads(session: Session, instance_ids: list[int]) -> None:
     """The current end of each instance's audit chain, in one statement, into the transaction's cache of
     chain heads (engine.history), so that appending each instance's first event does not query it."""
@@ -236,14 +251,8 @@ def _fire_batch(session: Session, clock, rows: list[Timer], report: RunReport, p
                 row.status = "cancelled"
             continue
         if not careful:
-            try:
+            with _redo_on_failure():
                 _advance(runtime, instance)
-            except OperationalError as exc:
-                if _is_conflict(exc):
-                    raise _Redo() from exc
-                raise
-            except Exception as exc:
-                raise _Redo() from exc
         else:
             try:
                 with session.begin_nested():
@@ -266,15 +275,9 @@ def _fire_batch(session: Session, clock, rows: list[Timer], report: RunReport, p
             elif row.status == "fired":
                 fired.append((row.id, row.instance_id))    # for the log after the commit (which expires rows)
     if not careful:                    # the batch's changes and audit rows, written together
-        try:
+        with _redo_on_failure():
             session.flush()
             history.flush(session)
-        except OperationalError as exc:
-            if _is_conflict(exc):
-                raise _Redo() from exc
-            raise
-        except Exception as exc:
-            raise _Redo() from exc
     del held                           # the preloaded rows were needed until the last instance was fired
 
 
