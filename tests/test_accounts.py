@@ -187,6 +187,22 @@ def test_sign_out_ends_a_copied_session_cookie(ctx, client, person):
     assert replay.get("/api/me").status_code == 401
 
 
+def test_a_script_request_after_sign_out_leaves_the_message_for_the_page(ctx, client, person):
+    """The bell's menu fetched by script just as the person signs out must not take the "signed out"
+    message meant for the sign-in page: a request that is not a page navigation gets 401, never a
+    redirect to the sign-in page (which would show, and so use up, the message)."""
+    sign_in(client, person.username, OLD)
+    token = csrf(client.get("/"))
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    script = {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+    for path in ("/notifications/menu", "/profile", "/"):
+        resp = client.get(path, headers=script, follow_redirects=True)
+        assert resp.status_code == 401, path
+        assert "请先登录" in body(resp) or "Please sign in" in body(resp)
+    page = client.get("/login", headers={"Sec-Fetch-Mode": "navigate"})
+    assert "您已退出登录。" in body(page)
+
+
 def test_api_sign_out_ends_every_session(ctx, person):
     page = ctx.test_client()
     sign_in(page, person.username, OLD)

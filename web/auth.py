@@ -65,10 +65,21 @@ def init_app(app: Flask) -> None:
 
     @login_manager.unauthorized_handler
     def _unauthorized():
-        if not request.path.startswith("/api/"):
-            from flask import redirect, url_for
-            return redirect(url_for("auth.login", next=request.full_path))
+        return sign_in_needed()
+
+
+def sign_in_needed():
+    """The answer to a caller without a valid session: a page navigation goes to the sign-in page and comes
+    back afterwards; the API and a page's own scripts (the bell's menu, a diagram) get 401. A script's
+    request must never be sent on to the sign-in page: rendering it there would use up the message meant
+    for the person (such as "You have signed out.") before their own page shows it."""
+    if request.path.startswith("/api/"):
         return jsonify(message=_("Please sign in")), 401
+    mode = request.headers.get("Sec-Fetch-Mode")
+    if mode is not None and mode != "navigate":
+        return _("Please sign in"), 401, {"Content-Type": "text/plain; charset=utf-8"}
+    from flask import redirect, url_for
+    return redirect(url_for("auth.login", next=request.full_path))
 
 
 def start_session(user: User) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import abort, current_app, g, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -13,7 +13,7 @@ from engine.errors import N_
 from engine.sla import annotate as annotate_tasks
 
 from .. import services
-from ..auth import csrf_token
+from ..auth import csrf_token, sign_in_needed
 from ..extensions import db
 
 # Content-Security-Policy: scripts only from this site (no inline code: page scripts live in web/static and
@@ -79,7 +79,7 @@ def signed_in(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
+            return sign_in_needed()
         return view(*args, **kwargs)
     return wrapper
 
