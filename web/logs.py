@@ -26,6 +26,10 @@ _VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
 # the attributes every LogRecord has; anything else on a record came from ``extra=``
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 request_log = logging.getLogger("web.request")
+# loggers kept at WARNING even when LOG_LEVEL is lower: apscheduler and werkzeug write a line per poll and per
+# request; SpiffWorkflow ("spiff.task", "spiff.workflow", …) one per task state change, with the task's data —
+# the case's fields, personal data included — which has no place in the logs (engine.history keeps the trail)
+QUIET = ("apscheduler", "werkzeug", "spiff")
 
 
 def request_id() -> str | None:
@@ -102,7 +106,7 @@ def configure(level: str = "INFO", fmt: str = "text", **static) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     quiet = max(logging.getLevelName(level), logging.WARNING)
-    for noisy in ("apscheduler", "werkzeug"):              # one line per poll / per request otherwise
+    for noisy in QUIET:
         logging.getLogger(noisy).setLevel(quiet)
 
 
