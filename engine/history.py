@@ -123,11 +123,18 @@ def _mark_savepoint(session: Session, transaction) -> None:
         (dict(cached[1]), list(cached[2])) if current else ({}, []))
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _back_to_savepoint(session: Session, previous_transaction) -> None:
+@event.listens_for(Session, "after_rollback")
+def _back_to_savepoint(session: Session) -> None:
     """A rolled-back SAVEPOINT undoes its events: those recorded in it are dropped, those inserted in it
-    (with the ones recorded before it) are pending again, and each chain ends where it ended before it."""
-    mark = session.info.get("audit_marks", {}).pop(previous_transaction, None)
+    (with the ones recorded before it) are pending again, and each chain ends where it ended before it.
+
+    Heard on the database's ROLLBACK TO SAVEPOINT, while the savepoint is still the session's innermost
+    one: a flush that fails inside a SAVEPOINT rolls it back from the flush's own subtransaction, and the
+    SAVEPOINT is then only closed — ``after_soft_rollback`` never names it."""
+    nested = session.get_nested_transaction()
+    if nested is None:
+        return
+    mark = session.info.get("audit_marks", {}).pop(nested, None)
     cached = session.info.get("audit_heads")
     if mark is None or cached is None or cached[0] is not session.get_transaction():
         return
@@ -139,8 +146,7 @@ def _back_to_savepoint(session: Session, previous_transaction) -> None:
 @event.listens_for(Session, "after_transaction_end")
 def _forget(session: Session, transaction) -> None:
     """A transaction that ended (committed: inserted already; rolled back: never to be) leaves nothing pending.
-    (A SAVEPOINT ends before its rollback is announced, so its mark is kept until then or until the
-    transaction ends.)"""
+    (A released SAVEPOINT's mark is dropped with the transaction's other marks when the transaction ends.)"""
     if transaction.nested:
         return
     session.info.pop("audit_marks", None)

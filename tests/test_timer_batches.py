@@ -131,6 +131,34 @@ def test_a_conflicting_instance_is_rolled_back_alone_and_fired_at_the_next_run(c
         assert chain_whole()
 
 
+def test_a_case_changed_underneath_the_batch_write_is_a_conflict_not_a_lost_timer(ctx, monkeypatch):
+    """The batch writes its instance rows together, still under the optimistic lock: a row whose version
+    moved meanwhile matches nothing, so the batch is redone with savepoints and only that instance waits for
+    the next run — its timer is not marked fired while its case stays where it was."""
+    clock = ctx.extensions["clock"]
+    with freeze_time(at(2026, 6, 1, 9, 0)) as frozen:
+        ids = start_waiting(ctx, 5, at(2026, 6, 2, 9, 0))
+        frozen.move_to(at(2026, 6, 2, 9, 30))
+        real_advance = jobs._advance
+
+        def advance(runtime, instance):
+            if instance.id == ids[3]:                    # a user's change lands after the batch loaded the case
+                db.session.connection().execute(             # (not through the session: no autoflush)
+                    text("UPDATE process_instances SET version = version + 1 WHERE id = :id"), {"id": instance.id})
+            real_advance(runtime, instance)
+        monkeypatch.setattr(jobs, "_advance", advance)
+        report = run_due_timers(db.session, clock, 5)
+        assert (report.fired_instances, report.conflicts, report.failures) == (4, 1, 0)
+        assert statuses(ids) == ["completed", "completed", "completed", "running", "completed"]
+        assert (row_of(ids[3]).status, row_of(ids[3]).attempts) == ("waiting", 0)
+        assert fired_events(ids[3]) == 0
+        monkeypatch.setattr(jobs, "_advance", real_advance)
+        report = run_due_timers(db.session, clock, 5)
+        assert (report.claimed, report.fired_instances) == (1, 1)
+        assert [fired_events(i) for i in ids] == [1] * 5
+        assert chain_whole()
+
+
 def test_an_incident_before_a_conflict_in_the_same_batch_keeps_its_audit_event(ctx, monkeypatch):
     """The second instance fails for the last time (its incident is recorded, not yet inserted), the fourth
     conflicts: rolling the fourth back leaves the incident's event and the others' events in place."""
