@@ -96,8 +96,10 @@ def year_hours(session: Session, user_ids: Iterable[int], on: date) -> dict[int,
 def statuses(session: Session, user_ids: Iterable[int], on: date, rule: ReviewerRule) -> dict[int, ReviewerStatus]:
     ids = list(set(user_ids))
     hours = year_hours(session, ids, on)
-    records = {r.user_id: r for r in session.scalars(select(PersonnelRecord).where(PersonnelRecord.user_id.in_(ids)))} \
-        if ids else {}
+    # the three columns as tuples: a PersonnelRecord row would load its user (and the user's unit and roles)
+    records = {r.user_id: r for r in session.execute(
+        select(PersonnelRecord.user_id, PersonnelRecord.legal_cert_no, PersonnelRecord.legal_cert_date,
+               PersonnelRecord.reviewer_since).where(PersonnelRecord.user_id.in_(ids)))} if ids else {}
     out = {}
     for uid in ids:
         rec = records.get(uid)
@@ -523,8 +525,9 @@ def shortfall(session: Session, area: set[int] | None, on: date, rule: ReviewerR
     by_unit = reviewers_by_unit(session, area)
     everyone = {uid for ids in by_unit.values() for uid in ids}
     st = statuses(session, everyone, on, rule)
-    units = {u.id: u for u in session.scalars(select(OrgUnit).where(OrgUnit.id.in_(list(by_unit))))} if by_unit else {}
-    names = {u.id: u.display_name for u in session.scalars(select(User).where(User.id.in_(list(everyone))))} \
+    units = {u.id: u for u in session.execute(select(OrgUnit.id, OrgUnit.code, OrgUnit.name)
+                                              .where(OrgUnit.id.in_(list(by_unit))))} if by_unit else {}
+    names = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(list(everyone)))).all()) \
         if everyone else {}
     out = []
     for unit_id, ids in by_unit.items():

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from functools import wraps
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
 
 from engine.calendar import LOCAL_TZ
 from engine.dashboard import OUTLIER_FACTOR, OUTLIER_MIN_UNITS, STATES, SUPERVISOR_ROLES, Dashboard, Filters, area_of
@@ -23,7 +25,7 @@ from .. import display, services
 from ..export import XLSX_MIMETYPE, workbook_stream
 from ..extensions import db
 from ..edge import arg_day_start, arg_page
-from .common import SLA_LABELS, me, roles_of, signed_in
+from .common import SLA_LABELS, local, me, roles_of, signed_in
 
 bp = Blueprint("dashboard", __name__)
 
@@ -90,6 +92,34 @@ class Table:
         self.rows.append(values)
         self.links.append(links or {})
         self.classes.append(css)
+
+    def body_html(self) -> Markup:
+        """The rows as ``<tr>`` elements, built here rather than by a template macro per cell (the city's page
+        holds thousands of cells)."""
+        provisional = escape(_("Provisional"))
+        out = []
+        for values, links, css in zip(self.rows, self.links, self.classes):
+            out.append(f'<tr class="{escape(css)}">' if css else "<tr>")
+            for i, value in enumerate(values):
+                text = _cell_html(value, provisional)
+                out.append(f'<td><a href="{escape(links[i])}">{text}</a></td>' if i in links else f"<td>{text}</td>")
+            out.append("</tr>\n")
+        return Markup("".join(out))
+
+
+def _cell_html(value, provisional: str) -> str:
+    """One cell as HTML: a number with one decimal, a time in Asia/Shanghai (暂定 when provisional), text escaped."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or isinstance(value, int):
+        return str(value)
+    if isinstance(value, (float, Decimal)):
+        return "%.1f" % value
+    if isinstance(value, ProvisionalTime):
+        return f'{local(value.provisional_at)}<span class="provisional">{provisional}</span>'
+    if isinstance(value, datetime):
+        return local(value)
+    return str(escape(value))
 
 
 def _one(value: float | None):
