@@ -295,21 +295,24 @@ class Dashboard:
         are computed over every step and unit, the row objects only for the rows asked for."""
         f = self.filters
         groups = handling_groups(self.session, self.area, f.process_key, f.created_from, f.created_to)
-        steps = [(g.process_key, g.element_id) for g in groups]
-        step_names: dict[tuple, str] = {}                   # one label per step, whatever the unit
-        for g, step in zip(groups, steps):
+        # one pass: each step's label (the greatest name, whatever the unit), its units' hours summed and counted
+        steps, hours = [], []
+        step_names: dict[tuple, str] = {}
+        sums: dict[tuple, float] = defaultdict(float)
+        units_on: dict[tuple, int] = defaultdict(int)
+        for g in groups:
+            step = (g.process_key, g.element_id)
             name = g.name or g.element_id
             if name > step_names.get(step, ""):
                 step_names[step] = name
-        hours = [round(g.avg_seconds, 1) / 3600 for g in groups]
-        sums: dict[tuple, float] = defaultdict(float)
-        units_on: dict[tuple, int] = defaultdict(int)
-        for step, h in zip(steps, hours):
+            h = round(g.seconds / g.tasks, 1) / 3600
             sums[step] += h
             units_on[step] += 1
+            steps.append(step)
+            hours.append(h)
         codes = {unit_id: unit.code for unit_id, unit in self.units().items()}
-        keys = [(g.process_key, step_names[step], codes.get(g.unit_id, "")) for g, step in zip(groups, steps)]
-        order = sorted(range(len(groups)), key=keys.__getitem__)
+        order = sorted(range(len(groups)), key=lambda i: (steps[i][0], step_names[steps[i]],
+                                                          codes.get(groups[i].unit_id, "")))
         chosen = order[offset:] if limit is None else order[offset:offset + limit]
         names = self.procedure_names()
         rows = []
