@@ -127,7 +127,7 @@ def rebuild(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(HandlingRollup)) or 0
 
 
-@dataclass
+@dataclass(slots=True)
 class HandlingGroup:
     process_key: str
     element_id: str
@@ -177,7 +177,7 @@ def _rolled(session: Session, area: set[int] | None, process_key: str | None,
     # through the connection, not the ORM: thousands of plain rows (8,226 for the city this year) come back in
     # half the time; the rollup is written by statements, never by pending ORM objects, so no flush is missed
     return [(k, e, None if u == NO_UNIT else u, n, int(c), float(s or 0))
-            for k, e, u, n, c, s in session.connection().execute(stmt)]
+            for k, e, u, n, c, s in session.connection().execute(stmt).all()]
 
 
 def handling_groups(session: Session, area: set[int] | None = None, process_key: str | None = None,
