@@ -114,6 +114,15 @@ def when_ready(server):
                     workers, threads, ", ".join(bind))
 
 
+def post_worker_init(worker):
+    """The application is loaded: what it holds for good (modules, mappers, templates, translations) is moved
+    out of the garbage collector's reach (gc.freeze). Otherwise every full collection walks it again — on a
+    large dashboard page that was a pause of up to 90 ms every few requests."""
+    import gc
+    gc.collect()
+    gc.freeze()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
     multiprocess.mark_process_dead(worker.pid)

@@ -161,6 +161,9 @@ def run_blocking(app: Flask) -> None:
             log.info("scheduler %s stopping (signal %s)", app.config["SCHEDULER_NAME"], signum)
             scheduler.shutdown(wait=False)
     signal.signal(signal.SIGTERM, _stop)
+    import gc                          # what the loaded application holds for good is out of the collector's way
+    gc.collect()                       # (gc.freeze): full collections walk only what the batches create
+    gc.freeze()
     log.info("scheduler %s started: polling every %s s", app.config["SCHEDULER_NAME"],
              app.config["SCHEDULER_POLL_SECONDS"])
     try:
