@@ -111,7 +111,7 @@ def _cell_html(value, provisional: str) -> str:
     """One cell as HTML: a number with one decimal, a time in Asia/Shanghai (暂定 when provisional), text escaped."""
     if value is None:
         return ""
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, int):
         return str(value)
     if isinstance(value, (float, Decimal)):
         return "%.1f" % value
