@@ -104,9 +104,24 @@ def test_the_last_attempt_in_a_batch_becomes_an_incident_with_its_audit_event(ct
         assert chain_whole()
 
 
-def test_a_conflicting_instance_is_rolled_back_alone_and_fired_at_the_next_run(ctx, monkeypatch):
+def _conflict_after_advancing(real_advance, runtime, instance):
+    real_advance(runtime, instance)              # after its timer_fired audit row was recorded
+    raise Conflict("changed meanwhile")
+
+
+def _version_moved_before_advancing(real_advance, runtime, instance):
+    db.session.connection().execute(             # a user's change lands after the batch loaded the case
+        text("UPDATE process_instances SET version = version + 1 WHERE id = :id"), {"id": instance.id})
+    real_advance(runtime, instance)              # (through the connection: the session does not autoflush)
+
+
+@pytest.mark.parametrize("meddle", [_conflict_after_advancing, _version_moved_before_advancing],
+                         ids=["conflict-raised", "version-moved"])
+def test_a_conflicting_instance_is_rolled_back_alone_and_fired_at_the_next_run(ctx, monkeypatch, meddle):
     """A user changed the case at the same moment (the optimistic lock): that instance alone is rolled back,
-    no attempt is counted against its timer, and the next run fires it."""
+    no attempt is counted against its timer, and the next run fires it. "version-moved": the batch writes
+    its instance rows together, still under the lock — the moved row matches nothing, the batch is redone
+    with savepoints, and the timer is not marked fired while its case stays where it was."""
     clock = ctx.extensions["clock"]
     with freeze_time(at(2026, 6, 1, 9, 0)) as frozen:
         ids = start_waiting(ctx, 5, at(2026, 6, 2, 9, 0))
@@ -114,9 +129,9 @@ def test_a_conflicting_instance_is_rolled_back_alone_and_fired_at_the_next_run(c
         real_advance = jobs._advance
 
         def advance(runtime, instance):
-            real_advance(runtime, instance)
-            if instance.id == ids[2]:                    # after its timer_fired audit row was written
-                raise Conflict("changed meanwhile")
+            if instance.id != ids[2]:
+                return real_advance(runtime, instance)
+            meddle(real_advance, runtime, instance)
         monkeypatch.setattr(jobs, "_advance", advance)
         report = run_due_timers(db.session, clock, 5)
         assert (report.fired_instances, report.conflicts, report.failures) == (4, 1, 0)
@@ -124,34 +139,6 @@ def test_a_conflicting_instance_is_rolled_back_alone_and_fired_at_the_next_run(c
         row = row_of(ids[2])
         assert (row.status, row.attempts, row.next_attempt_at) == ("waiting", 0, None)
         assert fired_events(ids[2]) == 0
-        monkeypatch.setattr(jobs, "_advance", real_advance)
-        report = run_due_timers(db.session, clock, 5)
-        assert (report.claimed, report.fired_instances) == (1, 1)
-        assert [fired_events(i) for i in ids] == [1] * 5
-        assert chain_whole()
-
-
-def test_a_case_changed_underneath_the_batch_write_is_a_conflict_not_a_lost_timer(ctx, monkeypatch):
-    """The batch writes its instance rows together, still under the optimistic lock: a row whose version
-    moved meanwhile matches nothing, so the batch is redone with savepoints and only that instance waits for
-    the next run — its timer is not marked fired while its case stays where it was."""
-    clock = ctx.extensions["clock"]
-    with freeze_time(at(2026, 6, 1, 9, 0)) as frozen:
-        ids = start_waiting(ctx, 5, at(2026, 6, 2, 9, 0))
-        frozen.move_to(at(2026, 6, 2, 9, 30))
-        real_advance = jobs._advance
-
-        def advance(runtime, instance):
-            if instance.id == ids[3]:                    # a user's change lands after the batch loaded the case
-                db.session.connection().execute(             # (not through the session: no autoflush)
-                    text("UPDATE process_instances SET version = version + 1 WHERE id = :id"), {"id": instance.id})
-            real_advance(runtime, instance)
-        monkeypatch.setattr(jobs, "_advance", advance)
-        report = run_due_timers(db.session, clock, 5)
-        assert (report.fired_instances, report.conflicts, report.failures) == (4, 1, 0)
-        assert statuses(ids) == ["completed", "completed", "completed", "running", "completed"]
-        assert (row_of(ids[3]).status, row_of(ids[3]).attempts) == ("waiting", 0)
-        assert fired_events(ids[3]) == 0
         monkeypatch.setattr(jobs, "_advance", real_advance)
         report = run_due_timers(db.session, clock, 5)
         assert (report.claimed, report.fired_instances) == (1, 1)
