@@ -8,12 +8,13 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
 from engine.analytics.rollups import (MONTH, NO_UNIT, YEAR, HandlingRollup, direct_groups, handling_groups, rebuild,
                                       record_completion)
-from engine.dashboard import Dashboard
+from engine.dashboard import Dashboard, Filters
 from engine.models import HumanTask, OrgUnit, ProcessDefinition, ProcessInstance, User
 from web.extensions import db
 
@@ -120,6 +121,43 @@ def test_the_rollup_equals_a_direct_count(ctx):
         assert row.tasks == len(tasks)
         assert abs(row.avg_hours - sum((t.completed_at - t.created_at).total_seconds() for t in tasks)
                    / len(tasks) / 3600) < 0.001
+
+
+def test_the_handling_table_ranked_by_the_database_equals_a_computation_from_the_groups(ctx):
+    """The dashboard's handling-time table — each step's label (its greatest name, in code point order), the
+    units doing it, the mean of their averages, the flags and the order (procedure, step, unit code) — as
+    the database computes it equals the same computed here from the groups, and its pages return every row
+    once."""
+    seed_mix()
+    start = datetime(2025, 6, 17, tzinfo=SH)                     # month rows and edge days: several sources
+    for area, factor, min_units in ((None, 1.5, 3), (None, 1.1, 2), (county_area("lf.guan"), 1.2, 1)):
+        d = Dashboard(db.session, NOW, area, Filters(created_from=start))
+        groups = handling_groups(db.session, area, None, start, None)
+        label, units_on, sums = {}, {}, {}
+        for g in groups:
+            step = (g.process_key, g.element_id)
+            label[step] = max(label.get(step, ""), g.name or g.element_id)
+            units_on[step] = units_on.get(step, 0) + 1
+            sums[step] = sums.get(step, 0.0) + round(g.seconds / g.tasks, 1) / 3600
+        codes = {u.id: u.code for u in db.session.scalars(select(OrgUnit))}
+        want = sorted(((g.process_key, label[(g.process_key, g.element_id)], codes.get(g.unit_id, "")), g)
+                      for g in groups)
+        total, rows = d.handling_page(factor, min_units)
+        assert total == len(groups) == len(rows) > 5
+        assert [(r.process_key, r.step, codes.get(r.unit_id, "")) for r in rows] == [k for k, _ in want]
+        for r, (_, g) in zip(rows, want):
+            step = (g.process_key, g.element_id)
+            mean = sums[step] / units_on[step]
+            assert (r.unit_id, r.tasks, r.units_on_step) == (g.unit_id, g.tasks, units_on[step])
+            assert r.avg_hours == pytest.approx(round(g.seconds / g.tasks, 1) / 3600, abs=1e-4)
+            assert r.step_mean_hours == pytest.approx(mean, abs=1e-4)
+            assert r.flagged == (units_on[step] >= min_units and r.avg_hours / mean > factor)
+        assert any(r.flagged for r in rows) or factor > 1.2
+        for size in (1, 7, 50):
+            paged = [(r.process_key, r.element_id, r.unit_id) for offset in range(0, total + size, size)
+                     for r in d.handling_page(factor, min_units, offset=offset, limit=size)[1]]
+            assert paged == [(r.process_key, r.element_id, r.unit_id) for r in rows]
+        assert d.handling_page(factor, min_units, offset=total + 10, limit=5) == (total, [])
 
 
 def test_the_overdue_list_pages_return_every_task_once(ctx):
