@@ -12,7 +12,8 @@ migration that creates it, and ``flask rollups rebuild``).
 dashboard ranks and pages it in SQL) — per (procedure, step, unit): tasks, seconds, name — for an area and
 a window of offer times: whole years inside the window from the year rows (the dashboard's default window,
 this year, reads only those), whole months from the month rows, and the days at the edges of a window that
-does not start or end on a month boundary straight from ``human_tasks`` (index ``ix_human_tasks_created_at``). The answer equals a direct aggregate over ``human_tasks``."""
+does not start or end on a month boundary straight from ``human_tasks`` (index ``ix_human_tasks_created_at``).
+The answer equals a direct aggregate over ``human_tasks``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
