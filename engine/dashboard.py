@@ -15,13 +15,14 @@ and list uses them:
 Handling time is elapsed (calendar) hours from when a task was offered to when it was completed."""
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Float, and_, case, cast, false, func, or_, select
+from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from .analytics.rollups import handling_source
+from .analytics.rollups import handling_groups
 from .models import HumanTask, OrgUnit, ProcessDefinition, ProcessInstance, User
 from .org import GOVERNMENT, Directory
 
@@ -290,47 +291,42 @@ class Dashboard:
 
     def handling_page(self, factor: float = OUTLIER_FACTOR, min_units: int = OUTLIER_MIN_UNITS,
                       offset: int = 0, limit: int | None = None) -> tuple[int, list[HandlingRow]]:
-        """(rows in all, the rows from ``offset``, at most ``limit``) of ``handling_times``, in the order of
-        procedure, step and unit code. The database computes, over every step and unit of the window, each
-        row's average hours, each step's label (its greatest name), how many units did it and the mean of their
-        averages, and the order (window functions); only the rows asked for come back."""
+        """(rows in all, the rows from ``offset``, at most ``limit``) of ``handling_times``: the means and flags
+        are computed over every step and unit, the row objects only for the rows asked for."""
         f = self.filters
-        src = handling_source(self.session, self.area, f.process_key, f.created_from, f.created_to).subquery()
-        if self.session.get_bind().dialect.name == "postgresql":
-            def text(expr):                      # code point order, as Python compares strings
-                return expr.collate("C")
-        else:                                    # SQLite compares text by code point already
-            def text(expr):
-                return expr
-        # the average rounded to a tenth of a second, in hours (floating point: numeric costs PostgreSQL twice)
-        hours = func.round(cast(src.c.seconds, Float) / src.c.tasks * 10) / 36000.0
-        step = (src.c.process_key, src.c.element_id)
-        ranked = (select(src.c.process_key, src.c.element_id, src.c.unit_id, src.c.tasks, hours.label("hours"),
-                         func.max(text(func.coalesce(func.nullif(src.c.name, ""), src.c.element_id)))
-                         .over(partition_by=step).label("step"),
-                         func.count().over(partition_by=step).label("units_on"),
-                         func.avg(hours).over(partition_by=step).label("mean"))
-                  .where(src.c.tasks > 0).subquery())
-        stmt = (select(ranked, func.count().over().label("total"))
-                .outerjoin(OrgUnit, OrgUnit.id == ranked.c.unit_id)
-                .order_by(text(ranked.c.process_key), text(ranked.c.step), text(func.coalesce(OrgUnit.code, "")))
-                .offset(offset).limit(limit))
-        found = self.session.execute(stmt).all()
-        if found:
-            total = found[0].total
-        else:                                    # past the end (or nothing at all): count them
-            total = self.session.scalar(select(func.count()).select_from(ranked)) if offset else 0
+        groups = handling_groups(self.session, self.area, f.process_key, f.created_from, f.created_to)
+        # one pass: each step's label (the greatest name, whatever the unit), its units' hours summed and counted
+        steps, hours = [], []
+        step_names: dict[tuple, str] = {}
+        sums: dict[tuple, float] = defaultdict(float)
+        units_on: dict[tuple, int] = defaultdict(int)
+        for g in groups:
+            step = (g.process_key, g.element_id)
+            name = g.name or g.element_id
+            if name > step_names.get(step, ""):
+                step_names[step] = name
+            h = round(g.seconds / g.tasks, 1) / 3600
+            sums[step] += h
+            units_on[step] += 1
+            steps.append(step)
+            hours.append(h)
+        codes = {unit_id: unit.code for unit_id, unit in self.units().items()}
+        order = sorted(range(len(groups)), key=lambda i: (steps[i][0], step_names[steps[i]],
+                                                          codes.get(groups[i].unit_id, "")))
+        chosen = order[offset:] if limit is None else order[offset:offset + limit]
         names = self.procedure_names()
         rows = []
-        for r in found:
-            h, mean = float(r.hours), float(r.mean)
+        for i in chosen:
+            g, h = groups[i], hours[i]
+            step = (g.process_key, g.element_id)
+            mean, count = sums[step] / units_on[step], units_on[step]
             ratio = h / mean if mean > 0 else None
-            rows.append(HandlingRow(process_key=r.process_key, procedure=names.get(r.process_key, r.process_key),
-                                    element_id=r.element_id, step=r.step, unit_id=r.unit_id,
-                                    unit=self.unit_name(r.unit_id), county=self.county_name(r.unit_id),
-                                    tasks=int(r.tasks), avg_hours=h, step_mean_hours=mean, units_on_step=r.units_on,
-                                    ratio=ratio, flagged=r.units_on >= min_units and ratio is not None and ratio > factor))
-        return total, rows
+            rows.append(HandlingRow(process_key=g.process_key, procedure=names.get(g.process_key, g.process_key),
+                                    element_id=g.element_id, step=step_names[step], unit_id=g.unit_id,
+                                    unit=self.unit_name(g.unit_id), county=self.county_name(g.unit_id),
+                                    tasks=g.tasks, avg_hours=h, step_mean_hours=mean, units_on_step=count,
+                                    ratio=ratio, flagged=count >= min_units and ratio is not None and ratio > factor))
+        return len(groups), rows
 
     # -- pilot rounds (DOMAIN §5) ---------------------------------------------------------------------
     def pilot_status(self) -> list[PilotRow]:
