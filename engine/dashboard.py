@@ -305,7 +305,7 @@ class Dashboard:
             name = g.name or g.element_id
             if name > step_names.get(step, ""):
                 step_names[step] = name
-            h = round(g.seconds / g.tasks, 1) / 3600
+            h = round(g.avg_seconds, 1) / 3600
             sums[step] += h
             units_on[step] += 1
             steps.append(step)

@@ -2,6 +2,7 @@
 standalone process (`flask scheduler`), several of which may run against one PostgreSQL."""
 from __future__ import annotations
 
+import gc
 import logging
 from datetime import datetime, timedelta
 
@@ -161,8 +162,9 @@ def run_blocking(app: Flask) -> None:
             log.info("scheduler %s stopping (signal %s)", app.config["SCHEDULER_NAME"], signum)
             scheduler.shutdown(wait=False)
     signal.signal(signal.SIGTERM, _stop)
-    import gc                          # what the loaded application holds for good is out of the collector's way
-    gc.collect()                       # (gc.freeze): full collections walk only what the batches create
+    # what the loaded application holds for good is moved out of the collector's way: full collections walk
+    # only what the batches create (as gunicorn.conf.py does for the web workers)
+    gc.collect()
     gc.freeze()
     log.info("scheduler %s started: polling every %s s", app.config["SCHEDULER_NAME"],
              app.config["SCHEDULER_POLL_SECONDS"])
