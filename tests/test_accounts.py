@@ -203,6 +203,19 @@ def test_a_script_request_after_sign_out_leaves_the_message_for_the_page(ctx, cl
     assert "您已退出登录。" in body(page)
 
 
+def test_a_script_request_never_sends_back_a_stale_session_cookie(ctx, client, person):
+    """The bell's poll, sent with the cookie of a moment ago and answered after the step's POST set a new
+    one (with its "已完成…" message), must not overwrite it: a page's own script requests re-send the
+    session cookie only when they changed the session. Page navigations still renew it (the idle timeout)."""
+    sign_in(client, person.username, OLD)
+    script = {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+    poll = client.get("/api/notifications/summary", headers=script)
+    assert poll.status_code == 200 and "Set-Cookie" not in poll.headers
+    assert "Set-Cookie" not in client.get("/notifications/menu", headers=script).headers
+    assert "Set-Cookie" in client.get("/profile", headers={"Sec-Fetch-Mode": "navigate"}).headers
+    assert "Set-Cookie" in client.get("/profile").headers
+
+
 def test_api_sign_out_ends_every_session(ctx, person):
     page = ctx.test_client()
     sign_in(page, person.username, OLD)

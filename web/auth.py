@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 
 from flask import Flask, g, jsonify, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_user, logout_user
 
@@ -34,7 +35,25 @@ class SessionUser(UserMixin):
         return str(self.row.id)
 
 
+def _script_request() -> bool:
+    """A page's own script (fetch: the bell's poll and menu, a diagram), not the person opening a page."""
+    mode = request.headers.get("Sec-Fetch-Mode")
+    return mode is not None and mode != "navigate"
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask re-sends a permanent session's cookie with every answer, to renew its idle timeout. A page's
+    script requests do not: sent with the cookie of a moment ago and answered after a navigation that changed
+    the session (a step's "done" message, a sign-out), their copy would overwrite the new one. Nor does a
+    polling tab keep an idle session alive. They send it only when they changed the session."""
+
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        return session.modified or (super().should_set_cookie(app, session) and not _script_request())
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionCookies()
+
     @app.before_request
     def _forget_previous_user():
         # g lives as long as the app context; when a caller (a test, a CLI command) keeps one app context
@@ -75,8 +94,7 @@ def sign_in_needed():
     for the person (such as "You have signed out.") before their own page shows it."""
     if request.path.startswith("/api/"):
         return jsonify(message=_("Please sign in")), 401
-    mode = request.headers.get("Sec-Fetch-Mode")
-    if mode is not None and mode != "navigate":
+    if _script_request():
         return _("Please sign in"), 401, {"Content-Type": "text/plain; charset=utf-8"}
     from flask import redirect, url_for
     return redirect(url_for("auth.login", next=request.full_path))
