@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import String, cast, event, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import find_tables
@@ -23,6 +23,11 @@ GENESIS = "0" * 64
 
 def stream_of(instance_id: int | None) -> str:
     return f"instance:{instance_id}" if instance_id is not None else "system"
+
+
+def stream_of_sql(instance_id):
+    """``stream_of`` in SQL, for an instance id only the database knows yet (a subquery)."""
+    return literal("instance:") + cast(instance_id, String)
 
 
 def _digest(stream: str, seq: int, at: datetime, actor: str | None, action: str, instance_id: int | None,

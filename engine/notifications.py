@@ -81,19 +81,25 @@ def notify(session: Session, directory: Directory, task: HumanTask, kind: str, n
 
 def task_offered(session: Session, directory: Directory, task: HumanTask, now: datetime, *,
                  actor: str | None = None, kind: str = "new_task", fresh: bool = False,
-                 earlier: bool = True) -> int:
+                 earlier: bool = True, last_completers: dict[str, int] | None = None) -> int:
     """Tell the people who may take a task just offered: ``returned`` to whoever completed the same step of
     this case before (when they still may take it), ``kind`` (new_task, or supervision) to the others — not to
     ``actor``, whose own step offered it; a task offered already due soon or overdue tells that too.
     ``fresh``: the task was created in this transaction (no notifications yet); ``earlier`` False: its case
-    was too (nobody completed a step of it before)."""
+    was too (nobody completed a step of it before); ``last_completers``: who last completed each step of the
+    case (element id -> user id), when the caller read it already."""
     if task.unassigned:
         return notify(session, directory, task, "unassigned", now, fresh=fresh)
     session.flush()
-    before = None if not earlier else session.scalar(select(HumanTask.completed_by_id).where(
-        HumanTask.instance_id == task.instance_id, HumanTask.element_id == task.element_id,
-        HumanTask.id != task.id, HumanTask.status == "completed", HumanTask.completed_by_id.is_not(None))
-        .order_by(HumanTask.completed_at.desc()).limit(1))
+    if last_completers is not None:
+        before = last_completers.get(task.element_id)
+    elif earlier:
+        before = session.scalar(select(HumanTask.completed_by_id).where(
+            HumanTask.instance_id == task.instance_id, HumanTask.element_id == task.element_id,
+            HumanTask.id != task.id, HumanTask.status == "completed", HumanTask.completed_by_id.is_not(None))
+            .order_by(HumanTask.completed_at.desc()).limit(1))
+    else:
+        before = None
     people = recipients(directory, task, kind)
     back = [(u, a) for u, a in people if u.id == before]
     created = notify(session, directory, task, "returned", now, people=back, fresh=fresh) if back else 0

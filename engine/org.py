@@ -12,8 +12,8 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 import yaml
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, joinedload, lazyload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import N_, Forbidden, InvalidInput, NotFound
@@ -31,6 +31,14 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 # ids. Both only grow in practice (engine.org.load); a lane or code not found is looked up again, and a unit
 # is always read through the session (by primary key: usually already there), so nothing stale is served.
 _shared: dict[str, dict] = {}
+
+
+@lru_cache(maxsize=1)
+def _candidates_statement():
+    """Active users holding :role_code at :unit_id (built once). Who they are is enough; roles load when asked."""
+    return select(User).join(RoleAssignment).where(
+        RoleAssignment.role_code == bindparam("role_code"), RoleAssignment.unit_id == bindparam("unit_id"),
+        User.active.is_(True)).options(lazyload(User.roles))
 
 
 def _shared_of(session: Session) -> dict:
@@ -289,10 +297,7 @@ class Directory:
         Remembered for this directory's life (one action)."""
         key = (role_code, unit_id)
         if key not in self._candidates:
-            users = list(self.session.scalars(
-                select(User).join(RoleAssignment).where(RoleAssignment.role_code == role_code,
-                                                        RoleAssignment.unit_id == unit_id, User.active.is_(True))
-                .options(lazyload(User.roles))))      # who they are is enough; their roles load when asked
+            users = list(self.session.scalars(_candidates_statement(), {"role_code": role_code, "unit_id": unit_id}))
             if role_code == REVIEWER_ROLE and users:
                 good = self.qualified(u.id for u in users)
                 users = [u for u in users if u.id in good]
@@ -355,15 +360,32 @@ def issue_token(session: Session, user: User, now: datetime, name: str | None = 
     return token
 
 
+def _with_what_requests_ask():
+    """Loader options for the user a request acts as: the roles (whose tasks; may they act) and the personnel
+    record (the 执法证 a handler's step checks), joined into the statement that reads the user."""
+    return (joinedload(User.roles), joinedload(User.personnel).lazyload("*"))
+
+
+@lru_cache(maxsize=1)
+def _signed_in_statement():
+    return select(User).where(User.id == bindparam("user_id")).options(*_with_what_requests_ask())
+
+
+def signed_in_user(session: Session, user_id: int) -> User | None:
+    """The user of a signed-in session, with roles and personnel record, in one statement (built once)."""
+    return session.scalars(_signed_in_statement(), {"user_id": user_id}).unique().first()
+
+
 def user_for_token(session: Session, token: str, now: datetime | None = None) -> User | None:
-    """The active user holding a valid (not expired, not revoked) token; records when it was last used."""
+    """The active user holding a valid (not expired, not revoked) token, read with roles and personnel record
+    in one statement; records when it was last used (at most once a minute: then the session is dirty)."""
     now = now or datetime.now(timezone.utc)
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token)))
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token))
+                         .options(joinedload(ApiToken.user).options(*_with_what_requests_ask())))
     if row is None or row.revoked or row.expires_at <= now or not row.user.active:
         return None
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() >= TOKEN_TOUCH_SECONDS:
         row.last_used_at = now
-        session.flush()
     return row.user
 
 

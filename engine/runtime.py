@@ -239,6 +239,9 @@ class Runtime:
         # the tasks known to have no unread call to act (nothing to settle when they close)
         self.preloaded_open: dict[int, list[HumanTask]] = {}
         self.preloaded_timers: dict[int, list[Timer]] = {}   # likewise its waiting timer rows (timer batches)
+        # likewise who last completed each step of the case (element id -> user id): a step offered again
+        # is "returned" to them (engine.notifications.task_offered)
+        self.last_completers: dict[int, dict[str, int]] = {}
         # each action ends by writing its changes (the optimistic lock is checked there, a loser gets its 409);
         # False: the caller writes them (a timer batch, whose instances it holds locked)
         self.write_each_action = True
@@ -527,7 +530,7 @@ class Runtime:
             # who may take it is told (无人承接: the 待分派 queue of the bureau above, and its people are told)
             task_offered(self.session, self.directory, row, now, actor=actor,
                          kind="supervision" if props.get("notification") == "supervision" else "new_task", fresh=True,
-                         earlier=not first)
+                         earlier=not first, last_completers=self.last_completers.get(instance.id))
 
     def _assignee(self, expression: str, data: dict, role_code: str | None, unit):
         """The ``assignee`` property: an expression giving the user name of the one person who is to do the
@@ -879,6 +882,7 @@ class Runtime:
         finally:                             # what the caller read for this action serves this action only
             self.preloaded_open.pop(instance_id, None)
             self.preloaded_timers.pop(instance_id, None)
+            self.last_completers.pop(instance_id, None)
             self.quiet_tasks.discard(task_id)
 
     def start_properties(self, definition: ProcessDefinition) -> dict:

@@ -4,10 +4,11 @@ A task is offered to the users holding its role (the lane) at its unit (the unit
 are not candidates do not learn that the task exists (NotFound)."""
 from __future__ import annotations
 
+from functools import cache
 from typing import Callable
 
-from sqlalchemy import and_, exists, false, or_, select, update
-from sqlalchemy.orm import Session, defaultload, joinedload, undefer
+from sqlalchemy import String, and_, bindparam, cast, exists, false, func, or_, select, update
+from sqlalchemy.orm import Session, aliased, defaultload, joinedload, undefer
 
 from . import history
 from .analytics.rollups import record_completion
@@ -287,6 +288,7 @@ class TaskService:
     def complete(self, user: User, task_id: str, data: dict | None = None) -> HumanTask:
         """Complete the task with form data. The first completion wins; a second one — also a concurrent
         one in another transaction — raises Conflict and changes nothing."""
+        case = self._case_of(task_id)                  # the task itself comes with it: _open_for reads no more
         task = self._open_for(user, task_id)
         if task.claimed_by_id not in (None, user.id):
             raise Forbidden(N_("This task is claimed by someone else"))
@@ -294,11 +296,14 @@ class TaskService:
             raise Forbidden(N_("You do not hold the role this task needs"))
         self._check_qualified(user, task)
         data = check_data(data)
-        instance = self._load_for_action(task)
+        if case is None:                               # opened between the two reads: act on a fresh read
+            raise Conflict(N_("This task has already been completed or withdrawn"))
+        instance = task.instance
         if instance.status != "running":
             raise Conflict(N_("The case is no longer running"))
         now = self.clock.now()
         task.status, task.completed_at, task.completed_by_id, task.claimed_by = "completed", now, user.id, user
+        self._prepare(task, case)
 
         seen: dict = {}
 
@@ -320,30 +325,25 @@ class TaskService:
         record_completion(self.session, task, instance.process_key)     # dashboard rollup: one UPSERT
         return task
 
-    def _load_for_action(self, task: HumanTask) -> ProcessInstance:
-        """What completing ``task`` reads, in one statement: the case's open task rows with the instance (its
-        state and definition), the end of its audit chain, and whether ``task`` has unread calls to act."""
-        from .models import AuditEvent, Notification
-        from .notifications import ACTION_KINDS
-        stream = history.stream_of(task.instance_id)
-        head = select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.stream == stream) \
-            .order_by(AuditEvent.seq.desc()).limit(1)
-        unread = exists().where(Notification.task_id == task.id, Notification.read_at.is_(None),
-                                Notification.kind.in_(ACTION_KINDS))
-        rows = self.session.execute(
-            select(HumanTask, head.with_only_columns(AuditEvent.seq).scalar_subquery(),
-                   head.with_only_columns(AuditEvent.hash).scalar_subquery(), unread)
-            .where(HumanTask.instance_id == task.instance_id, HumanTask.status == "open")
-            .options(joinedload(HumanTask.instance).options(undefer(ProcessInstance.state),
-                                                            joinedload(ProcessInstance.definition)))).all()
-        if not any(row[0] is task for row in rows):     # completed or withdrawn meanwhile
-            raise Conflict(N_("This task has already been completed or withdrawn"))
-        _, seq, hash_, has_unread = rows[0]
+    def _case_of(self, task_id: str) -> list | None:
+        """What completing a task reads, in one statement found by the task's id (``_case_statement``). None
+        when the task is not open, or no task: the checks say why."""
+        if not is_uuid(task_id):
+            return None
+        rows = self.session.execute(_case_statement(), {"task_id": task_id}).all()
+        return rows if any(row[0].id == task_id for row in rows) else None
+
+    def _prepare(self, task: HumanTask, rows: list) -> None:
+        """Hand what ``_case_of`` read to the runtime and the audit trail, for this action only."""
+        _, seq, hash_, has_unread, completers = rows[0]
         history.seed_head(self.session, task.instance_id, seq, hash_)
         self.runtime.preloaded_open[task.instance_id] = [row[0] for row in rows]
+        last = {element: int(user_id) for element, user_id in
+                (pair.rsplit(":", 1) for pair in (completers or "").split(",") if pair)}
+        last[task.element_id] = task.completed_by_id          # this completion is the latest of its step
+        self.runtime.last_completers[task.instance_id] = last
         if not has_unread:
             self.runtime.quiet_tasks.add(task.id)
-        return task.instance
 
     # -- the 待分派 queue: tasks nobody can take --------------------------------------------------------
     def assign_area(self, user: User) -> set[int] | None:
@@ -423,3 +423,32 @@ class TaskService:
                                               "to_user": target.username if target else None})
         notify(self.session, directory, task, "assigned", now)
         return task
+
+
+@cache
+def _case_statement():
+    """The case of the task ``:task_id``, as completing it needs it: the case's open task rows (the task among
+    them) with the instance (its state and definition), the end of its audit chain, whether the task has unread
+    calls to act, and who last completed each step of the case ("element:user id,…": a step offered again goes
+    back to them as "returned"). Built once: its aliases cost more to build than the statement takes to run."""
+    from .models import AuditEvent, Notification
+    from .notifications import ACTION_KINDS
+    task_id = bindparam("task_id", type_=String)
+    case_id = select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery()
+    head = select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.stream == history.stream_of_sql(case_id)) \
+        .order_by(AuditEvent.seq.desc()).limit(1)
+    unread = exists().where(Notification.task_id == task_id, Notification.read_at.is_(None),
+                            Notification.kind.in_(ACTION_KINDS))
+    done = aliased(HumanTask)
+    last = select(done.element_id, func.max(done.completed_at).label("at")) \
+        .where(done.instance_id == case_id, done.status == "completed", done.completed_by_id.is_not(None)) \
+        .group_by(done.element_id).subquery()
+    step = aliased(HumanTask)
+    completers = select(func.aggregate_strings(step.element_id + ":" + cast(step.completed_by_id, String), ",")) \
+        .join(last, and_(step.element_id == last.c.element_id, step.completed_at == last.c.at)) \
+        .where(step.instance_id == case_id, step.status == "completed", step.completed_by_id.is_not(None))
+    return (select(HumanTask, head.with_only_columns(AuditEvent.seq).scalar_subquery(),
+                   head.with_only_columns(AuditEvent.hash).scalar_subquery(), unread, completers.scalar_subquery())
+            .where(HumanTask.instance_id == case_id, HumanTask.status == "open")
+            .options(joinedload(HumanTask.instance).options(undefer(ProcessInstance.state),
+                                                            joinedload(ProcessInstance.definition))))

@@ -78,3 +78,36 @@ def test_a_role_or_unit_added_later_is_found(ctx):
             for row in db.session.scalars(select(model).where(key)):
                 db.session.delete(row)
         db.session.commit()
+
+
+def test_a_step_reads_the_user_once_and_the_case_once(client, token):
+    """Completing a step by the API: the signed-in user comes with roles and personnel record (the 执法证 check)
+    in the statement that reads the token; the task, the case's other open tasks, its state, the end of its
+    audit chain and who did each of its steps before come in one more; the token's last use, written a moment
+    ago, is not written (nor committed) again."""
+    from sqlalchemy import event
+
+    from .test_api_flow import HANDLER, start_case
+    instance = start_case(client, token)
+    task = instance["open_tasks"][0]
+    db.session.remove()
+    sent: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        sent.append(" ".join(statement.split()))
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        resp = client.post(f"/api/tasks/{task['id']}/complete", headers=token(HANDLER),
+                           json={"data": {"summary": "材料齐全"}})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert resp.status_code == 200, resp.get_json()
+
+    def reads(table: str) -> list[str]:
+        return [s for s in sent if s.startswith(f"SELECT {table}.")]
+    assert len(reads("api_tokens")) == 1 and "JOIN role_assignments" in reads("api_tokens")[0] \
+        and "JOIN personnel_records" in reads("api_tokens")[0]
+    assert reads("role_assignments") == []
+    assert [s for s in reads("personnel_records") if "cert_valid_until" in s] == []   # the 执法证 came with the user
+    assert len(reads("human_tasks")) == 1, reads("human_tasks")
+    assert not any(s.startswith("UPDATE api_tokens") for s in sent)

@@ -261,3 +261,34 @@ def test_a_task_offered_when_already_due_soon_says_so_at_once(ctx, client, token
         rows = db.session.execute(select(Notification.user_id, Notification.kind).where(
             Notification.task_id == review["id"])).all()
         assert len(rows) == len(set(rows))
+
+
+def test_a_step_offered_again_is_returned_to_whoever_did_it_last(ctx, client, token):
+    """Two handlers take turns at 补正材料: each time the step comes back it is "returned" to the one who did it
+    last and a new task to the other. Who did each step last is read with the case (engine.tasks), not per task."""
+    from engine.models import OrgUnit, RoleAssignment
+    from .test_major_decision_review import HANDLER, MAJOR, PACKAGE, REVIEWER, UNIT
+    other = "guan_guanzhen_handler"                # a handler elsewhere, given the role at this unit as well
+    unit_id = db.session.scalar(select(OrgUnit.id).where(OrgUnit.code == UNIT))
+    other_id = db.session.scalar(select(User.id).where(User.username == other))
+    db.session.add(RoleAssignment(user_id=other_id, role_code="handler", unit_id=unit_id))
+    db.session.commit()
+    try:
+        with freeze_time(datetime(2026, 3, 9, 9, 0, tzinfo=SH), tick=True):       # each step its own moment
+            case = Case(client, token, "major_decision_review", HANDLER, MAJOR)
+            case.do("提交法制审核材料", "handler", UNIT, HANDLER, PACKAGE)
+            incomplete = {"package_complete": False, "missing_items": "缺少送达回证"}
+            case.do("审查材料是否齐全", "legal_reviewer", UNIT, REVIEWER, incomplete)
+            first = case.expect("补正材料", "handler", UNIT, HANDLER)
+            assert users_told("returned", first["id"]) == []             # nobody did this step before
+            assert users_told("new_task", first["id"]) == sorted([HANDLER, other])
+            for doer, waiting in ((other, HANDLER), (HANDLER, other), (HANDLER, other)):
+                case.do("补正材料", "handler", UNIT, doer, {"supplement_note": f"{doer} 已补充"})
+                case.do("审查材料是否齐全", "legal_reviewer", UNIT, REVIEWER, incomplete)
+                again = case.expect("补正材料", "handler", UNIT, HANDLER)
+                assert users_told("returned", again["id"]) == [doer]
+                assert users_told("new_task", again["id"]) == [waiting]
+    finally:
+        db.session.rollback()
+        db.session.query(RoleAssignment).filter_by(user_id=other_id, role_code="handler", unit_id=unit_id).delete()
+        db.session.commit()

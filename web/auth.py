@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_user, logout_user
 
 from engine.models import User
-from engine.org import end_sessions, user_for_token
+from engine.org import end_sessions, signed_in_user, user_for_token
 
 from . import services
 from .extensions import db, login_manager
@@ -64,7 +64,7 @@ def init_app(app: Flask) -> None:
     @login_manager.user_loader
     def _load(user_id: str):
         try:
-            user = db.session.get(User, int(user_id))
+            user = signed_in_user(db.session, int(user_id))
         except ValueError:
             return None
         if user is None or not user.active or session.get(SESSION_VERSION) != user.session_version:
@@ -77,7 +77,8 @@ def init_app(app: Flask) -> None:
         if header.startswith("Bearer "):
             user = user_for_token(db.session, header[7:].strip(), services.clock().now())
             if user is not None:
-                db.session.commit()      # keeps the token's last use
+                if db.session.dirty:
+                    db.session.commit()  # keeps the token's last use (written at most once a minute)
                 g.token_auth = True
                 return SessionUser(user)
         return None

@@ -16,12 +16,13 @@ of a window that does not start or end on a month boundary straight from ``human
 from __future__ import annotations
 
 import itertools
+from functools import cache
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (Date, Float, Index, Integer, Interval, String, and_, case, delete, false, func, literal_column, or_,
-                        select)
+from sqlalchemy import (Date, Float, Index, Integer, Interval, String, and_, bindparam, case, delete, false, func,
+                        literal_column, or_, select)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.models import Base, HumanTask, ProcessInstance
@@ -60,33 +61,42 @@ def _next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
-def _upsert(session: Session):
-    dialect = session.get_bind().dialect.name
+def _upsert_for(dialect: str):
+    """The dialect's INSERT that takes ON CONFLICT DO UPDATE."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert, dialect
+    return insert
 
 
 def record_completion(session: Session, task: HumanTask, process_key: str) -> None:
     """Add one completed human task to the rollup: one INSERT … ON CONFLICT DO UPDATE statement."""
     if task.completed_at is None or task.created_at is None:
         return
-    insert, _dialect = _upsert(session)
-    table = HandlingRollup.__table__
     month = month_of(task.created_at)
-    row = {"process_key": process_key, "element_id": task.element_id,
-           "unit_id": task.unit_id if task.unit_id is not None else NO_UNIT, "tasks": 1,
-           "seconds": (task.completed_at - task.created_at).total_seconds(), "name": task.name}
-    stmt = insert(table).values([{**row, "span": MONTH, "month": month},
-                                 {**row, "span": YEAR, "month": month.replace(month=1)}])
+    session.execute(_completion_upsert(session.get_bind().dialect.name), {
+        "process_key": process_key, "element_id": task.element_id,
+        "unit_id": task.unit_id if task.unit_id is not None else NO_UNIT,
+        "seconds": (task.completed_at - task.created_at).total_seconds(), "name": task.name,
+        "month": month, "year": month.replace(month=1)})
+
+
+@cache
+def _completion_upsert(dialect: str):
+    """The statement of ``record_completion`` (its month row and its year row), built once per dialect."""
+    insert = _upsert_for(dialect)
+    table = HandlingRollup.__table__
+    row = {name: bindparam(name, type_=table.c[name].type)
+           for name in ("process_key", "element_id", "unit_id", "seconds", "name")}
+    stmt = insert(table).values([{**row, "tasks": 1, "span": MONTH, "month": bindparam("month", type_=Date)},
+                                 {**row, "tasks": 1, "span": YEAR, "month": bindparam("year", type_=Date)}])
     greater = case((or_(table.c.name.is_(None), stmt.excluded.name > table.c.name), stmt.excluded.name),
                    else_=table.c.name)
-    session.execute(stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[table.c.process_key, table.c.element_id, table.c.unit_id, table.c.span, table.c.month],
         set_={"tasks": table.c.tasks + stmt.excluded.tasks, "seconds": table.c.seconds + stmt.excluded.seconds,
-              "name": greater}))
+              "name": greater})
 
 
 def _seconds_sql(dialect: str, start, end):

@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Iterable
 
 from sqlalchemy import false, func, select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from ..errors import N_, Forbidden, InvalidInput, NotFound
 from ..models import Notification, OrgUnit, RoleAssignment, User
@@ -138,8 +138,7 @@ def enforcement_valid(session: Session, user_id: int, on: date) -> bool:
 
 def check_enforcement(session: Session, user: User, on: date) -> None:
     """Refuse (Forbidden) a case handler without a valid 执法证."""
-    rec = session.scalar(select(PersonnelRecord).where(PersonnelRecord.user_id == user.id)
-                         .options(lazyload(PersonnelRecord.user)))        # the user is at hand already
+    rec = user.personnel             # read with the signed-in user (engine.org.signed_in_user), else read now
     if rec is None or not rec.cert_no:
         raise Forbidden(N_("You have no 执法证 on record, so you cannot act as the case handler. Ask your unit's "
                            "administrator or supervision officer to record it."))

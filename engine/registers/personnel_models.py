@@ -30,6 +30,11 @@ class PersonnelRecord(Base):
     user: Mapped[User] = relationship(lazy="joined")
 
 
+# The user's record, read with the user where a request loads who is signed in (engine.org.signed_in_user): the
+# 执法证 check of a handler's step then needs no statement of its own. Read only: records are written above.
+User.personnel = relationship(PersonnelRecord, uselist=False, viewonly=True, lazy="select")
+
+
 class TrainingRecord(Base):
     """One training a person attended: date, course, hours, organiser."""
 
