@@ -71,26 +71,26 @@ def _upsert_for(dialect: str):
 
 
 def record_completion(session: Session, task: HumanTask, process_key: str) -> None:
-    """Add one completed human task to the rollup: one INSERT … ON CONFLICT DO UPDATE statement."""
+    """Add one completed human task to the rollup: one INSERT … ON CONFLICT DO UPDATE statement, sent with the
+    month's row and the year's row (executemany)."""
     if task.completed_at is None or task.created_at is None:
         return
     month = month_of(task.created_at)
-    session.execute(_completion_upsert(session.get_bind().dialect.name), {
-        "process_key": process_key, "element_id": task.element_id,
-        "unit_id": task.unit_id if task.unit_id is not None else NO_UNIT,
-        "seconds": (task.completed_at - task.created_at).total_seconds(), "name": task.name,
-        "month": month, "year": month.replace(month=1)})
+    row = {"process_key": process_key, "element_id": task.element_id,
+           "unit_id": task.unit_id if task.unit_id is not None else NO_UNIT,
+           "seconds": (task.completed_at - task.created_at).total_seconds(), "name": task.name}
+    session.execute(_completion_upsert(session.get_bind().dialect.name),
+                    [{**row, "span": MONTH, "month": month}, {**row, "span": YEAR, "month": month.replace(month=1)}])
 
 
 @cache
 def _completion_upsert(dialect: str):
-    """The statement of ``record_completion`` (its month row and its year row), built once per dialect."""
-    insert = _upsert_for(dialect)
+    """The statement of ``record_completion``, built once per dialect (and compiled once: one row of VALUES,
+    unlike a multi-row VALUES, is cached by SQLAlchemy)."""
     table = HandlingRollup.__table__
-    row = {name: bindparam(name, type_=table.c[name].type)
-           for name in ("process_key", "element_id", "unit_id", "seconds", "name")}
-    stmt = insert(table).values([{**row, "tasks": 1, "span": MONTH, "month": bindparam("month", type_=Date)},
-                                 {**row, "tasks": 1, "span": YEAR, "month": bindparam("year", type_=Date)}])
+    stmt = _upsert_for(dialect)(table).values(
+        tasks=1, **{name: bindparam(name, type_=table.c[name].type)
+                    for name in ("process_key", "element_id", "unit_id", "span", "month", "seconds", "name")})
     greater = case((or_(table.c.name.is_(None), stmt.excluded.name > table.c.name), stmt.excluded.name),
                    else_=table.c.name)
     return stmt.on_conflict_do_update(
