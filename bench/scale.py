@@ -478,6 +478,9 @@ def explain(app, n_show: int = 8) -> list[str]:
             pass
         label[0] = "dashboard city: handling (rollup)"
         Dashboard(s, now, area_of(s, city), Filters(created_from=start)).handling_times()
+        label[0] = "calendar banner (every page, December): provisional deadlines"
+        from engine.provisional import pending_count
+        pending_count(s)
         event.remove(db.engine, "before_cursor_execute", grab)
         s.rollback()
         seen = set()
@@ -488,7 +491,7 @@ def explain(app, n_show: int = 8) -> list[str]:
                 key = (what, statement)
                 if key in seen or "FROM org_units" in statement and "human_tasks" not in statement:
                     continue
-                if "human_tasks" not in statement and "handling_rollups" not in statement:
+                if not any(table in statement for table in ("human_tasks", "handling_rollups", "FROM timers")):
                     continue
                 seen.add(key)
                 cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + statement, parameters)

@@ -235,7 +235,12 @@ class HumanTask(Base):
                             sqlite_where=text("status = 'open'")),
                       # the dashboard's overdue list, a page at a time: the open tasks in its order (soonest due)
                       Index("ix_human_tasks_open_due", text("(due_at IS NULL)"), "due_at", "created_at", "id",
-                            postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")))
+                            postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
+                      # the calendar banner's count of provisional deadlines (every page a supervisor opens in
+                      # December): the few open tasks whose deadline is provisional, not a scan of every task
+                      Index("ix_human_tasks_open_provisional", "due_at",
+                            postgresql_where=text("status = 'open' AND provisional IS true"),
+                            sqlite_where=text("status = 'open' AND provisional IS 1")))
 
 
 @event.listens_for(HumanTask, "before_insert")
@@ -271,7 +276,11 @@ class Timer(Base):
     last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     incident_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     instance: Mapped[ProcessInstance] = relationship(lazy="select")
-    __table_args__ = (Index("ix_timers_due", "status", "due_at", "id"),)   # the claim query's order
+    __table_args__ = (Index("ix_timers_due", "status", "due_at", "id"),    # the claim query's order
+                      # the calendar banner's count of provisional deadlines
+                      Index("ix_timers_waiting_provisional", "due_at",
+                            postgresql_where=text("status = 'waiting' AND provisional IS true"),
+                            sqlite_where=text("status = 'waiting' AND provisional IS 1")))
 
 
 class ProvisionalValue(Base):

@@ -296,8 +296,8 @@ class TaskService:
             raise Forbidden(N_("You do not hold the role this task needs"))
         self._check_qualified(user, task)
         data = check_data(data)
-        if case is None:                               # opened between the two reads: act on a fresh read
-            raise Conflict(N_("This task has already been completed or withdrawn"))
+        if case is None:                               # not open at the first read, open at the second
+            raise Conflict(N_("The case was changed by someone else at the same moment; reload and try again"))
         instance = task.instance
         if instance.status != "running":
             raise Conflict(N_("The case is no longer running"))

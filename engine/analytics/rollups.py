@@ -16,9 +16,9 @@ of a window that does not start or end on a month boundary straight from ``human
 from __future__ import annotations
 
 import itertools
-from functools import cache
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (Date, Float, Index, Integer, Interval, String, and_, bindparam, case, delete, false, func,

@@ -1,0 +1,26 @@
+"""the calendar banner's count of provisional deadlines reads two small partial indexes, not every task
+
+Revision ID: m14prv000001
+Revises: l14rix000001
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "m14prv000001"
+down_revision = "l14rix000001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_index("ix_human_tasks_open_provisional", "human_tasks", ["due_at"], unique=False,
+                    postgresql_where=sa.text("status = 'open' AND provisional IS true"),
+                    sqlite_where=sa.text("status = 'open' AND provisional IS 1"))
+    op.create_index("ix_timers_waiting_provisional", "timers", ["due_at"], unique=False,
+                    postgresql_where=sa.text("status = 'waiting' AND provisional IS true"),
+                    sqlite_where=sa.text("status = 'waiting' AND provisional IS 1"))
+
+
+def downgrade():
+    op.drop_index("ix_timers_waiting_provisional", table_name="timers")
+    op.drop_index("ix_human_tasks_open_provisional", table_name="human_tasks")
