@@ -437,7 +437,7 @@ def throughput(base: str, path: str, headers: dict, connections: int = 8, second
 def explain(app, n_show: int = 8) -> list[str]:
     """Run the services behind the timed pages in-process, capture every SELECT they send and EXPLAIN (ANALYZE,
     BUFFERS) it: per statement the time, the plan's top node and the scans it uses."""
-    from sqlalchemy import event, text
+    from sqlalchemy import event
 
     from engine.dashboard import Dashboard, Filters, area_of
     from engine.models import User

@@ -236,6 +236,11 @@ class HumanTask(Base):
                       # the dashboard's overdue list, a page at a time: the open tasks in its order (soonest due)
                       Index("ix_human_tasks_open_due", text("(due_at IS NULL)"), "due_at", "created_at", "id",
                             postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
+                      # the inbox's 我的 tab (the page everyone opens first), a page at a time in the same order:
+                      # a range of the user's own open tasks, not a walk along every open task's deadline
+                      Index("ix_human_tasks_open_claimed", "claimed_by_id", text("(due_at IS NULL)"), "due_at",
+                            "created_at", "id", postgresql_where=text("status = 'open'"),
+                            sqlite_where=text("status = 'open'")),
                       # the calendar banner's count of provisional deadlines (every page a supervisor opens in
                       # December): the few open tasks whose deadline is provisional, not a scan of every task
                       Index("ix_human_tasks_open_provisional", "due_at",
