@@ -1,7 +1,9 @@
 """marshmallow schemas of the JSON API: what comes in is loaded (validated), what goes out is dumped.
 Every message a client gets back is in the user's language: the schemas' own messages are lazy gettext
 strings, and marshmallow's built-in ones are translated when a schema is made (``Schema`` below)."""
-from flask_babel import gettext
+from functools import lru_cache
+
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext
 from marshmallow import Schema as _Schema
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
@@ -18,8 +20,17 @@ BUILTIN_MESSAGES = (
 )
 
 
+@lru_cache(maxsize=1024)
+def _translated(locale: str, messages: tuple) -> dict:
+    """A field's error messages in ``locale``: the same few dozen sets for every request, translated once."""
+    return {k: gettext(v) if isinstance(v, str) else v for k, v in messages}
+
+
 def _translate(field) -> None:
-    field.error_messages = {k: gettext(v) if isinstance(v, str) else v for k, v in field.error_messages.items()}
+    try:
+        field.error_messages = dict(_translated(str(get_locale()), tuple(field.error_messages.items())))
+    except TypeError:                      # a message that cannot be a cache key
+        field.error_messages = {k: gettext(v) if isinstance(v, str) else v for k, v in field.error_messages.items()}
     for inner in (getattr(field, "inner", None), getattr(field, "key_field", None),
                   getattr(field, "value_field", None)):
         if inner is not None:
