@@ -62,6 +62,7 @@ class WorkCalendar:
     def __init__(self, session: Session):
         self.session = session
         self._years: dict[int, dict[date, bool]] = {}
+        self._counts: dict[int, list[int]] = {}
         self._provisional: set[int] = set()
 
     def _year(self, year: int) -> dict[date, bool]:
@@ -116,12 +117,23 @@ class WorkCalendar:
         sign = 1
         if end < start:
             start, end, sign = end, start, -1
-        count, day = 0, start
-        while day < end:
-            day += timedelta(days=1)
-            if self.is_workday(day):
-                count += 1
-        return sign * count
+        # working days of [1 January of start's year, day], from each year's running count (an inbox page asks
+        # this for every task: a task overdue for a year was 365 steps of a day)
+        def through(day: date) -> int:
+            return sum(self._running(y)[-1] for y in range(start.year, day.year)) + \
+                self._running(day.year)[day.timetuple().tm_yday - 1]
+        return sign * (through(end) - through(start))
+
+    def _running(self, year: int) -> list[int]:
+        """Per day of ``year`` (index: day of the year - 1): the working days from 1 January up to that day."""
+        if year not in self._counts:
+            counts, running, day = [], 0, date(year, 1, 1)
+            while day.year == year:
+                running += self.is_workday(day)
+                counts.append(running)
+                day += timedelta(days=1)
+            self._counts[year] = counts
+        return self._counts[year]
 
     def covered_years(self) -> list[int]:
         return sorted(self.session.scalars(select(CalendarYear.year)))

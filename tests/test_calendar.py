@@ -31,6 +31,22 @@ def test_start_day_is_not_counted_and_between_is_the_inverse(cal):
     assert cal.add_working_days(date(2022, 10, 13), -7) == date(2022, 9, 29)
 
 
+def test_working_days_between_counts_each_day_once_across_years(no_2027):
+    """The count between two days, from running counts per year, is the day-by-day count of working days, over
+    make-up working days, year ends and a year the table lacks; and add_working_days is its inverse."""
+    from datetime import timedelta
+    cal = WorkCalendar(db.session)
+    start = date(2024, 12, 20)
+    days = [start + timedelta(days=n) for n in range(0, 3 * 366, 11)]
+    for a in days[::7]:
+        for b in days:
+            low, high = min(a, b), max(a, b)
+            one_by_one = sum(cal.is_workday(low + timedelta(days=n)) for n in range(1, (high - low).days + 1))
+            assert cal.working_days_between(a, b) == (one_by_one if b >= a else -one_by_one), (a, b)
+            if cal.is_workday(b) and b > a:
+                assert cal.add_working_days(a, one_by_one) == b
+
+
 def test_aware_datetimes_use_the_shanghai_day(cal):
     # 2022-09-29 17:00 UTC is already 09-30 01:00 in Shanghai
     late = datetime(2022, 9, 29, 17, 0, tzinfo=timezone.utc)
