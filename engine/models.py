@@ -241,6 +241,11 @@ class HumanTask(Base):
                       Index("ix_human_tasks_open_claimed", "claimed_by_id", text("(due_at IS NULL)"), "due_at",
                             "created_at", "id", postgresql_where=text("status = 'open'"),
                             sqlite_where=text("status = 'open'")),
+                      # … and 待认领 (and the tasks to claim among 即将到期 / 已逾期): per role and unit, unclaimed
+                      Index("ix_human_tasks_open_group", "role_code", "unit_id", text("(due_at IS NULL)"), "due_at",
+                            "created_at", "id",
+                            postgresql_where=text("status = 'open' AND claimed_by_id IS NULL"),
+                            sqlite_where=text("status = 'open' AND claimed_by_id IS NULL")),
                       # the calendar banner's count of provisional deadlines (every page a supervisor opens in
                       # December): the few open tasks whose deadline is provisional, not a scan of every task
                       Index("ix_human_tasks_open_provisional", "due_at",
