@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Callable
 
-from sqlalchemy import String, and_, bindparam, cast, exists, false, func, or_, select, update
+from sqlalchemy import String, and_, bindparam, cast, exists, false, func, or_, select, union, update
 from sqlalchemy.orm import Session, aliased, defaultload, joinedload, undefer
 
 from . import history
@@ -22,6 +22,9 @@ from .runtime import Runtime, check_data
 
 
 MAX_PAGE, MAX_PER_PAGE = 100_000, 200
+# the order of the inbox and the API's task list: soonest due first, then the oldest, then the id (total: pages
+# read one after the other return every task once)
+ORDER = (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)
 FormValidator = Callable[[str, dict, dict], dict]   # (form key, submitted data, case data) -> cleaned data
 # (task, user, accepted data, case data with it) -> None: what the step issues (official documents,
 # engine.documents), in the step's transaction — an error there undoes the whole step; it may add to the
@@ -43,10 +46,27 @@ class TaskService:
         """The tasks offered to the user: his or her (role, unit) pairs — the legal reviewer role only while
         qualified (personnel register); never the expert role: an expert's task is personal (given to that
         expert by name, claimed), never offered to the group."""
-        directory = self.runtime.directory
-        pairs = [and_(HumanTask.role_code == ra.role_code, HumanTask.unit_id == ra.unit_id) for ra in user.roles
-                 if ra.role_code != EXPERT_ROLE and directory.qualified_for(user, ra.role_code)]
+        pairs = self._candidate_pairs(user)
         return or_(*pairs) if pairs else false()
+
+    def _candidate_pairs(self, user: User) -> list:
+        """``_candidate_clause`` as one condition per (role, unit) pair: each one index range."""
+        directory = self.runtime.directory
+        return [and_(HumanTask.role_code == ra.role_code, HumanTask.unit_id == ra.unit_id) for ra in user.roles
+                if ra.role_code != EXPERT_ROLE and directory.qualified_for(user, ra.role_code)]
+
+    def _page_of_arms(self, stmt, arms: list, order: tuple, offset: int, limit: int) -> list[HumanTask]:
+        """One page, in ``order`` (total), of the rows of ``stmt`` meeting any of ``arms`` (which may overlap).
+        Each arm is read as one index range in that order — its first offset + limit rows — and the page is
+        taken from their union: for an OR of the arms PostgreSQL walks every open task along the deadline index
+        (10-20 ms at 100,000 open tasks) to find a user's few."""
+        if not arms:
+            return []
+        keys = (HumanTask.id, HumanTask.due_at, HumanTask.created_at)
+        firsts = [select(*keys).where(arm).order_by(*order).limit(offset + limit).subquery() for arm in arms]
+        chosen = union(*(select(*first.c) for first in firsts)).subquery()
+        return list(self.session.scalars(stmt.join(chosen, chosen.c.id == HumanTask.id)
+                                         .order_by(*order).offset(offset).limit(limit)))
 
     def query(self, user: User, scope: str = "all", status: str = "open"):
         """Tasks the user may see. ``mine`` = claimed by the user; ``group`` = unclaimed tasks offered to
@@ -75,12 +95,15 @@ class TaskService:
              ) -> tuple[list[HumanTask], int]:
         """One page of ``query``: (rows, total). The order is total (soonest due, then oldest, then id), so
         pages read one after the other return every task exactly once while nothing changes."""
-        from sqlalchemy import func
         stmt = self.query(user, scope, status).order_by(None)
         total = self.session.scalar(select(func.count()).select_from(stmt.subquery()))
-        rows = self.session.scalars(stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at,
-                                                  HumanTask.created_at, HumanTask.id).offset(offset).limit(limit))
-        return list(rows), total
+        state = [HumanTask.status == status] if status != "any" else []
+        mine = [and_(*state, HumanTask.claimed_by_id == user.id)]
+        pairs = [and_(*state, *([HumanTask.claimed_by_id.is_(None)] if scope == "group" else []), pair)
+                 for pair in self._candidate_pairs(user)]
+        arms = mine if scope == "mine" else pairs if scope == "group" else \
+            mine + pairs + ([and_(*state, HumanTask.completed_by_id == user.id)] if status != "open" else [])
+        return self._page_of_arms(select(HumanTask), arms, ORDER, offset, limit), total
 
     INBOX_TABS = ("mine", "group", "due_soon", "overdue", "done")
 
@@ -88,39 +111,42 @@ class TaskService:
               created_from=None, created_to=None, page: int = 1, per_page: int = 20) -> tuple[list[HumanTask], int]:
         """One tab of the inbox, soonest due first: my claimed tasks, tasks to claim, those due soon or
         overdue (mine or offered to me), and those I completed. Returns (rows of the page, total)."""
-        from sqlalchemy import func
-        mine = HumanTask.claimed_by_id == user.id
         is_open = HumanTask.status == "open"             # inside each arm: one index range per arm
-        offered = or_(and_(is_open, mine),
-                      and_(is_open, HumanTask.claimed_by_id.is_(None), self._candidate_clause(user)))
-        stmt = select(HumanTask).options(defaultload(HumanTask.claimed_by).lazyload(User.roles))   # not shown
+        mine = and_(is_open, HumanTask.claimed_by_id == user.id)
+        to_claim = [and_(is_open, HumanTask.claimed_by_id.is_(None), pair) for pair in self._candidate_pairs(user)]
         if tab == "mine":
-            stmt = stmt.where(HumanTask.status == "open", mine)
+            arms = [mine]
         elif tab == "group":
-            stmt = stmt.where(HumanTask.status == "open", HumanTask.claimed_by_id.is_(None), self._candidate_clause(user))
+            arms = to_claim
         elif tab == "due_soon":
-            stmt = stmt.where(HumanTask.status == "open", offered, HumanTask.remind_at <= now,
-                              or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
+            soon = and_(HumanTask.remind_at <= now, or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
+            arms = [and_(arm, soon) for arm in [mine, *to_claim]]
         elif tab == "overdue":
-            stmt = stmt.where(HumanTask.status == "open", offered, HumanTask.due_at < now)
+            arms = [and_(arm, HumanTask.due_at < now) for arm in [mine, *to_claim]]
         elif tab == "done":
-            stmt = stmt.where(HumanTask.status == "completed", HumanTask.completed_by_id == user.id)
+            arms = [and_(HumanTask.status == "completed", HumanTask.completed_by_id == user.id)]
         else:
             raise InvalidInput(N_("Unknown inbox tab %(tab)s"), tab=tab)
+        chosen = []
         if process_key:
-            stmt = stmt.where(HumanTask.process_key == process_key)
+            chosen.append(HumanTask.process_key == process_key)
         if unit_id:
-            stmt = stmt.where(HumanTask.unit_id == unit_id)
+            chosen.append(HumanTask.unit_id == unit_id)
         if created_from:
-            stmt = stmt.where(HumanTask.created_at >= created_from)
+            chosen.append(HumanTask.created_at >= created_from)
         if created_to:
-            stmt = stmt.where(HumanTask.created_at < created_to)
-        total = self.session.scalar(select(func.count()).select_from(stmt.subquery()))
+            chosen.append(HumanTask.created_at < created_to)
+        arms = [and_(arm, *chosen) for arm in arms]
+        total = self.session.scalar(select(func.count()).select_from(HumanTask).where(or_(*arms))) if arms else 0
         per_page = min(max(int(per_page), 1), MAX_PER_PAGE)
         page = min(max(int(page), 1), MAX_PAGE)              # an offset the database can take
-        order = (HumanTask.completed_at.desc(), HumanTask.id) if tab == "done" else \
-            (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)   # total: pages
-        rows = list(self.session.scalars(stmt.order_by(*order).offset((page - 1) * per_page).limit(per_page)))
+        stmt = select(HumanTask).options(defaultload(HumanTask.claimed_by).lazyload(User.roles))   # not shown
+        offset = (page - 1) * per_page
+        if tab == "done":                                    # one arm, one index range (ix_human_tasks_done)
+            rows = list(self.session.scalars(stmt.where(arms[0]).order_by(HumanTask.completed_at.desc(), HumanTask.id)
+                                             .offset(offset).limit(per_page)))
+        else:
+            rows = self._page_of_arms(stmt, arms, ORDER, offset, per_page)
         return rows, total
 
     def list(self, user: User, scope: str = "all", status: str = "open") -> list[HumanTask]:

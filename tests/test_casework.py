@@ -325,3 +325,60 @@ def test_the_task_list_is_paged_and_every_task_comes_once(client, token):
     assert seen == [t["id"] for t in whole["tasks"]]
     bad = client.get("/api/tasks", headers=token(HANDLER), query_string={"limit": "ten"})
     assert bad.status_code == 422 and "limit" in bad.get_data(as_text=True)
+
+
+def test_every_inbox_tab_and_task_list_pages_each_task_once_in_order(ctx, client, token):
+    """Each tab and /api/tasks scope is read as one index range per arm (mine; each of the user's role and unit
+    pairs) and paged from their union. Against the lists defined directly (one OR, one ORDER BY), at three
+    moments (nothing due yet, some due soon, all overdue), with claimed, unclaimed and colleagues' tasks and a
+    user holding two pairs: the same tasks in the same order, and pages of two give each of them once."""
+    from datetime import timedelta
+
+    from sqlalchemy import and_, or_
+
+    from engine.models import RoleAssignment
+    from engine.tasks import ORDER
+    from web import services
+    with freeze_time(datetime(2026, 6, 1, 9, 0, tzinfo=SH), tick=True) as frozen:
+        for n in range(6):
+            start(client, token, case_number=f"固市监罚〔2026〕{500 + n}号")
+            frozen.tick(timedelta(hours=7))
+    handler = db.session.scalar(select(User).where(User.username == HANDLER))
+    colleague = db.session.scalar(select(User).where(User.username == "guan_guanzhen_handler"))
+    mine = db.session.scalars(select(HumanTask).where(HumanTask.status == "open", HumanTask.unit_id == handler.unit_id)
+                              .order_by(HumanTask.created_at)).all()
+    mine[0].claimed_by_id, mine[1].claimed_by_id, mine[2].claimed_by_id = handler.id, handler.id, colleague.id
+    db.session.add(RoleAssignment(user_id=colleague.id, role_code="handler", unit_id=handler.unit_id))
+    db.session.commit()
+    try:
+        svc = services.tasks()
+        for who in (handler, colleague):
+            db.session.refresh(who)
+            pairs = or_(*[and_(HumanTask.role_code == ra.role_code, HumanTask.unit_id == ra.unit_id)
+                          for ra in who.roles])
+            is_open, me = HumanTask.status == "open", HumanTask.claimed_by_id == who.id
+            offered = or_(me, and_(HumanTask.claimed_by_id.is_(None), pairs))
+            for now in (datetime(2026, 6, 1, 1, 0, tzinfo=SH), datetime(2026, 6, 8, 9, 0, tzinfo=SH),
+                        datetime(2026, 9, 1, 9, 0, tzinfo=SH)):
+                soon = and_(HumanTask.remind_at <= now, or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
+                tabs = {"mine": and_(is_open, me), "group": and_(is_open, HumanTask.claimed_by_id.is_(None), pairs),
+                        "due_soon": and_(is_open, offered, soon), "overdue": and_(is_open, offered, HumanTask.due_at < now)}
+                for tab, where in tabs.items():
+                    expected = db.session.scalars(select(HumanTask.id).where(where).order_by(*ORDER)).all()
+                    whole, total = svc.inbox(who, tab, now=now, per_page=200)
+                    paged = [t.id for page in range(1, len(expected) // 2 + 3)
+                             for t in svc.inbox(who, tab, now=now, page=page, per_page=2)[0]]
+                    assert ([t.id for t in whole], paged, total) == (expected, expected, len(expected)), (who, tab)
+            for scope, where in {"all": and_(is_open, or_(me, pairs)), "mine": and_(is_open, me),
+                                 "group": and_(is_open, HumanTask.claimed_by_id.is_(None), pairs)}.items():
+                expected = db.session.scalars(select(HumanTask.id).where(where).order_by(*ORDER)).all()
+                paged = [t.id for offset in range(0, len(expected) + 2, 2)
+                         for t in svc.page(who, scope, "open", limit=2, offset=offset)[0]]
+                assert paged == expected and svc.page(who, scope, "open", limit=2)[1] == len(expected), (who, scope)
+        assert {len(svc.inbox(handler, tab, now=datetime(2026, 9, 1, tzinfo=SH))[0]) for tab in ("mine", "overdue")} \
+            != {0}                                   # the moments chosen do reach tasks claimed and overdue
+    finally:
+        db.session.rollback()
+        db.session.query(RoleAssignment).filter_by(user_id=colleague.id, role_code="handler",
+                                                   unit_id=handler.unit_id).delete()
+        db.session.commit()
