@@ -68,41 +68,32 @@ class TaskService:
         return list(self.session.scalars(stmt.join(chosen, chosen.c.id == HumanTask.id)
                                          .order_by(*order).offset(offset).limit(limit)))
 
+    def _arms(self, user: User, scope: str = "all", status: str = "open") -> list:
+        """The conditions whose union is ``query``, one index range each: claimed by the user; each of the
+        user's (role, unit) pairs (only the unclaimed tasks for ``group``); and, for a state other than open,
+        completed by the user (nobody has completed an open task)."""
+        state = [HumanTask.status == status] if status != "any" else []
+        mine = [and_(*state, HumanTask.claimed_by_id == user.id)]
+        unclaimed = [HumanTask.claimed_by_id.is_(None)] if scope == "group" else []
+        pairs = [and_(*state, *unclaimed, pair) for pair in self._candidate_pairs(user)]
+        if scope == "mine":
+            return mine
+        if scope == "group":
+            return pairs
+        return mine + pairs + ([and_(*state, HumanTask.completed_by_id == user.id)] if status != "open" else [])
+
     def query(self, user: User, scope: str = "all", status: str = "open"):
         """Tasks the user may see. ``mine`` = claimed by the user; ``group`` = unclaimed tasks offered to
         the user's roles at their unit; ``all`` = both."""
-        stmt = select(HumanTask)
-        if status != "any":
-            stmt = stmt.where(HumanTask.status == status)
-        mine = HumanTask.claimed_by_id == user.id
-        group = and_(HumanTask.claimed_by_id.is_(None), self._candidate_clause(user))
-        if scope == "mine":
-            stmt = stmt.where(mine)
-        elif scope == "group":
-            stmt = stmt.where(group)
-        else:
-            # the state inside each arm, so each arm is one index range (ix_human_tasks_claimed / _inbox / _done);
-            # nobody has completed an open task
-            def arm(condition):
-                return and_(HumanTask.status == status, condition) if status != "any" else condition
-            arms = [arm(mine), arm(self._candidate_clause(user))]
-            if status != "open":
-                arms.append(arm(HumanTask.completed_by_id == user.id))
-            stmt = stmt.where(or_(*arms))
-        return stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+        arms = self._arms(user, scope, status)
+        return select(HumanTask).where(or_(*arms) if arms else false()).order_by(*ORDER)
 
     def page(self, user: User, scope: str = "all", status: str = "open", *, limit: int, offset: int = 0
              ) -> tuple[list[HumanTask], int]:
         """One page of ``query``: (rows, total). The order is total (soonest due, then oldest, then id), so
         pages read one after the other return every task exactly once while nothing changes."""
-        stmt = self.query(user, scope, status).order_by(None)
-        total = self.session.scalar(select(func.count()).select_from(stmt.subquery()))
-        state = [HumanTask.status == status] if status != "any" else []
-        mine = [and_(*state, HumanTask.claimed_by_id == user.id)]
-        pairs = [and_(*state, *([HumanTask.claimed_by_id.is_(None)] if scope == "group" else []), pair)
-                 for pair in self._candidate_pairs(user)]
-        arms = mine if scope == "mine" else pairs if scope == "group" else \
-            mine + pairs + ([and_(*state, HumanTask.completed_by_id == user.id)] if status != "open" else [])
+        arms = self._arms(user, scope, status)
+        total = self.session.scalar(select(func.count()).select_from(HumanTask).where(or_(*arms))) if arms else 0
         return self._page_of_arms(select(HumanTask), arms, ORDER, offset, limit), total
 
     INBOX_TABS = ("mine", "group", "due_soon", "overdue", "done")
@@ -111,9 +102,7 @@ class TaskService:
               created_from=None, created_to=None, page: int = 1, per_page: int = 20) -> tuple[list[HumanTask], int]:
         """One tab of the inbox, soonest due first: my claimed tasks, tasks to claim, those due soon or
         overdue (mine or offered to me), and those I completed. Returns (rows of the page, total)."""
-        is_open = HumanTask.status == "open"             # inside each arm: one index range per arm
-        mine = and_(is_open, HumanTask.claimed_by_id == user.id)
-        to_claim = [and_(is_open, HumanTask.claimed_by_id.is_(None), pair) for pair in self._candidate_pairs(user)]
+        (mine,), to_claim = self._arms(user, "mine"), self._arms(user, "group")    # one index range per arm
         if tab == "mine":
             arms = [mine]
         elif tab == "group":

@@ -27,10 +27,7 @@ def _translated(locale: str, messages: tuple) -> dict:
 
 
 def _translate(field) -> None:
-    try:
-        field.error_messages = dict(_translated(str(get_locale()), tuple(field.error_messages.items())))
-    except TypeError:                      # a message that cannot be a cache key
-        field.error_messages = {k: gettext(v) if isinstance(v, str) else v for k, v in field.error_messages.items()}
+    field.error_messages = dict(_translated(str(get_locale()), tuple(field.error_messages.items())))
     for inner in (getattr(field, "inner", None), getattr(field, "key_field", None),
                   getattr(field, "value_field", None)):
         if inner is not None:
