@@ -10,6 +10,7 @@ over such a year says so (:meth:`WorkCalendar.is_provisional`), so that it is sh
 when an administrator enters the year (engine.provisional). Years outside MIN_YEAR..MAX_YEAR are refused."""
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -127,12 +128,15 @@ class WorkCalendar:
     def _running(self, year: int) -> list[int]:
         """Per day of ``year`` (index: day of the year - 1): the working days from 1 January up to that day."""
         if year not in self._counts:
-            counts, running, day = [], 0, date(year, 1, 1)
-            while day.year == year:
-                running += self.is_workday(day)
-                counts.append(running)
-                day += timedelta(days=1)
-            self._counts[year] = counts
+            # Monday-Friday by the weekday of 1 January, then the table's days of the year (an inbox page builds
+            # this on every request: one pass without a lookup per day)
+            overrides = self._year(year)
+            first, days = date(year, 1, 1), 366 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 365
+            weekday = first.weekday()
+            work = [(weekday + n) % 7 < 5 for n in range(days)]
+            for day, is_workday in overrides.items():
+                work[(day - first).days] = is_workday
+            self._counts[year] = list(itertools.accumulate(map(int, work)))
         return self._counts[year]
 
     def covered_years(self) -> list[int]:
