@@ -92,6 +92,15 @@ def _due(stmt, now: datetime):
                       or_(Timer.next_attempt_at.is_(None), Timer.next_attempt_at <= now))
 
 
+def next_due(session: Session, now: datetime) -> datetime | None:
+    """When the next waiting timer falls due after ``now`` (one row of the claim's index): a scheduler wakes
+    then instead of at its next poll. Rows retried after a failure (backoff) or held as incidents are left to
+    the poll."""
+    return session.scalar(select(Timer.due_at).where(
+        Timer.status == "waiting", Timer.due_at > now, Timer.incident_at.is_(None),
+        Timer.next_attempt_at.is_(None)).order_by(Timer.due_at, Timer.id).limit(1))
+
+
 def claim_due_timers(session: Session, now: datetime, skip: set[int], limit: int) -> list[Timer]:
     """Up to ``limit`` due rows, oldest due first, in one statement. On PostgreSQL they are locked ``FOR UPDATE
     SKIP LOCKED``: rows another scheduler holds are passed over, not waited for, so schedulers never block

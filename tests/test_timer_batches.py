@@ -218,3 +218,30 @@ def test_a_batch_passes_over_rows_and_instances_another_transaction_holds(pg):
         assert statuses(ids) == ["completed"] * 6
         assert [fired_events(i) for i in ids] == [1] * 6
         assert chain_whole()
+
+
+def test_a_scheduler_wakes_when_the_next_timer_falls_due_not_at_its_next_poll(ctx, monkeypatch):
+    """After a tick the scheduler sleeps until the next timer falls due when that comes before its next poll: with
+    a poll of an hour, a timer due two seconds after the first tick fires at its moment (it would wait the hour)."""
+    import time
+    from datetime import timedelta
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from web.scheduler import add_tick_job
+    monkeypatch.setitem(ctx.config, "SCHEDULER_POLL_SECONDS", 3600)
+    due = datetime.now(timezone.utc) + timedelta(seconds=3)
+    ids = start_waiting(ctx, 1, due)
+    scheduler = BackgroundScheduler(daemon=True)
+    add_tick_job(scheduler, ctx)
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and statuses(ids) != ["completed"]:
+            db.session.rollback()                      # a fresh snapshot (SQLite) for the next look
+            time.sleep(0.2)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert statuses(ids) == ["completed"]
+    timer = row_of(ids[0])
+    assert timer.status == "fired" and due.replace(microsecond=0) <= timer.fired_at < due + timedelta(seconds=10)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from engine.calendar import LOCAL_TZ
-from engine.jobs import RetryPolicy, RunReport, calendar_warning, record_tick, run_due_timers, sweep_sla
+from engine.jobs import RetryPolicy, RunReport, calendar_warning, next_due, record_tick, run_due_timers, sweep_sla
 
 from .extensions import db
 
@@ -133,9 +133,49 @@ def close_assessment_periods(app: Flask) -> list[str]:
             db.session.remove()
 
 
-def _configure(scheduler, app: Flask) -> None:
-    scheduler.add_job(tick, "interval", args=[app], seconds=app.config["SCHEDULER_POLL_SECONDS"],
+def tick_and_wake(scheduler, app: Flask) -> RunReport:
+    """A tick, then the next one moved forward to when the next timer falls due, if that is before the next
+    poll: a timer (a deadline, a reminder, a round's closing) fires at its moment, not up to a poll late."""
+    started = app.extensions["clock"].now()
+    report = tick(app)
+    wake_for_next_timer(scheduler, app, since=started)
+    return report
+
+
+def wake_for_next_timer(scheduler, app: Flask, since: datetime | None = None) -> datetime | None:
+    """Bring the tick job forward to the next timer's due moment (returned) when that comes before its next
+    run; the poll stays the latest a new timer (made by another process meanwhile) waits. ``since``: the start
+    of the tick just run — a timer that fell due while it ran is fired at once (one that fell due before was
+    offered to the tick and stays for the poll, so a row that keeps conflicting cannot make the ticks spin)."""
+    with app.app_context():
+        clock = app.extensions["clock"]
+        try:
+            now = clock.now()
+            due = next_due(db.session, since or now)
+        except Exception:
+            db.session.rollback()
+            log.exception("could not read when the next timer falls due")
+            return None
+        finally:
+            db.session.remove()
+    job = scheduler.get_job("tick")
+    if due is None or job is None:
+        return None
+    at = datetime.now(timezone.utc) + max(due - now, timedelta(0))     # the app's clock may run apart from the wall's
+    if job.next_run_time is None or at < job.next_run_time:
+        job.modify(next_run_time=at)
+        return at
+    return None
+
+
+def add_tick_job(scheduler, app: Flask) -> None:
+    """The tick: at once, then every SCHEDULER_POLL_SECONDS — or sooner, when a timer falls due before."""
+    scheduler.add_job(tick_and_wake, "interval", args=[scheduler, app], seconds=app.config["SCHEDULER_POLL_SECONDS"],
                       id="tick", max_instances=1, coalesce=True, next_run_time=datetime.now())
+
+
+def _configure(scheduler, app: Flask) -> None:
+    add_tick_job(scheduler, app)
     scheduler.add_job(check_calendar, "interval", args=[app], hours=24, id="calendar",
                       next_run_time=datetime.now())
     scheduler.add_job(remind_training, "interval", args=[app], hours=6, id="training_reminder",
