@@ -108,9 +108,35 @@ def local(dt, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return dt.astimezone(LOCAL_TZ).strftime(fmt) if dt else ""
 
 
+def _page_gettext(translations):
+    """``_``/``gettext`` and ``ngettext`` for one page, bound to the language's catalogue: the same as
+    Flask-Babel's (jinja's "newstyle": the text escaped as markup, always formatted with its variables), without
+    looking the language up again for each of a page's hundred-odd strings (a third of their cost)."""
+    from jinja2 import pass_context
+    from markupsafe import Markup
+    lookup, plural = translations.ugettext, translations.ungettext
+
+    @pass_context
+    def gettext(context, string, **variables):
+        rv = lookup(string)
+        return (Markup(rv) if context.eval_ctx.autoescape else rv) % variables
+
+    @pass_context
+    def ngettext(context, singular, plural_form, num, **variables):
+        variables.setdefault("num", num)
+        rv = plural(singular, plural_form, num)
+        return (Markup(rv) if context.eval_ctx.autoescape else rv) % variables
+    return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
+
+
 def init_app(app) -> None:
     app.jinja_env.globals.update(csrf_token=csrf_token, sla_labels=SLA_LABELS)
     app.jinja_env.filters["local"] = local
+
+    @app.context_processor
+    def translations():
+        from flask_babel import get_translations
+        return _page_gettext(get_translations())
 
     @app.context_processor
     def navigation():
