@@ -15,7 +15,7 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from .errors import N_, CalendarError, InvalidInput, problem
@@ -69,13 +69,16 @@ class WorkCalendar:
     def _year(self, year: int) -> dict[date, bool]:
         if year not in self._years:
             check_year(year)
-            if self.session.get(CalendarYear, year) is None:
+            # whether the table covers the year, and its days, in one statement: no row when it does not
+            rows = self.session.execute(
+                select(CalendarYear.year, Holiday.day, Holiday.is_workday).select_from(CalendarYear)
+                .outerjoin(Holiday, and_(Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31)))
+                .where(CalendarYear.year == year)).all()
+            if not rows:
                 self._provisional.add(year)
                 self._years[year] = {d: False for d in fixed_holidays(year)}
             else:
-                rows = self.session.execute(select(Holiday.day, Holiday.is_workday).where(
-                    Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))).all()
-                self._years[year] = {d: w for d, w in rows}
+                self._years[year] = {d: w for _y, d, w in rows if d is not None}
         return self._years[year]
 
     @property

@@ -473,4 +473,8 @@ def _case_statement():
                    head.with_only_columns(AuditEvent.hash).scalar_subquery(), unread, completers.scalar_subquery())
             .where(HumanTask.instance_id == case_id, HumanTask.status == "open")
             .options(joinedload(HumanTask.instance).options(undefer(ProcessInstance.state),
-                                                            joinedload(ProcessInstance.definition))))
+                                                            joinedload(ProcessInstance.definition)),
+                     # not the units or the claimant (the task's unit and claimant are ids here): their joins cost
+                     # PostgreSQL more planning than the statement takes to run, the claimant's roles a SELECT
+                     lazyload(HumanTask.unit), lazyload(HumanTask.claimed_by),
+                     defaultload(HumanTask.instance).lazyload(ProcessInstance.unit)))
