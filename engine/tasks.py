@@ -35,8 +35,9 @@ StepIssuer = Callable[[HumanTask, User, dict, dict], None]
 # A list of tasks shows each task with its unit, its case and who claimed it — not the case's unit, the claimant's
 # unit or roles, which the models' eager defaults would join too: every join of the page's statement costs
 # PostgreSQL planning time on every request (1.7 of its 2.1 ms with all five joins), the roles one more SELECT
+CASE_WITHOUT_UNIT = (defaultload(HumanTask.instance).lazyload(ProcessInstance.unit),)
 LISTED = (defaultload(HumanTask.claimed_by).lazyload(User.unit), defaultload(HumanTask.claimed_by).lazyload(User.roles),
-          defaultload(HumanTask.instance).lazyload(ProcessInstance.unit))
+          *CASE_WITHOUT_UNIT)
 
 
 class TaskService:
@@ -136,7 +137,7 @@ class TaskService:
         total = self.session.scalar(select(func.count()).select_from(HumanTask).where(or_(*arms))) if arms else 0
         per_page = min(max(int(per_page), 1), MAX_PER_PAGE)
         page = min(max(int(page), 1), MAX_PAGE)              # an offset the database can take
-        stmt = select(HumanTask).options(lazyload(HumanTask.claimed_by), *LISTED[2:])    # the claimant: not shown
+        stmt = select(HumanTask).options(lazyload(HumanTask.claimed_by), *CASE_WITHOUT_UNIT)   # claimant: not shown
         offset = (page - 1) * per_page
         if tab == "done":                                    # one arm, one index range (ix_human_tasks_done)
             rows = list(self.session.scalars(stmt.where(arms[0]).order_by(HumanTask.completed_at.desc(), HumanTask.id)
@@ -476,5 +477,4 @@ def _case_statement():
                                                             joinedload(ProcessInstance.definition)),
                      # not the units or the claimant (the task's unit and claimant are ids here): their joins cost
                      # PostgreSQL more planning than the statement takes to run, the claimant's roles a SELECT
-                     lazyload(HumanTask.unit), lazyload(HumanTask.claimed_by),
-                     defaultload(HumanTask.instance).lazyload(ProcessInstance.unit)))
+                     lazyload(HumanTask.unit), lazyload(HumanTask.claimed_by), *CASE_WITHOUT_UNIT))

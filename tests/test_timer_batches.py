@@ -220,6 +220,7 @@ def test_a_batch_passes_over_rows_and_instances_another_transaction_holds(pg):
         assert chain_whole()
 
 
+@pytest.mark.realtime                  # a real scheduler thread waits on the real clock
 def test_a_scheduler_wakes_when_the_next_timer_falls_due_not_at_its_next_poll(ctx, monkeypatch):
     """After a tick the scheduler sleeps until the next timer falls due when that comes before its next poll: with
     a poll of an hour, a timer due two seconds after the first tick fires at its moment (it would wait the hour)."""
