@@ -349,6 +349,16 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class RssSampler(threading.Thread):
     """The largest RSS of any one server process, and of all of them together, every 50 ms."""
 
@@ -400,8 +410,11 @@ def time_requests(base: str, path: str, headers: dict, n: int, warmup: int = 3) 
     return {"p50": percentile(times, .5), "p95": percentile(times, .95), "max": max(times), "bytes": size}
 
 
-def throughput(base: str, path: str, headers: dict, connections: int = 8, seconds: float = 20.0) -> dict:
-    """Requests/s with ``connections`` clients each sending its next request as soon as the last answered."""
+def throughput(base: str, path: str, headers: dict, connections: int = 8, seconds: float = 20.0,
+               server_pids: list[int] | None = None) -> dict:
+    """Requests/s with ``connections`` clients each sending its next request as soon as the last answered; and
+    the CPU each request cost the server's processes (``server_pids``) and this load client, which share the
+    machine's cores with the server and the database."""
     import requests
     stop_at = time.perf_counter() + seconds
     latencies: list[float] = []
@@ -423,13 +436,18 @@ def throughput(base: str, path: str, headers: dict, connections: int = 8, second
 
     for _ in range(3):
         requests.get(base + path, headers=headers)
+    pids = server_pids or []
+    server0, client0 = sum(map(cpu_seconds, pids)), time.process_time()
     t0 = time.perf_counter()
     with ThreadPoolExecutor(connections) as pool:
         for f in [pool.submit(client) for _ in range(connections)]:
             f.result()
     elapsed = time.perf_counter() - t0
+    n = max(len(latencies), 1)
     return {"rps": len(latencies) / elapsed, "n": len(latencies), "errors": errors[0],
-            "p50": percentile([x * 1000 for x in latencies], .5), "p95": percentile([x * 1000 for x in latencies], .95)}
+            "p50": percentile([x * 1000 for x in latencies], .5), "p95": percentile([x * 1000 for x in latencies], .95),
+            "server_cpu_ms": (sum(map(cpu_seconds, pids)) - server0) / n * 1000 if pids else None,
+            "client_cpu_ms": (time.process_time() - client0) / n * 1000}
 
 
 # --- EXPLAIN ---------------------------------------------------------------------------------------------------
@@ -560,7 +578,7 @@ def run_scale(url: str, label: str, n_open: int, n_finished: int, args) -> dict:
             for name, who, path in (("/api/tasks?limit=50", "api", "/api/tasks?limit=50"),
                                     ("inbox page (/?tab=mine)", "handler", "/?tab=mine")):
                 progress(f"{label}: throughput {name}")
-                tput.append((name, throughput(server.base, path, heads[who], 8, args.seconds)))
+                tput.append((name, throughput(server.base, path, heads[who], 8, args.seconds, server.pids())))
     finally:
         sampler.stop_flag.set()
         server.stop()
@@ -590,9 +608,14 @@ def report(runs: list[dict]) -> None:
         if run["throughput"]:
             print()
             print(table(["8 connections, " + run["server"].split(",")[0], "requests/s", "requests", "errors",
-                         "p50 ms", "p95 ms"],
-                        [[n, f"{t['rps']:.1f}", str(t["n"]), str(t["errors"]), f"{t['p50']:.0f}", f"{t['p95']:.0f}"]
+                         "p50 ms", "p95 ms", "server CPU ms/req", "client CPU ms/req"],
+                        [[n, f"{t['rps']:.1f}", str(t["n"]), str(t["errors"]), f"{t['p50']:.0f}", f"{t['p95']:.0f}",
+                          f"{t['server_cpu_ms']:.1f}" if t["server_cpu_ms"] is not None else "",
+                          f"{t['client_cpu_ms']:.1f}"]
                          for n, t in run["throughput"]]))
+            print("(CPU per request: the server's processes and this benchmark's own load client, on the cores they "
+                  "share with PostgreSQL; what the two leave of the machine's CPU time is the database's and the "
+                  "system's)")
         print("\nEXPLAIN (ANALYZE, BUFFERS) of the queries behind the pages:")
         for line in run["plans"]:
             print("  " + line)
