@@ -134,9 +134,9 @@ class WorkCalendar:
             # Monday-Friday by the weekday of 1 January, then the table's days of the year (an inbox page builds
             # this on every request: one pass without a lookup per day)
             overrides = self._year(year)
-            first, days = date(year, 1, 1), 366 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 365
+            first = date(year, 1, 1)
             weekday = first.weekday()
-            work = [(weekday + n) % 7 < 5 for n in range(days)]
+            work = [(weekday + n) % 7 < 5 for n in range((date(year + 1, 1, 1) - first).days)]
             for day, is_workday in overrides.items():
                 work[(day - first).days] = is_workday
             self._counts[year] = list(itertools.accumulate(map(int, work)))
