@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from . import history
@@ -507,11 +507,21 @@ class Repository:
         return definition
 
     def list_latest(self) -> list[ProcessDefinition]:
+        return self.latest_and([])[0]
+
+    def latest_and(self, ids) -> tuple[list[ProcessDefinition], list[ProcessDefinition]]:
+        """(the latest version of each process, by key; the versions ``ids`` that are not the latest) in one
+        statement — for a list whose rows run older versions too."""
         newest = (select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v"))
                   .group_by(ProcessDefinition.key).subquery())
-        return list(self.session.scalars(select(ProcessDefinition).join(
+        is_latest = newest.c.v.is_not(None)
+        stmt = select(ProcessDefinition, is_latest).outerjoin(
             newest, (ProcessDefinition.key == newest.c.key) & (ProcessDefinition.version == newest.c.v))
-            .order_by(ProcessDefinition.key)))
+        stmt = stmt.where(or_(is_latest, ProcessDefinition.id.in_(ids)) if ids else is_latest)
+        latest, others = [], []
+        for definition, latest_one in self.session.execute(stmt.order_by(ProcessDefinition.key)):
+            (latest if latest_one else others).append(definition)
+        return latest, others
 
     @staticmethod
     def load_spec(definition: ProcessDefinition):

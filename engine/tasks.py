@@ -4,10 +4,10 @@ A task is offered to the users holding its role (the lane) at its unit (the unit
 are not candidates do not learn that the task exists (NotFound)."""
 from __future__ import annotations
 
-from functools import cache
-from typing import Callable
+from functools import cache, lru_cache
+from typing import Callable, NamedTuple
 
-from sqlalchemy import String, and_, bindparam, cast, exists, false, func, or_, select, union, update
+from sqlalchemy import Integer, String, and_, bindparam, cast, exists, false, func, or_, select, union, update
 from sqlalchemy.orm import Session, aliased, defaultload, joinedload, lazyload, undefer
 
 from . import history
@@ -40,6 +40,101 @@ LISTED = (defaultload(HumanTask.claimed_by).lazyload(User.unit), defaultload(Hum
           *CASE_WITHOUT_UNIT)
 
 
+class Bound(NamedTuple):
+    """A statement and the values of its named parameters."""
+    statement: object
+    params: dict
+
+
+class Arms(NamedTuple):
+    """Conditions whose union is a list of tasks, one index range each, written with named parameters (user_id,
+    role_<i>/unit_<i> for the user's i-th (role, unit) pair, now, the filters) and their values. The conditions
+    and every statement made of them are built once per shape (which tab, how many pairs, which filters) and
+    reused: SQLAlchemy then neither builds, nor keys, nor compiles them again; a request only binds its values."""
+    conditions: tuple
+    params: dict
+
+    def count(self) -> Bound:
+        return Bound(_count_of(self.conditions), self.params)
+
+
+def _user_params(user: User, pairs: list[tuple[str, int]]) -> dict:
+    params = {"user_id": user.id}
+    for i, (role, unit) in enumerate(pairs):
+        params[f"role_{i}"], params[f"unit_{i}"] = role, unit
+    return params
+
+
+def _offered(i: int):
+    return and_(HumanTask.role_code == bindparam(f"role_{i}"), HumanTask.unit_id == bindparam(f"unit_{i}"))
+
+
+@lru_cache(maxsize=512)
+def _scope_arms(scope: str, status: str, n_pairs: int) -> tuple:
+    """``TaskService._arms`` for a user with ``n_pairs`` (role, unit) pairs."""
+    state = [HumanTask.status == status] if status != "any" else []
+    mine = and_(*state, HumanTask.claimed_by_id == bindparam("user_id"))
+    unclaimed = [HumanTask.claimed_by_id.is_(None)] if scope == "group" else []
+    pairs = tuple(and_(*state, *unclaimed, _offered(i)) for i in range(n_pairs))
+    if scope == "mine":
+        return (mine,)
+    if scope == "group":
+        return pairs
+    done = (and_(*state, HumanTask.completed_by_id == bindparam("user_id")),) if status != "open" else ()
+    return (mine, *pairs, *done)
+
+
+_FILTERS = {"process_key": lambda: HumanTask.process_key == bindparam("process_key"),
+            "filter_unit": lambda: HumanTask.unit_id == bindparam("filter_unit"),
+            "created_from": lambda: HumanTask.created_at >= bindparam("created_from"),
+            "created_to": lambda: HumanTask.created_at < bindparam("created_to")}
+
+
+@lru_cache(maxsize=512)
+def _inbox_arms(tab: str, n_pairs: int, filters: tuple[str, ...]) -> tuple:
+    """The arms of an inbox tab for a user with ``n_pairs`` (role, unit) pairs, with the ``filters`` chosen."""
+    (mine,), to_claim = _scope_arms("mine", "open", n_pairs), _scope_arms("group", "open", n_pairs)
+    now = bindparam("now")
+    if tab == "mine":
+        arms = [mine]
+    elif tab == "group":
+        arms = list(to_claim)
+    elif tab == "due_soon":
+        soon = and_(HumanTask.remind_at <= now, or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
+        arms = [and_(arm, soon) for arm in [mine, *to_claim]]
+    elif tab == "overdue":
+        arms = [and_(arm, HumanTask.due_at < now) for arm in [mine, *to_claim]]
+    else:
+        arms = [and_(HumanTask.status == "completed", HumanTask.completed_by_id == bindparam("user_id"))]
+    chosen = [_FILTERS[name]() for name in filters]
+    return tuple(and_(arm, *chosen) for arm in arms)
+
+
+@lru_cache(maxsize=512)
+def _count_of(conditions: tuple):
+    return select(func.count()).select_from(HumanTask).where(or_(*conditions) if conditions else false())
+
+
+# what a list loads with each task: the API also shows who claimed it; the inbox does not
+_LISTED_BY = {"api": LISTED, "inbox": (lazyload(HumanTask.claimed_by), *CASE_WITHOUT_UNIT)}
+
+
+@lru_cache(maxsize=512)
+def _union_page(listed: str, conditions: tuple):
+    """Rows offset … offset + limit in ``ORDER`` of the union of each condition's first ``first_n`` rows."""
+    keys = (HumanTask.id, HumanTask.due_at, HumanTask.created_at)
+    firsts = [select(*keys).where(arm).order_by(*ORDER).limit(bindparam("first_n", type_=Integer)).subquery() for arm in conditions]
+    chosen = union(*(select(*first.c) for first in firsts)).subquery()
+    return (select(HumanTask).options(*_LISTED_BY[listed]).join(chosen, chosen.c.id == HumanTask.id)
+            .order_by(*ORDER).offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer)))
+
+
+@lru_cache(maxsize=64)
+def _done_page(condition):
+    return (select(HumanTask).options(*_LISTED_BY["inbox"]).where(condition)
+            .order_by(HumanTask.completed_at.desc(), HumanTask.id).offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer)))
+
+
 class TaskService:
     def __init__(self, session: Session, clock, runtime: Runtime | None = None,
                  validate_form: FormValidator | None = None, issue: StepIssuer | None = None):
@@ -54,100 +149,79 @@ class TaskService:
         """The tasks offered to the user: his or her (role, unit) pairs — the legal reviewer role only while
         qualified (personnel register); never the expert role: an expert's task is personal (given to that
         expert by name, claimed), never offered to the group."""
-        pairs = self._candidate_pairs(user)
+        pairs = [and_(HumanTask.role_code == role, HumanTask.unit_id == unit) for role, unit in self._offering(user)]
         return or_(*pairs) if pairs else false()
 
-    def _candidate_pairs(self, user: User) -> list:
-        """``_candidate_clause`` as one condition per (role, unit) pair: each one index range."""
+    def _offering(self, user: User) -> list[tuple[str, int]]:
+        """The (role, unit) pairs whose tasks are offered to the user (see ``_candidate_clause``)."""
         directory = self.runtime.directory
-        return [and_(HumanTask.role_code == ra.role_code, HumanTask.unit_id == ra.unit_id) for ra in user.roles
+        return [(ra.role_code, ra.unit_id) for ra in user.roles
                 if ra.role_code != EXPERT_ROLE and directory.qualified_for(user, ra.role_code)]
 
-    def _count_of_arms(self, arms: list) -> int:
-        """How many tasks meet any of ``arms``."""
-        return self.session.scalar(select(func.count()).select_from(HumanTask).where(or_(*arms))) if arms else 0
-
-    def _page_of_arms(self, stmt, arms: list, offset: int, limit: int) -> list[HumanTask]:
-        """One page, in ``ORDER`` (total), of the rows of ``stmt`` meeting any of ``arms`` (which may overlap).
-        Each arm is read as one index range in that order — its first offset + limit rows — and the page is
-        taken from their union: for an OR of the arms PostgreSQL walks every open task along the deadline index
-        (10-20 ms at 100,000 open tasks) to find a user's few."""
-        if not arms:
-            return []
-        keys = (HumanTask.id, HumanTask.due_at, HumanTask.created_at)
-        firsts = [select(*keys).where(arm).order_by(*ORDER).limit(offset + limit).subquery() for arm in arms]
-        chosen = union(*(select(*first.c) for first in firsts)).subquery()
-        return list(self.session.scalars(stmt.join(chosen, chosen.c.id == HumanTask.id)
-                                         .order_by(*ORDER).offset(offset).limit(limit)))
-
-    def _arms(self, user: User, scope: str = "all", status: str = "open") -> list:
+    def _arms(self, user: User, scope: str = "all", status: str = "open") -> Arms:
         """The conditions whose union is ``query``, one index range each: claimed by the user; each of the
         user's (role, unit) pairs (only the unclaimed tasks for ``group``); and, for a state other than open,
         completed by the user (nobody has completed an open task)."""
-        state = [HumanTask.status == status] if status != "any" else []
-        mine = [and_(*state, HumanTask.claimed_by_id == user.id)]
-        unclaimed = [HumanTask.claimed_by_id.is_(None)] if scope == "group" else []
-        pairs = [and_(*state, *unclaimed, pair) for pair in self._candidate_pairs(user)]
-        if scope == "mine":
-            return mine
-        if scope == "group":
-            return pairs
-        return mine + pairs + ([and_(*state, HumanTask.completed_by_id == user.id)] if status != "open" else [])
+        pairs = self._offering(user)
+        return Arms(_scope_arms(scope, status, len(pairs)), _user_params(user, pairs))
 
     def query(self, user: User, scope: str = "all", status: str = "open"):
         """Tasks the user may see. ``mine`` = claimed by the user; ``group`` = unclaimed tasks offered to
         the user's roles at their unit; ``all`` = both."""
         arms = self._arms(user, scope, status)
-        return select(HumanTask).where(or_(*arms) if arms else false()).order_by(*ORDER)
+        return select(HumanTask).where(or_(*arms.conditions) if arms.conditions else false()) \
+            .order_by(*ORDER).params(arms.params)
+
+    def count_query(self, user: User, scope: str = "all", status: str = "open") -> Bound:
+        """The statement counting ``query`` (with its values), one index range per arm."""
+        return self._arms(user, scope, status).count()
+
+    def _count_of_arms(self, arms: Arms) -> int:
+        """How many tasks meet any of ``arms``."""
+        return self.session.scalar(*arms.count()) if arms.conditions else 0
+
+    def _page_of_arms(self, listed: str, arms: Arms, offset: int, limit: int) -> list[HumanTask]:
+        """One page, in ``ORDER`` (total), of the tasks meeting any of ``arms`` (which may overlap), loaded
+        with the ``listed`` options. Each arm is read as one index range in that order — its first offset +
+        limit rows — and the page is taken from their union: for an OR of the arms PostgreSQL walks every
+        open task along the deadline index (10-20 ms at 100,000 open tasks) to find a user's few."""
+        if not arms.conditions:
+            return []
+        return list(self.session.scalars(_union_page(listed, arms.conditions),
+                                         arms.params | {"first_n": offset + limit, "offset": offset, "limit": limit}))
 
     def page(self, user: User, scope: str = "all", status: str = "open", *, limit: int, offset: int = 0
              ) -> tuple[list[HumanTask], int]:
         """One page of ``query``: (rows, total). The order is total (soonest due, then oldest, then id), so
         pages read one after the other return every task exactly once while nothing changes."""
         arms = self._arms(user, scope, status)
-        total = self._count_of_arms(arms)
-        return self._page_of_arms(select(HumanTask).options(*LISTED), arms, offset, limit), total
+        return self._page_of_arms("api", arms, offset, limit), self._count_of_arms(arms)
 
     INBOX_TABS = ("mine", "group", "due_soon", "overdue", "done")
 
     def inbox(self, user: User, tab: str, *, now, process_key: str | None = None, unit_id: int | None = None,
-              created_from=None, created_to=None, page: int = 1, per_page: int = 20) -> tuple[list[HumanTask], int]:
+              created_from=None, created_to=None, page: int = 1, per_page: int = 20,
+              count_with: Callable[[Bound], int] | None = None) -> tuple[list[HumanTask], int]:
         """One tab of the inbox, soonest due first: my claimed tasks, tasks to claim, those due soon or
-        overdue (mine or offered to me), and those I completed. Returns (rows of the page, total)."""
-        (mine,), to_claim = self._arms(user, "mine"), self._arms(user, "group")    # one index range per arm
-        if tab == "mine":
-            arms = [mine]
-        elif tab == "group":
-            arms = to_claim
-        elif tab == "due_soon":
-            soon = and_(HumanTask.remind_at <= now, or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
-            arms = [and_(arm, soon) for arm in [mine, *to_claim]]
-        elif tab == "overdue":
-            arms = [and_(arm, HumanTask.due_at < now) for arm in [mine, *to_claim]]
-        elif tab == "done":
-            arms = [and_(HumanTask.status == "completed", HumanTask.completed_by_id == user.id)]
-        else:
+        overdue (mine or offered to me), and those I completed. Returns (rows of the page, total).
+        ``count_with``: what reads the total's count statement (a page reads it in the statement of its other
+        counts); by default it is read on its own."""
+        if tab not in self.INBOX_TABS:
             raise InvalidInput(N_("Unknown inbox tab %(tab)s"), tab=tab)
-        chosen = []
-        if process_key:
-            chosen.append(HumanTask.process_key == process_key)
-        if unit_id:
-            chosen.append(HumanTask.unit_id == unit_id)
-        if created_from:
-            chosen.append(HumanTask.created_at >= created_from)
-        if created_to:
-            chosen.append(HumanTask.created_at < created_to)
-        arms = [and_(arm, *chosen) for arm in arms]
-        total = self._count_of_arms(arms)
+        chosen = {"process_key": process_key, "filter_unit": unit_id, "created_from": created_from,
+                  "created_to": created_to}
+        chosen = {name: value for name, value in chosen.items() if value}
+        pairs = self._offering(user)
+        arms = Arms(_inbox_arms(tab, len(pairs), tuple(chosen)), _user_params(user, pairs) | chosen | {"now": now})
+        total = count_with(arms.count()) if count_with else self._count_of_arms(arms)
         per_page = min(max(int(per_page), 1), MAX_PER_PAGE)
         page = min(max(int(page), 1), MAX_PAGE)              # an offset the database can take
-        stmt = select(HumanTask).options(lazyload(HumanTask.claimed_by), *CASE_WITHOUT_UNIT)   # claimant: not shown
         offset = (page - 1) * per_page
         if tab == "done":                                    # one arm, one index range (ix_human_tasks_done)
-            rows = list(self.session.scalars(stmt.where(arms[0]).order_by(HumanTask.completed_at.desc(), HumanTask.id)
-                                             .offset(offset).limit(per_page)))
+            rows = list(self.session.scalars(_done_page(arms.conditions[0]),
+                                             arms.params | {"offset": offset, "limit": per_page}))
         else:
-            rows = self._page_of_arms(stmt, arms, offset, per_page)
+            rows = self._page_of_arms("inbox", arms, offset, per_page)
         return rows, total
 
     def list(self, user: User, scope: str = "all", status: str = "open") -> list[HumanTask]:

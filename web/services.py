@@ -79,7 +79,16 @@ def procedures():
     """The latest version of each procedure a person or another system starts, for filters and lists — not
     the internal sub-processes that only a call activity of another procedure runs (their tasks belong to
     the calling case)."""
-    latest = Repository(db.session, clock()).list_latest()      # listing: no roles or forms to check against
+    return _started(Repository(db.session, clock()).list_latest())   # listing: no roles or forms to check against
+
+
+def procedures_and_versions(ids) -> tuple[list, list]:
+    """(``procedures()``, every version read), the versions ``ids`` (a list's rows) read in the same statement."""
+    latest, others = Repository(db.session, clock()).latest_and(ids)
+    return _started(latest), latest + others
+
+
+def _started(latest: list) -> list:
     called: set[str] = set()
     for definition in latest:
         called.update(_spec_facts(definition)[0])

@@ -1,7 +1,7 @@
 """What every page needs: the signed-in user, CSRF on forms, SLA display, error pages."""
 from __future__ import annotations
 
-from functools import wraps
+from functools import lru_cache, wraps
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, render_template, request, session, url_for
@@ -129,8 +129,47 @@ def _page_gettext(translations):
     return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
 
 
+_ROW_MARK = "9081726354453627180"       # stands for a row's id while a list's address is built once
+
+
+def row_url(endpoint: str, name: str, **values):
+    """``url_for(endpoint, name=…, **values)`` for each row of a list: the address is built once (a full route
+    build costs as much as drawing the row) and each row's id put into it. Ids are database ids or UUIDs, which
+    need no quoting in a path."""
+    prefix, _mark, suffix = url_for(endpoint, **{name: _ROW_MARK}, **values).partition(_ROW_MARK)
+    return lambda value: f"{prefix}{value}{suffix}"
+
+
+def read_nav_counts(user, **counts) -> dict[str, int]:
+    """The navigation's three badges (my tasks, tasks to claim, unread notifications), and the page's own
+    ``counts`` (name → engine.tasks.Bound count statement) with them, in one statement. The badges are kept for
+    the page's navigation; returns the page's counts."""
+    svc = services.tasks()
+    parts = {"mine": svc.count_query(user, "mine"), "group": svc.count_query(user, "group"), **counts}
+    params = {"nav_user_id": user.id}
+    for bound in parts.values():
+        params.update(bound.params)
+    statement = _counts_statement(tuple((name, bound.statement) for name, bound in parts.items()))
+    read = dict(db.session.execute(statement, params).one()._mapping)
+    g.nav_counts = {name: read[name] for name in ("mine", "group", "unread")}
+    return {name: read[name] for name in counts}
+
+
+@lru_cache(maxsize=256)
+def _counts_statement(parts: tuple):
+    """One row: each (name, count statement) of ``parts`` and the unread notifications of :nav_user_id (built
+    once per shape, like the task lists' statements)."""
+    from sqlalchemy import bindparam, func, select
+
+    from engine.models import Notification
+    unread = select(func.count()).select_from(Notification).where(
+        Notification.user_id == bindparam("nav_user_id"), Notification.read_at.is_(None))
+    return select(*(statement.scalar_subquery().label(name) for name, statement in parts),
+                  unread.scalar_subquery().label("unread"))
+
+
 def init_app(app) -> None:
-    app.jinja_env.globals.update(csrf_token=csrf_token, sla_labels=SLA_LABELS)
+    app.jinja_env.globals.update(csrf_token=csrf_token, sla_labels=SLA_LABELS, row_url=row_url)
     app.jinja_env.filters["local"] = local
 
     @app.context_processor
@@ -144,15 +183,8 @@ def init_app(app) -> None:
             return {}
         from sqlalchemy import func, select
         user = current_user.row
-        if "nav_counts" not in g:                  # the three badges in one statement
-            from engine.models import Notification
-            svc = services.tasks()
-            counts = {"mine": select(func.count()).select_from(svc.query(user, "mine").order_by(None).subquery()),
-                      "group": select(func.count()).select_from(svc.query(user, "group").order_by(None).subquery()),
-                      "unread": select(func.count()).select_from(Notification).where(
-                          Notification.user_id == user.id, Notification.read_at.is_(None))}
-            row = db.session.execute(select(*(q.scalar_subquery().label(k) for k, q in counts.items()))).one()
-            g.nav_counts = dict(row._mapping)
+        if "nav_counts" not in g:
+            read_nav_counts(user)
         from engine.models import Role
         role_names = {r.code: r.name for r in db.session.scalars(select(Role))} if request.endpoint == "auth.profile" else {}
         roles = roles_of(user)

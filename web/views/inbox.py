@@ -11,7 +11,7 @@ from engine.models import OrgUnit, ProcessDefinition
 from .. import services
 from ..edge import arg_day_start, arg_page
 from ..extensions import db
-from .common import annotate, check_csrf, me, safe_next, signed_in
+from .common import annotate, check_csrf, me, read_nav_counts, safe_next, signed_in
 
 bp = Blueprint("inbox", __name__)
 PER_PAGE = 20
@@ -29,20 +29,20 @@ def index():
     unit_code = request.args.get("unit") or None
     unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == unit_code)) if unit_code else None
     svc = services.tasks()
+    # the tab's total is read with the navigation's badges, in one statement
     rows, total = svc.inbox(me(), tab, now=services.clock().now(), process_key=request.args.get("process") or None,
                             unit_id=unit.id if unit else None, created_from=arg_day_start("from"),
-                            created_to=arg_day_start("to", end=True), page=page, per_page=PER_PAGE)
-    latest = services.procedures()
+                            created_to=arg_day_start("to", end=True), page=page, per_page=PER_PAGE,
+                            count_with=lambda count: read_nav_counts(me(), total=count)["total"])
+    # the procedures, and the rows' other versions and sub-processes, in one statement; held here while the page
+    # is drawn (the session's identity map keeps only referenced rows, and the case column reads each row's
+    # definition)
+    latest, definitions = services.procedures_and_versions({t.instance.definition_id for t in rows})
     processes = {d.key: d.name or d.key for d in latest}
-    missing = {t.instance.definition_id for t in rows} - {d.id for d in latest}
-    # the rows' other versions and sub-processes, in one statement; held here while the page is drawn (the
-    # session's identity map keeps only referenced rows, and the case column reads each row's definition)
-    others = db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.id.in_(missing))).all() \
-        if missing else []
     my_units = db.session.scalars(select(OrgUnit).where(OrgUnit.id.in_({ra.unit_id for ra in me().roles}))).all()
     return render_template("inbox.html", tab=tab, tabs=TABS, rows=annotate(rows), total=total, page=page,
                            pages=max((total + PER_PAGE - 1) // PER_PAGE, 1), processes=processes,
-                           my_units=my_units, args=request.args, definitions=latest + others)
+                           my_units=my_units, args=request.args, definitions=definitions)
 
 
 @bp.post("/tasks/<uid:task_id>/claim")
