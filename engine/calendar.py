@@ -13,9 +13,10 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from .errors import N_, CalendarError, InvalidInput, problem
@@ -57,6 +58,15 @@ def fixed_holidays(year: int) -> dict[date, str]:
     return dict(sorted(days.items()))
 
 
+@lru_cache(maxsize=1)
+def _year_statement():
+    """Whether the table covers :year, and its days (:first … :last); built once (every page with deadlines
+    reads it)."""
+    return (select(CalendarYear.year, Holiday.day, Holiday.is_workday).select_from(CalendarYear)
+            .outerjoin(Holiday, and_(Holiday.day >= bindparam("first"), Holiday.day <= bindparam("last")))
+            .where(CalendarYear.year == bindparam("year")))
+
+
 class WorkCalendar:
     """Reads the holiday table once per year asked for; create one per unit of work."""
 
@@ -70,10 +80,8 @@ class WorkCalendar:
         if year not in self._years:
             check_year(year)
             # whether the table covers the year, and its days, in one statement: no row when it does not
-            rows = self.session.execute(
-                select(CalendarYear.year, Holiday.day, Holiday.is_workday).select_from(CalendarYear)
-                .outerjoin(Holiday, and_(Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31)))
-                .where(CalendarYear.year == year)).all()
+            rows = self.session.execute(_year_statement(), {"year": year, "first": date(year, 1, 1),
+                                                            "last": date(year, 12, 31)}).all()
             if not rows:
                 self._provisional.add(year)
                 self._years[year] = {d: False for d in fixed_holidays(year)}

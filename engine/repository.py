@@ -7,11 +7,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import history
@@ -512,20 +513,27 @@ class Repository:
     def latest_and(self, ids) -> tuple[list[ProcessDefinition], list[ProcessDefinition]]:
         """(the latest version of each process, by key; the versions ``ids`` that are not the latest) in one
         statement — for a list whose rows run older versions too."""
-        newest = (select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v"))
-                  .group_by(ProcessDefinition.key).subquery())
-        is_latest = newest.c.v.is_not(None)
-        stmt = select(ProcessDefinition, is_latest).outerjoin(
-            newest, (ProcessDefinition.key == newest.c.key) & (ProcessDefinition.version == newest.c.v))
-        stmt = stmt.where(or_(is_latest, ProcessDefinition.id.in_(ids)) if ids else is_latest)
         latest, others = [], []
-        for definition, latest_one in self.session.execute(stmt.order_by(ProcessDefinition.key)):
+        for definition, latest_one in self.session.execute(_latest_and(), {"ids": list(ids)}):
             (latest if latest_one else others).append(definition)
         return latest, others
 
     @staticmethod
     def load_spec(definition: ProcessDefinition):
         return spec_from_json(definition.id, definition.sha256, lambda: definition.spec_json)
+
+
+@lru_cache(maxsize=1)
+def _latest_and():
+    """``Repository.latest_and``'s statement (built once): every definition, whether it is its key's latest
+    version, where it is or its id is among :ids."""
+    newest = (select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v"))
+              .group_by(ProcessDefinition.key).subquery())
+    is_latest = newest.c.v.is_not(None)
+    return (select(ProcessDefinition, is_latest)
+            .outerjoin(newest, (ProcessDefinition.key == newest.c.key) & (ProcessDefinition.version == newest.c.v))
+            .where(or_(is_latest, ProcessDefinition.id.in_(bindparam("ids", expanding=True))))
+            .order_by(ProcessDefinition.key))
 
 
 def deploy_paths(repo: Repository, paths: list[str], **kwargs) -> DeployResult:
