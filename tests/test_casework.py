@@ -382,3 +382,54 @@ def test_every_inbox_tab_and_task_list_pages_each_task_once_in_order(ctx, client
         db.session.query(RoleAssignment).filter_by(user_id=colleague.id, role_code="handler",
                                                    unit_id=handler.unit_id).delete()
         db.session.commit()
+
+
+def test_the_inbox_page_reads_as_many_statements_for_many_rows_as_for_one(client, token):
+    """An inbox page reads the user, the navigation's badges with the tab's own total (one statement), the page
+    of tasks with their cases, the procedures with the rows' versions, the filter's units and the calendar —
+    never a statement per row; and the badge shows the same count as the tab."""
+    import re
+
+    from sqlalchemy import event
+
+    from .test_pages import sign_in
+
+    def read(path: str) -> tuple[list[str], str]:
+        sent: list[str] = []
+
+        def note(_conn, _cursor, statement, *_args):
+            sent.append(" ".join(statement.split()))
+        event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            resp = browser.get(path)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", note)
+        assert resp.status_code == 200
+        return [s for s in sent if s.startswith("SELECT")], resp.get_data(as_text=True)
+
+    start(client, token, case_number="固市监罚〔2026〕601号")
+    browser = client.application.test_client()            # the page session; the API goes on with tokens
+    assert sign_in(browser, HANDLER).status_code == 302
+    read("/?tab=mine")                                     # the worker's first page reads what it then keeps
+
+    def claim(n: int) -> None:
+        offered = client.get("/api/tasks?scope=group", headers=token(HANDLER)).get_json()["tasks"]
+        for task in offered[:n]:
+            assert client.post(f"/api/tasks/{task['id']}/claim", headers=token(HANDLER)).status_code == 200
+    claim(1)
+    counts = {}
+    for rounds in (1, 2):
+        for tab in ("mine", "group"):
+            statements, page = read(f"/?tab={tab}")
+            rows = page.count("<tr data-task=")
+            badge = int(re.search(rf'id="count-{tab}">(\d+)<', page).group(1))
+            assert badge == rows, (tab, badge, rows)       # fewer than a page: the badge counts the rows shown
+            assert len([s for s in statements if "count(*)" in s]) == 1, statements
+            counts.setdefault(tab, []).append((len(statements), rows))
+        if rounds == 1:
+            for n in range(4):
+                start(client, token, case_number=f"固市监罚〔2026〕{602 + n}号")
+            claim(3)
+    for tab, ((before, rows_before), (after, rows_after)) in counts.items():
+        assert before == after <= 6, (tab, counts)
+        assert rows_after > rows_before, (tab, counts)       # three claimed, four more offered
