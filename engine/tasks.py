@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from typing import Callable, NamedTuple
 
-from sqlalchemy import Integer, String, and_, bindparam, cast, exists, false, func, or_, select, union, update
+from sqlalchemy import Integer, String, and_, bindparam, cast, exists, false, func, literal, or_, select, union, update
 from sqlalchemy.orm import Session, aliased, defaultload, joinedload, lazyload, undefer
 
 from . import history
@@ -69,10 +69,17 @@ def _offered(i: int):
     return and_(HumanTask.role_code == bindparam(f"role_{i}"), HumanTask.unit_id == bindparam(f"unit_{i}"))
 
 
+def _inline(status: str):
+    """A task state written into the statement's text, not sent as a parameter: the text is then the same at
+    every request, so PostgreSQL prepares it once (psycopg, after five runs) and may keep one generic plan — which
+    only matches the partial indexes ``WHERE status = 'open'`` when it sees the state itself."""
+    return literal(status, literal_execute=True)
+
+
 @lru_cache(maxsize=512)
 def _scope_arms(scope: str, status: str, n_pairs: int) -> tuple:
     """``TaskService._arms`` for a user with ``n_pairs`` (role, unit) pairs."""
-    state = [HumanTask.status == status] if status != "any" else []
+    state = [HumanTask.status == _inline(status)] if status != "any" else []
     mine = and_(*state, HumanTask.claimed_by_id == bindparam("user_id"))
     unclaimed = [HumanTask.claimed_by_id.is_(None)] if scope == "group" else []
     pairs = tuple(and_(*state, *unclaimed, _offered(i)) for i in range(n_pairs))
@@ -105,7 +112,7 @@ def _inbox_arms(tab: str, n_pairs: int, filters: tuple[str, ...]) -> tuple:
     elif tab == "overdue":
         arms = [and_(arm, HumanTask.due_at < now) for arm in [mine, *to_claim]]
     else:
-        arms = [and_(HumanTask.status == "completed", HumanTask.completed_by_id == bindparam("user_id"))]
+        arms = [and_(HumanTask.status == _inline("completed"), HumanTask.completed_by_id == bindparam("user_id"))]
     chosen = [_FILTERS[name]() for name in filters]
     return tuple(and_(arm, *chosen) for arm in arms)
 

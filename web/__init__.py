@@ -44,6 +44,30 @@ def _tune_sqlite(engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _watch_writes(engine):
+    """PostgreSQL: psycopg forgets the statements it has prepared on a connection at every ROLLBACK, and every
+    request used to end with one — so the statements every page sends (the user, the badges, the task lists)
+    were parsed and planned again at each request, never prepared once per connection. A transaction that only
+    read ends the same with COMMIT, which keeps them. Returns whether a session's transaction only read: it
+    sent nothing but SELECTs (noted per connection from its BEGIN) and holds no change the ORM has not written
+    yet — anything else, and any failed request, is rolled back as before."""
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.info["wrote"] = False
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note(conn, _cursor, statement, _parameters, _context, _executemany):
+        if not statement.startswith("SELECT "):
+            conn.info["wrote"] = True
+
+    def only_read(session) -> bool:
+        if not session.in_transaction() or session.new or session.dirty or session.deleted:
+            return False
+        return not session.connection().info.get("wrote", True)
+    return only_read
+
+
 def create_app(config: str | type | None = None, **overrides) -> Flask:
     """The application. Without ``config``, the configuration named by the environment variable
     SUPERVISION_CONFIG (development or production; see config.py)."""
@@ -77,11 +101,19 @@ def create_app(config: str | type | None = None, **overrides) -> Flask:
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
 
+    with app.app_context():
+        only_read = _watch_writes(db.engine) if db.engine.dialect.name == "postgresql" else None
+
     @app.teardown_request
-    def _end_transaction(_exc):
+    def _end_transaction(exc):
         # Whatever a request did not commit is not kept, and its transaction (on SQLite: the write lock
-        # taken at BEGIN) ends with the request even when the app context lives on (tests, CLI).
-        db.session.rollback()
+        # taken at BEGIN) ends with the request even when the app context lives on (tests, CLI). On
+        # PostgreSQL a request that only read ends it with COMMIT (see _watch_writes).
+        session = db.session
+        if exc is None and only_read is not None and only_read(session()):
+            session.commit()
+        else:
+            session.rollback()
 
     from . import auth, edge, logs, metrics
     from .api import bp as api_bp
