@@ -76,6 +76,13 @@ def _inline(status: str):
     return literal(status, literal_execute=True)
 
 
+def _inline_int(name: str):
+    """A page's size or offset, written into the statement's text like the task state (see ``_inline``): with
+    a parameter there, PostgreSQL estimates a generic plan as reading a tenth of the table and plans every
+    execution anew."""
+    return bindparam(name, type_=Integer, literal_execute=True)
+
+
 @lru_cache(maxsize=512)
 def _scope_arms(scope: str, status: str, n_pairs: int) -> tuple:
     """``TaskService._arms`` for a user with ``n_pairs`` (role, unit) pairs."""
@@ -130,16 +137,16 @@ _LISTED_BY = {"api": LISTED, "inbox": (lazyload(HumanTask.claimed_by), *CASE_WIT
 def _union_page(listed: str, conditions: tuple):
     """Rows offset … offset + limit in ``ORDER`` of the union of each condition's first ``first_n`` rows."""
     keys = (HumanTask.id, HumanTask.due_at, HumanTask.created_at)
-    firsts = [select(*keys).where(arm).order_by(*ORDER).limit(bindparam("first_n", type_=Integer)).subquery() for arm in conditions]
+    firsts = [select(*keys).where(arm).order_by(*ORDER).limit(_inline_int("first_n")).subquery() for arm in conditions]
     chosen = union(*(select(*first.c) for first in firsts)).subquery()
     return (select(HumanTask).options(*_LISTED_BY[listed]).join(chosen, chosen.c.id == HumanTask.id)
-            .order_by(*ORDER).offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer)))
+            .order_by(*ORDER).offset(_inline_int("offset")).limit(_inline_int("limit")))
 
 
 @lru_cache(maxsize=64)
 def _done_page(condition):
     return (select(HumanTask).options(*_LISTED_BY["inbox"]).where(condition)
-            .order_by(HumanTask.completed_at.desc(), HumanTask.id).offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer)))
+            .order_by(HumanTask.completed_at.desc(), HumanTask.id).offset(_inline_int("offset")).limit(_inline_int("limit")))
 
 
 class TaskService:

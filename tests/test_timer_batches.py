@@ -246,3 +246,37 @@ def test_a_scheduler_wakes_when_the_next_timer_falls_due_not_at_its_next_poll(ct
     assert statuses(ids) == ["completed"]
     timer = row_of(ids[0])
     assert timer.status == "fired" and due.replace(microsecond=0) <= timer.fired_at < due + timedelta(seconds=10)
+
+
+@pytest.mark.realtime                  # a real scheduler thread
+def test_a_scheduler_stops_and_waits_for_a_tick_under_way(ctx, monkeypatch):
+    """shutdown(wait=True) while a tick runs returns once the tick has finished: the tick's wake-up does not
+    call back into the scheduler (whose shutdown holds the lock the scheduler's methods take) from the job."""
+    import threading
+    import time
+    from datetime import timedelta
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    import web.scheduler as scheduler_module
+    running, ticked = threading.Event(), []
+    real_tick = scheduler_module.tick
+
+    def slow_tick(app):
+        running.set()
+        time.sleep(1.0)                                # the stop comes while the tick runs
+        ticked.append(real_tick(app))
+        return ticked[-1]
+    monkeypatch.setattr(scheduler_module, "tick", slow_tick)
+    due = datetime.now(timezone.utc) + timedelta(minutes=10)      # a next timer: the wake-up has work to do
+    start_waiting(ctx, 1, due)
+    db.session.rollback()                              # this thread's snapshot ends (SQLite: its write lock)
+    scheduler = BackgroundScheduler(daemon=True)
+    scheduler_module.add_tick_job(scheduler, ctx)
+    scheduler.start()
+    assert running.wait(10)
+    stopper = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+    stopper.start()
+    stopper.join(15)
+    assert not stopper.is_alive(), "the scheduler's shutdown is stuck behind its own tick"
+    assert len(ticked) == 1

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
@@ -143,10 +145,11 @@ def tick_and_wake(scheduler, app: Flask) -> RunReport:
 
 
 def wake_for_next_timer(scheduler, app: Flask, since: datetime | None = None) -> datetime | None:
-    """Bring the tick job forward to the next timer's due moment (returned) when that comes before its next
-    run; the poll stays the latest a new timer (made by another process meanwhile) waits. ``since``: the start
-    of the tick just run — a timer that fell due while it ran is fired at once (one that fell due before was
-    offered to the tick and stays for the poll, so a row that keeps conflicting cannot make the ticks spin)."""
+    """Bring the tick job forward to the next timer's due moment (returned, when there is a next timer) when
+    that comes before its next run; the poll stays the latest a new timer (made by another process meanwhile)
+    waits. ``since``: the start of the tick just run — a timer that fell due while it ran is fired at once (one
+    that fell due before was offered to the tick and stays for the poll, so a row that keeps conflicting cannot
+    make the ticks spin)."""
     with app.app_context():
         clock = app.extensions["clock"]
         try:
@@ -158,14 +161,21 @@ def wake_for_next_timer(scheduler, app: Flask, since: datetime | None = None) ->
             return None
         finally:
             db.session.remove()
-    job = scheduler.get_job("tick")
-    if due is None or job is None:
+    if due is None:
         return None
     at = datetime.now(timezone.utc) + max(due - now, timedelta(0))     # the app's clock may run apart from the wall's
-    if job.next_run_time is None or at < job.next_run_time:
+    # from a thread of its own: the scheduler's methods take the lock its shutdown holds while it waits for the
+    # running jobs, so the tick job asking them itself would never let a shutdown(wait=True) end
+    threading.Thread(target=_bring_forward, args=(scheduler, at), name="tick-wake", daemon=True).start()
+    return at
+
+
+def _bring_forward(scheduler, at: datetime) -> None:
+    if scheduler.state == STATE_STOPPED:
+        return
+    job = scheduler.get_job("tick")
+    if job is not None and (job.next_run_time is None or at < job.next_run_time):
         job.modify(next_run_time=at)
-        return at
-    return None
 
 
 def add_tick_job(scheduler, app: Flask) -> None:
