@@ -228,7 +228,9 @@ def _tally(action: str, before: tuple[int, int]) -> None:
 def db_instances(app, user_id: int, n: int, created: list[int]) -> None:
     """n instances through the services, each action as a web request makes it: a fresh session, the user
     read as a signed-in request reads it (engine.org.signed_in_user), the task known by its id (the URL), one
-    commit (start + 3 completions). Finding the next task's id is not counted as the action's statements."""
+    commit (start + 3 completions). Finding the next task's id is not counted as the action's statements; it
+    ends as a page that only read ends: with COMMIT on PostgreSQL (web._watch_writes — a ROLLBACK would make
+    psycopg forget the statements it prepared), rolled back on SQLite."""
     from sqlalchemy import select
 
     from engine.models import HumanTask
@@ -249,6 +251,8 @@ def db_instances(app, user_id: int, n: int, created: list[int]) -> None:
             if len(open_ids) != 1:
                 raise RuntimeError(f"instance {instance_id}: expected one open task at step {step + 1}, "
                                    f"found {len(open_ids)}")
+            if session.get_bind().dialect.name == "postgresql":
+                session.commit()                   # as a page that only read ends there (web._watch_writes)
             session.remove()                       # the next request
             before = tuple(_SENT)
             TaskService(session, clock).complete(signed_in_user(session, user_id), open_ids[0], STEP_DATA[step])
