@@ -146,7 +146,8 @@ def _union_page(listed: str, conditions: tuple):
 @lru_cache(maxsize=64)
 def _done_page(condition):
     return (select(HumanTask).options(*_LISTED_BY["inbox"]).where(condition)
-            .order_by(HumanTask.completed_at.desc(), HumanTask.id).offset(_inline_int("offset")).limit(_inline_int("limit")))
+            .order_by(HumanTask.completed_at.desc(), HumanTask.id)
+            .offset(_inline_int("offset")).limit(_inline_int("limit")))
 
 
 class TaskService:

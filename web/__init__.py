@@ -100,8 +100,6 @@ def create_app(config: str | type | None = None, **overrides) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
-
-    with app.app_context():
         only_read = _watch_writes(db.engine) if db.engine.dialect.name == "postgresql" else None
 
     @app.teardown_request
@@ -111,9 +109,12 @@ def create_app(config: str | type | None = None, **overrides) -> Flask:
         # PostgreSQL a request that only read ends it with COMMIT (see _watch_writes).
         session = db.session
         if exc is None and only_read is not None and only_read(session()):
-            session.commit()
-        else:
-            session.rollback()
+            try:
+                session.commit()
+                return
+            except Exception:          # nothing was written; a connection lost just now is the pool's to replace
+                pass
+        session.rollback()
 
     from . import auth, edge, logs, metrics
     from .api import bp as api_bp
