@@ -257,17 +257,18 @@ def test_a_scheduler_stops_and_waits_for_a_tick_under_way(ctx, monkeypatch):
     from datetime import timedelta
 
     from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.base import STATE_STOPPED
 
     import web.scheduler as scheduler_module
-    running, ticked = threading.Event(), []
+    running, release, ticked = threading.Event(), threading.Event(), []
     real_tick = scheduler_module.tick
 
-    def slow_tick(app):
+    def held_tick(app):
         running.set()
-        time.sleep(1.0)                                # the stop comes while the tick runs
+        assert release.wait(15)                        # held until the stop has begun
         ticked.append(real_tick(app))
         return ticked[-1]
-    monkeypatch.setattr(scheduler_module, "tick", slow_tick)
+    monkeypatch.setattr(scheduler_module, "tick", held_tick)
     due = datetime.now(timezone.utc) + timedelta(minutes=10)      # a next timer: the wake-up has work to do
     start_waiting(ctx, 1, due)
     db.session.rollback()                              # this thread's snapshot ends (SQLite: its write lock)
@@ -277,6 +278,10 @@ def test_a_scheduler_stops_and_waits_for_a_tick_under_way(ctx, monkeypatch):
     assert running.wait(10)
     stopper = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True)
     stopper.start()
+    deadline = time.monotonic() + 10
+    while scheduler.state != STATE_STOPPED and time.monotonic() < deadline:   # shutdown marks it, then waits
+        time.sleep(0.01)
+    release.set()                                      # the tick ends while the shutdown waits for it
     stopper.join(15)
     assert not stopper.is_alive(), "the scheduler's shutdown is stuck behind its own tick"
     assert len(ticked) == 1
