@@ -20,7 +20,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from .errors import N_, CalendarError, InvalidInput, problem
-from .models import CalendarYear, Holiday
+from .models import CalendarYear, Holiday, reading_reference
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MIN_YEAR, MAX_YEAR = 1900, 2200          # the years anyone may enter or ask about
@@ -80,8 +80,9 @@ class WorkCalendar:
         if year not in self._years:
             check_year(year)
             # whether the table covers the year, and its days, in one statement: no row when it does not
-            rows = self.session.execute(_year_statement(), {"year": year, "first": date(year, 1, 1),
-                                                            "last": date(year, 12, 31)}).all()
+            with reading_reference(self.session, CalendarYear, Holiday):
+                rows = self.session.execute(_year_statement(), {"year": year, "first": date(year, 1, 1),
+                                                                "last": date(year, 12, 31)}).all()
             if not rows:
                 self._provisional.add(year)
                 self._years[year] = {d: False for d in fixed_holidays(year)}

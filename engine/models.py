@@ -2,6 +2,7 @@
 Flask-SQLAlchemy (``SQLAlchemy(model_class=Base)``) and Alembic migrates them."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import date, datetime, timezone
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String,
@@ -38,6 +39,16 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def reading_reference(session, *kinds: type):
+    """For a read of reference data (the organisation, the holiday table) in the middle of an action: it does
+    not depend on the tasks, audit rows and notifications the action has pending, so it need not write them
+    first (autoflush) — the action writes them once, at its end. Unless objects of ``kinds`` (what the read
+    reads) are pending too: then they are written first, as always."""
+    if any(isinstance(obj, kinds) for obj in session.new) or any(isinstance(obj, kinds) for obj in session.dirty):
+        return nullcontext()
+    return session.no_autoflush
 
 
 # --- organisation -------------------------------------------------------------------------------

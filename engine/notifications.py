@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
 from sqlalchemy.orm import Session
 
 from .errors import N_, NotFound
@@ -56,7 +56,8 @@ def notify(session: Session, directory: Directory, task: HumanTask, kind: str, n
     """Create the notifications of ``kind`` for ``task`` that do not exist yet; returns how many.
     ``people`` (user, audience) replaces the usual recipients of the kind; ``fresh``: the task was created in
     this transaction, so it has no notifications yet."""
-    session.flush()                     # a task added in this transaction has its unit_id
+    if task.unit_id is None and task.unit is not None:
+        session.flush()                 # a task added in this transaction by its unit only: its unit_id
     people = recipients(directory, task, kind) if people is None else people
     if not people:
         return 0
@@ -71,12 +72,10 @@ def notify(session: Session, directory: Directory, task: HumanTask, kind: str, n
                             audience=audience, created_at=now)
         session.add(note)
         if user.email and user.email_notifications:
-            session.flush()
-            session.add(MailOutbox(notification_id=note.id, user_id=user.id, address=user.email,
+            session.add(MailOutbox(notification=note, user_id=user.id, address=user.email,
                                    created_at=now, next_attempt_at=now, status="pending", attempts=0))
         created += 1
-    session.flush()
-    return created
+    return created                      # written with the action's other changes (one flush)
 
 
 def task_offered(session: Session, directory: Directory, task: HumanTask, now: datetime, *,
@@ -90,7 +89,6 @@ def task_offered(session: Session, directory: Directory, task: HumanTask, now: d
     case (element id -> user id), when the caller read it already."""
     if task.unassigned:
         return notify(session, directory, task, "unassigned", now, fresh=fresh)
-    session.flush()
     if last_completers is not None:
         before = last_completers.get(task.element_id)
     elif earlier:
@@ -116,13 +114,19 @@ ACTION_KINDS = ("new_task", "supervision", "returned", "assigned", "due_soon", "
                 "urged")
 
 
+def calls_to_act():
+    """The condition "the notification asks someone to act": its kind one of ACTION_KINDS, written into the
+    statement's text (constants, so nothing is expanded into it at each run)."""
+    return Notification.kind.in_([literal_column(f"'{kind}'") for kind in ACTION_KINDS])
+
+
 def settle(session: Session, task_ids, now: datetime) -> None:
     """The tasks were completed or cancelled: their unread calls to act are marked read."""
     from sqlalchemy import update
     ids = [t for t in task_ids if t]
     if ids:
         session.execute(update(Notification).where(Notification.task_id.in_(ids), Notification.read_at.is_(None),
-                                                   Notification.kind.in_(ACTION_KINDS))
+                                                   calls_to_act())
                         .values(read_at=now).execution_options(synchronize_session=False))
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, joinedload, lazyload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import N_, Forbidden, InvalidInput, NotFound
-from .models import ApiToken, OrgUnit, Role, RoleAssignment, User
+from .models import ApiToken, OrgUnit, Role, RoleAssignment, User, reading_reference
 
 TIERS = ("city", "county", "township")
 GOVERNMENT = "government"
@@ -35,10 +35,11 @@ _shared: dict[str, dict] = {}
 
 @lru_cache(maxsize=1)
 def _candidates_statement():
-    """Active users holding :role_code at :unit_id (built once). Who they are is enough; roles load when asked."""
+    """Active users holding :role_code at :unit_id (built once). Who they are is enough (whom to tell, and how):
+    their roles and unit load when asked."""
     return select(User).join(RoleAssignment).where(
         RoleAssignment.role_code == bindparam("role_code"), RoleAssignment.unit_id == bindparam("unit_id"),
-        User.active.is_(True)).options(lazyload(User.roles))
+        User.active.is_(True)).options(lazyload(User.roles), lazyload(User.unit))
 
 
 def _shared_of(session: Session) -> dict:
@@ -74,34 +75,42 @@ class Directory:
         self._holders_loaded = False
         self.clock = None                   # set by the runtime: whose "today" an invited supervisor's term uses
 
+    def _unflushed_kept(self):
+        """Reading the organisation writes nothing of the action first (engine.models.reading_reference)."""
+        return reading_reference(self.session, OrgUnit, User, RoleAssignment, Role)
+
     # -- units --------------------------------------------------------------------------------------
     def unit(self, code: str) -> OrgUnit:
         if not isinstance(code, str) or not code or len(code) > 64:     # a list, a number, junk: no unit
             raise NotFound(N_("Unknown unit: %(code)s"), code=str(code)[:64])
         if code not in self._by_code:
             ids = _shared_of(self.session)["units"]
-            unit = self.session.get(OrgUnit, ids[code]) if code in ids else None
-            if unit is None or unit.code != code:
-                unit = self.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
-                if unit is None:
-                    raise NotFound(N_("Unknown unit: %(code)s"), code=code)
-                ids[code] = unit.id
+            with self._unflushed_kept():
+                unit = self.session.get(OrgUnit, ids[code]) if code in ids else None
+                if unit is None or unit.code != code:
+                    unit = self.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+            if unit is None:
+                raise NotFound(N_("Unknown unit: %(code)s"), code=code)
+            ids[code] = unit.id
             self._by_code[code] = unit
         return self._by_code[code]
 
     def _kids(self, unit: OrgUnit) -> list[OrgUnit]:
         if self._children is None:
             self._children = {}
-            for u in self.session.scalars(select(OrgUnit)):
+            with self._unflushed_kept():
+                units = list(self.session.scalars(select(OrgUnit)))
+            for u in units:
                 if u.parent_id is not None:
                     self._children.setdefault(u.parent_id, []).append(u)
         return self._children.get(unit.id, [])
 
     def ancestors(self, unit: OrgUnit, include_self: bool = True) -> list[OrgUnit]:
-        chain, u = [], unit if include_self else unit.parent
-        while u is not None:
-            chain.append(u)
-            u = u.parent
+        with self._unflushed_kept():                  # (each parent is loaded when first asked for)
+            chain, u = [], unit if include_self else unit.parent
+            while u is not None:
+                chain.append(u)
+                u = u.parent
         return chain
 
     def government_of(self, unit: OrgUnit) -> OrgUnit:
@@ -284,7 +293,9 @@ class Directory:
         ids = set(user_ids)
         unknown = ids - set(self._qualified)
         if unknown:
-            good = qualified_ids(self.session, unknown, self.today(), self.reviewer_rule)
+            from .registers.personnel_models import PersonnelRecord, TrainingRecord
+            with reading_reference(self.session, PersonnelRecord, TrainingRecord):
+                good = qualified_ids(self.session, unknown, self.today(), self.reviewer_rule)
             self._qualified.update({uid: uid in good for uid in unknown})
         return {uid for uid in ids if self._qualified[uid]}
 
@@ -297,12 +308,15 @@ class Directory:
         Remembered for this directory's life (one action)."""
         key = (role_code, unit_id)
         if key not in self._candidates:
-            users = list(self.session.scalars(_candidates_statement(), {"role_code": role_code, "unit_id": unit_id}))
+            with self._unflushed_kept():
+                users = list(self.session.scalars(_candidates_statement(),
+                                                  {"role_code": role_code, "unit_id": unit_id}))
             if role_code == REVIEWER_ROLE and users:
                 good = self.qualified(u.id for u in users)
                 users = [u for u in users if u.id in good]
             self._candidates[key] = users
         return list(self._candidates[key])
+
 
     def has_holder(self, role_code: str | None, unit_id: int | None, qualified_only: bool = True) -> bool:
         """Does an active user hold ``role_code`` at the unit (a qualified one, for the legal reviewer role,

@@ -507,14 +507,15 @@ class Runtime:
                 else "no_holder"
             row = HumanTask(id=task_id, instance_id=instance.id, process_key=instance.process_key,
                             element_id=task.task_spec.bpmn_id,
-                            name=task.task_spec.bpmn_name, role_code=role_code, unit=unit,
+                            name=task.task_spec.bpmn_name, role_code=role_code,
+                            unit=unit, unit_id=unit.id if unit is not None else None,   # known before the flush
                             form_key=props.get("formKey"), status="open",
                             created_at=now, sla=sla, sla_state="on_time", due_at=due_at, remind_at=remind_at,
                             provisional=bool(due_recipe or remind_recipe),
                             subject=str(evaluate(props["subject"], task.data, self.helpers))[:200]
                             if props.get("subject") else None,
                             unassigned=unassigned is not None, unassigned_reason=unassigned,
-                            claimed_by_id=assignee.id if assignee is not None else None)
+                            claimed_by=assignee, claimed_by_id=assignee.id if assignee is not None else None)
             row.sla_state = state_at(now, row.due_at, row.remind_at, "on_time")
             self.session.add(row)
             if due_recipe:
@@ -710,6 +711,11 @@ class Runtime:
 
     def _drop_ledger(self, instance: ProcessInstance) -> None:
         """An instance that ended has no deadline left to recompute."""
+        if instance.id not in self._ledger:        # not read in this action, so nothing of it is pending either:
+            self.session.connection().execute(     # one DELETE, no rows loaded and no flush before it
+                ProvisionalValue.__table__.delete().where(ProvisionalValue.instance_id == instance.id))
+            self._ledger[instance.id] = {}
+            return
         for row in self._ledger_of(instance).values():
             if row in self.session.new:
                 self.session.expunge(row)

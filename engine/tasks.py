@@ -548,13 +548,13 @@ def _case_statement():
     calls to act, and who last completed each step of the case ("element:user id,…": a step offered again goes
     back to them as "returned"). Built once: its aliases cost more to build than the statement takes to run."""
     from .models import AuditEvent, Notification
-    from .notifications import ACTION_KINDS
+    from .notifications import calls_to_act
     task_id = bindparam("task_id", type_=String)
     case_id = select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery()
     head = select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.stream == history.stream_of_sql(case_id)) \
         .order_by(AuditEvent.seq.desc()).limit(1)
     unread = exists().where(Notification.task_id == task_id, Notification.read_at.is_(None),
-                            Notification.kind.in_(ACTION_KINDS))
+                            calls_to_act())
     done = aliased(HumanTask)
     last = select(done.element_id, func.max(done.completed_at).label("at")) \
         .where(done.instance_id == case_id, done.status == "completed", done.completed_by_id.is_not(None)) \

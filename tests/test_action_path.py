@@ -111,3 +111,29 @@ def test_a_step_reads_the_user_once_and_the_case_once(client, token):
     assert [s for s in reads("personnel_records") if "cert_valid_until" in s] == []   # the 执法证 came with the user
     assert len(reads("human_tasks")) == 1, reads("human_tasks")
     assert not any(s.startswith("UPDATE api_tokens") for s in sent)
+
+
+def test_a_step_writes_its_changes_in_one_flush(client, token):
+    """Completing a step writes the completed task, the next one, the case and its notifications in one flush
+    at the step's end: reading who may take the next task, and telling them, does not write first."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from .test_api_flow import HANDLER, start_case
+    instance = start_case(client, token)
+    task = instance["open_tasks"][0]
+    db.session.remove()
+    flushes: list[int] = []
+
+    def note(session, _context, _instances):
+        flushes.append(len(session.new) + len(session.dirty))
+    event.listen(Session, "before_flush", note)
+    try:
+        resp = client.post(f"/api/tasks/{task['id']}/complete", headers=token(HANDLER),
+                           json={"data": {"summary": "材料齐全"}})
+    finally:
+        event.remove(Session, "before_flush", note)
+    assert resp.status_code == 200, resp.get_json()
+    assert len(flushes) == 1, flushes
+    after = client.get(f"/api/instances/{instance['id']}", headers=token(HANDLER)).get_json()
+    assert [t["name"] for t in after["open_tasks"]] != [task["name"]]        # the next step is open

@@ -390,3 +390,37 @@ def test_recipes_are_recomputed_from_their_start_and_stay_provisional_while_a_ye
     late = recompute(calendar, {"fn": "deadline", "start": "2027-12-28T09:00:00+08:00", "limit": "5 working days"})
     assert isinstance(late, ProvisionalISO) and late == "2028-01-04T23:59:59+08:00"
     db.session.rollback()
+
+
+def test_a_case_that_ends_leaves_no_provisional_values_behind(no_2027, client, token):
+    """The ledger of a case's provisional values (what to recompute once the year is entered) goes when the case
+    ends: by one DELETE, without reading the rows first."""
+    from sqlalchemy import event, func
+
+    from engine.models import ProvisionalValue
+    from .test_major_decision_review import CLOSE, ISSUE
+
+    def ledger(instance_id: int) -> int:
+        return db.session.scalar(select(func.count()).select_from(ProvisionalValue)
+                                 .where(ProvisionalValue.instance_id == instance_id))
+    with freeze_time(at(2026, 12, 24, 9, 0)):
+        case = review_case(client, token)
+        submit_and_accept(case)
+        assert ledger(case.id) > 0                         # the review's deadline falls in 2027: provisional
+        case.do("法制审核", "legal_reviewer", UNIT, REVIEWER, AGREE)
+        case.do("机关负责人决定", "agency_head", UNIT, HEAD, {"head_decision": "approve", "head_opinion": "同意"})
+        case.do("制作并送达行政执法决定书", "handler", UNIT, HANDLER, ISSUE)
+        db.session.remove()
+        sent: list[str] = []
+
+        def note(_conn, _cursor, statement, *_args):
+            sent.append(" ".join(statement.split()))
+        event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            case.do("登记执行完毕并结案", "handler", UNIT, HANDLER, CLOSE)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", note)
+        assert case.status() == "completed"
+        assert ledger(case.id) == 0
+        assert [s for s in sent if s.startswith("DELETE FROM provisional_values")]
+        assert not [s for s in sent if s.startswith("SELECT provisional_values.")]
