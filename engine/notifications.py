@@ -57,7 +57,7 @@ def notify(session: Session, directory: Directory, task: HumanTask, kind: str, n
     ``people`` (user, audience) replaces the usual recipients of the kind; ``fresh``: the task was created in
     this transaction, so it has no notifications yet."""
     if task.unit_id is None and task.unit is not None:
-        session.flush()                 # a task added in this transaction by its unit only: its unit_id
+        session.flush()                 # a task added in this transaction with its unit, not yet its unit_id
     people = recipients(directory, task, kind) if people is None else people
     if not people:
         return 0

@@ -317,7 +317,6 @@ class Directory:
             self._candidates[key] = users
         return list(self._candidates[key])
 
-
     def has_holder(self, role_code: str | None, unit_id: int | None, qualified_only: bool = True) -> bool:
         """Does an active user hold ``role_code`` at the unit (a qualified one, for the legal reviewer role,
         unless ``qualified_only`` is False)?"""

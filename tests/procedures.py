@@ -1,12 +1,31 @@
 """A small driver for walking the procedures through the JSON API, asserting who receives each task."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import event
+
 from engine.jobs import run_due_timers, sweep_sla
 from web.extensions import db
 
 CASE = {"case_number": "固市监罚〔2026〕12号", "case_title": "某超市销售过期食品案", "case_type": "fine",
         "procedure_kind": "ordinary", "amount": 20000, "parties": "某超市有限公司，统一社会信用代码 9113…",
         "filed_on": "2026-03-02"}
+
+
+@contextmanager
+def statements_sent() -> Iterator[list[str]]:
+    """The SQL statements sent while the block runs, each on one line."""
+    sent: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        sent.append(" ".join(statement.split()))
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
 
 
 class Case:

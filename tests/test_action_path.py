@@ -12,6 +12,8 @@ from engine.models import AuditEvent, OrgUnit, Role
 from engine.org import Directory
 from web.extensions import db
 
+from .procedures import statements_sent
+
 NOW = datetime(2026, 6, 1, 1, 0, tzinfo=timezone.utc)
 
 
@@ -85,22 +87,13 @@ def test_a_step_reads_the_user_once_and_the_case_once(client, token):
     in the statement that reads the token; the task, the case's other open tasks, its state, the end of its
     audit chain and who did each of its steps before come in one more; the token's last use, written a moment
     ago, is not written (nor committed) again."""
-    from sqlalchemy import event
-
     from .test_api_flow import HANDLER, start_case
     instance = start_case(client, token)
     task = instance["open_tasks"][0]
     db.session.remove()
-    sent: list[str] = []
-
-    def note(_conn, _cursor, statement, *_args):
-        sent.append(" ".join(statement.split()))
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with statements_sent() as sent:
         resp = client.post(f"/api/tasks/{task['id']}/complete", headers=token(HANDLER),
                            json={"data": {"summary": "材料齐全"}})
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
     assert resp.status_code == 200, resp.get_json()
 
     def reads(table: str) -> list[str]:

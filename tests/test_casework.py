@@ -12,7 +12,7 @@ from engine import history
 from engine.models import AuditEvent, HumanTask, Notification, Timer, User
 from web.extensions import db
 
-from .procedures import CASE, Case, tick
+from .procedures import CASE, Case, statements_sent, tick
 from .test_major_decision_review import MAJOR, PACKAGE
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -390,20 +390,11 @@ def test_the_inbox_page_reads_as_many_statements_for_many_rows_as_for_one(client
     never a statement per row; and the badge shows the same count as the tab."""
     import re
 
-    from sqlalchemy import event
-
     from .test_pages import sign_in
 
     def read(path: str) -> tuple[list[str], str]:
-        sent: list[str] = []
-
-        def note(_conn, _cursor, statement, *_args):
-            sent.append(" ".join(statement.split()))
-        event.listen(db.engine, "before_cursor_execute", note)
-        try:
+        with statements_sent() as sent:
             resp = browser.get(path)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", note)
         assert resp.status_code == 200
         return [s for s in sent if s.startswith("SELECT")], resp.get_data(as_text=True)
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from engine.models import AuditEvent, CalendarYear, HumanTask, ProcessInstance, Timer
 from web.extensions import db
 
-from .procedures import CASE, Case, tick
+from .procedures import CASE, Case, statements_sent, tick
 from .test_major_decision_review import AGREE, CHECKS, HANDLER, MAJOR, PACKAGE, REVIEWER, UNIT
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -395,7 +395,7 @@ def test_recipes_are_recomputed_from_their_start_and_stay_provisional_while_a_ye
 def test_a_case_that_ends_leaves_no_provisional_values_behind(no_2027, client, token):
     """The ledger of a case's provisional values (what to recompute once the year is entered) goes when the case
     ends: by one DELETE, without reading the rows first."""
-    from sqlalchemy import event, func
+    from sqlalchemy import func
 
     from engine.models import ProvisionalValue
     from .test_major_decision_review import CLOSE, ISSUE
@@ -411,15 +411,8 @@ def test_a_case_that_ends_leaves_no_provisional_values_behind(no_2027, client, t
         case.do("机关负责人决定", "agency_head", UNIT, HEAD, {"head_decision": "approve", "head_opinion": "同意"})
         case.do("制作并送达行政执法决定书", "handler", UNIT, HANDLER, ISSUE)
         db.session.remove()
-        sent: list[str] = []
-
-        def note(_conn, _cursor, statement, *_args):
-            sent.append(" ".join(statement.split()))
-        event.listen(db.engine, "before_cursor_execute", note)
-        try:
+        with statements_sent() as sent:
             case.do("登记执行完毕并结案", "handler", UNIT, HANDLER, CLOSE)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", note)
         assert case.status() == "completed"
         assert ledger(case.id) == 0
         assert [s for s in sent if s.startswith("DELETE FROM provisional_values")]
