@@ -160,15 +160,10 @@ class TaskService:
         self.issue = issue
 
     # -- visibility -------------------------------------------------------------------------------
-    def _candidate_clause(self, user: User):
-        """The tasks offered to the user: his or her (role, unit) pairs — the legal reviewer role only while
+    def _offering(self, user: User) -> list[tuple[str, int]]:
+        """The (role, unit) pairs whose tasks are offered to the user: the legal reviewer role only while
         qualified (personnel register); never the expert role: an expert's task is personal (given to that
         expert by name, claimed), never offered to the group."""
-        pairs = [and_(HumanTask.role_code == role, HumanTask.unit_id == unit) for role, unit in self._offering(user)]
-        return or_(*pairs) if pairs else false()
-
-    def _offering(self, user: User) -> list[tuple[str, int]]:
-        """The (role, unit) pairs whose tasks are offered to the user (see ``_candidate_clause``)."""
         directory = self.runtime.directory
         return [(ra.role_code, ra.unit_id) for ra in user.roles
                 if ra.role_code != EXPERT_ROLE and directory.qualified_for(user, ra.role_code)]
@@ -290,10 +285,10 @@ class TaskService:
             if write and not self.runtime.directory.oversees_actively(user):
                 raise Forbidden(N_("Invited supervisors read cases; they do not comment on them"))
             return instance
-        related = self.session.scalars(select(HumanTask).where(
-            HumanTask.instance_id == instance.id,
-            or_(self._candidate_clause(user), HumanTask.claimed_by_id == user.id,
-                HumanTask.completed_by_id == user.id)).limit(1)).first()
+        # a task of the case offered to the user, claimed by or completed by the user, in any state
+        arms = self._arms(user, "all", "any")
+        related = self.session.scalars(select(HumanTask.id).where(
+            HumanTask.instance_id == instance.id, or_(*arms.conditions)).limit(1), arms.params).first()
         if related is None:
             raise NotFound(N_("No such case"))
         return instance
