@@ -1,6 +1,6 @@
 """Engine throughput benchmark (not a test: it measures and prints, it asserts no timings).
 
-The same model, bench/three_steps.bpmn (start -> 3 user tasks -> end), is run N times in-process in three
+The same model, bench/three_steps.bpmn (start -> 3 user tasks -> end), is run N times in-process in these
 ways:
 
   (a) raw SpiffWorkflow in memory: spec parsed once, BpmnWorkflow, do_engine_steps, task.run() per task;
@@ -9,7 +9,16 @@ ways:
       deserialize_json before each task;
   (c) our services with a database commit per action: Runtime(session, clock).start(...), then
       TaskService(session, clock).complete(...) for each of the 3 tasks; session.commit() after each of the
-      4 actions. New Runtime/TaskService objects per action, as a web request would build them.
+      4 actions. New Runtime/TaskService objects per action, as a web request would build them;
+  (d) the floor of (c): the same work written by hand as SQL text on the driver's own connection, with the
+      state-only JSON (FloorPath: the same reads, writes, version check, audit row, rollup and commits, no
+      ORM, no services); d / b (on PostgreSQL d' / b) is the least c / b any implementation of this work
+      reaches on this database and machine;
+  (e) (d)'s statements sent through SQLAlchemy Core's connection (exec_driver_sql);
+  (d') on PostgreSQL, (d) in psycopg's pipeline mode: three round trips per action.
+
+a to e take turns, --repeat rounds, and each keeps its fastest round: on a noisy host the slow minutes fall on
+all of them alike. bench/action_layers.py splits (c)'s time by layer from a py-spy recording.
 
 Then it parks --parked extra instances at the first user task and reports the bytes stored per waiting
 instance (process_instances.state), next to the size of SpiffWorkflow's full serializer output (spec
@@ -26,14 +35,17 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import platform
 import sqlite3
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+import uuid
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -77,13 +89,20 @@ class Result:
 
 def best_of(mode: str, n: int, repeat: int, run: Callable[[int], None]) -> Result:
     """Run ``run(n)`` ``repeat`` times; keep the fastest (least disturbed) time."""
-    runs = []
+    return interleaved([(mode, n, run)], repeat)[0]
+
+
+def interleaved(modes: list[tuple[str, int, Callable[[int], None]]], repeat: int) -> list[Result]:
+    """``repeat`` rounds, each running every mode's ``run(n)`` once in turn; each mode keeps its fastest
+    (least disturbed) time. Taking turns spreads a noisy host's slow minutes over all modes."""
+    runs: list[list[float]] = [[] for _ in modes]
     for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        run(n)
-        runs.append(time.perf_counter() - t0)
-    return Result(mode, n, min(runs), runs)
+        for (_, n, run), times in zip(modes, runs):
+            gc.collect()
+            t0 = time.perf_counter()
+            run(n)
+            times.append(time.perf_counter() - t0)
+    return [Result(mode, n, min(times), times) for (mode, n, _), times in zip(modes, runs)]
 
 
 def table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
@@ -313,12 +332,14 @@ def time_in_driver(engine) -> Iterator[None]:
 
 
 @contextmanager
-def count_statements(engine) -> Iterator[list[int]]:
-    """Count the statements the engine sends (queries, DML, BEGIN; COMMIT counted separately)."""
+def count_statements(engine, reset: bool = True) -> Iterator[list[int]]:
+    """Count the statements the engine sends (queries, DML, BEGIN; COMMIT counted separately), from zero
+    unless ``reset`` is false."""
     from sqlalchemy import event
 
     counter = _SENT
-    counter[:] = [0, 0]
+    if reset:
+        counter[:] = [0, 0]
 
     def on_execute(_conn, _cursor, statement, *_args):
         counter[0] += 1
@@ -352,6 +373,217 @@ def split_of_c(a: Result, b: Result, c: Result, driver_runs: list[tuple[float, f
         ["a per action (SpiffWorkflow in memory, no JSON)", f"{a_ms:.2f} ms"],
         ["floor of c / b: (driver + a) / b", f"{(driver_ms + a_ms) / b_ms:,.1f}x"],
     ]
+
+
+# --- (d): the floor of any implementation that does (c)'s work -------------------------------------------------
+
+# (d) is what an action path written by hand straight on the database driver could do at best: no SQLAlchemy,
+# no services, the organisation and the model known in memory. Each action still does what (c)'s does and what
+# the guarantees need: it reads the signed-in user and the task with its case (permission, optimistic lock), the
+# next task's candidates (whom to tell; the task is flagged unassigned in the same INSERT when nobody holds the
+# role), loads the state-only JSON into SpiffWorkflow, runs the step, writes the case with its version checked,
+# the task rows, one hash-chained audit row and the handling rollup, and commits durably; between actions a read
+# finds the next task, as in (c). Its start writes the case with its state in one INSERT (c's writes it twice).
+#
+# (d') on PostgreSQL is the same work in psycopg's pipeline mode: the statements that do not wait for an answer
+# go out together, so an action takes three round trips to the server (its two reads; its writes with the
+# commit; the read that finds the next task) instead of one per statement. A lost optimistic lock then makes the
+# UPDATE's own statement fail (division by zero over the rows it changed), which aborts the transaction.
+HOLDERS = ("FROM users u JOIN role_assignments ra ON u.id = ra.user_id "
+           "WHERE ra.role_code = %s AND ra.unit_id = %s AND u.active")
+FLOOR_SQL = {
+    "user": "SELECT u.id, u.username, u.unit_id, u.active, u.session_version, ou.code, ra.role_code, ra.unit_id "
+            "FROM users u JOIN org_units ou ON ou.id = u.unit_id LEFT JOIN role_assignments ra ON ra.user_id = u.id "
+            "WHERE u.id = %s",
+    "definition": "SELECT id FROM process_definitions WHERE \"key\" = %s ORDER BY version DESC LIMIT 1",
+    "insert_case": "INSERT INTO process_instances (definition_id, process_key, status, unit_id, started_by, "
+                   "started_at, state, version) VALUES (%s, %s, 'running', %s, %s, %s, %s, 1) RETURNING id",
+    "case_index": "INSERT INTO case_index (instance_id, updated_at) VALUES (%s, %s)",
+    "candidates": "SELECT u.id, u.email, u.email_notifications " + HOLDERS,
+    "insert_task": "INSERT INTO human_tasks (id, instance_id, process_key, element_id, name, role_code, unit_id, "
+                   "form_key, status, created_at, sla_state, provisional, unassigned) "
+                   "SELECT %s, %s, %s, %s, %s, %s, %s, %s, 'open', %s, 'on_time', %s, "
+                   "NOT EXISTS (SELECT 1 " + HOLDERS + ")",
+    "audit": "INSERT INTO audit_events (stream, seq, at, actor, action, instance_id, task_id, data, prev_hash, hash) "
+             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    "open_task": "SELECT id FROM human_tasks WHERE instance_id = %s AND status = 'open'",
+    "task": "SELECT t.id, t.status, t.role_code, t.unit_id, t.created_at, t.element_id, t.name, i.state, i.version "
+            "FROM human_tasks t JOIN process_instances i ON i.id = t.instance_id WHERE t.id = %s",
+    "save_case": "UPDATE process_instances SET state = %s, version = %s WHERE id = %s AND version = %s",
+    "end_case": "UPDATE process_instances SET status = 'completed', ended_at = %s, state = %s, version = %s "
+                "WHERE id = %s AND version = %s",
+    "complete_task": "UPDATE human_tasks SET status = 'completed', claimed_by_id = %s, completed_at = %s, "
+                     "completed_by_id = %s WHERE id = %s",
+    "rollup": "INSERT INTO handling_rollups (process_key, element_id, unit_id, span, month, tasks, seconds, name) "
+              "VALUES (%s, %s, %s, 'M', %s, 1, %s, %s) ON CONFLICT (process_key, element_id, unit_id, span, month) "
+              "DO UPDATE SET tasks = handling_rollups.tasks + excluded.tasks, "
+              "seconds = handling_rollups.seconds + excluded.seconds",
+    "drop_ledger": "DELETE FROM provisional_values WHERE instance_id = %s",
+}
+
+
+class FloorPath:
+    """(d) the action path written by hand on the driver's own connection; (e) the same statements sent
+    through SQLAlchemy Core's connection (``core``: exec_driver_sql, the least SQLAlchemy can add); (d') the
+    driver in pipeline mode (``pipelined``)."""
+
+    def __init__(self, engine, spec, subprocess_specs, user_id: int, start_data: dict, places: list[tuple],
+                 pipelined: bool = False, core: bool = False):
+        self.sqlite = engine.dialect.name == "sqlite"
+        if pipelined and (self.sqlite or core):
+            raise ValueError("pipeline mode is psycopg's (PostgreSQL), on the driver's connection")
+        self.pipelined, self.core = pipelined, core
+        self.sql = {k: v.replace("%s", "?") if self.sqlite else v for k, v in FLOOR_SQL.items()}
+        if pipelined:                            # a lost lock fails the statement itself (see above)
+            for name in ("save_case", "end_case"):
+                self.sql[name] = f"WITH saved AS ({self.sql[name]} RETURNING 1) SELECT 1 / COUNT(*) FROM saved"
+        # the pool's connection: the same pragmas / settings as (c)
+        self.raw = engine.connect() if core else engine.raw_connection()
+        self.conn = self.raw if core else self.raw.driver_connection
+        self.spec, self.subprocess_specs = spec, subprocess_specs
+        self.user_id, self.start_data = user_id, start_data
+        self.places = places                     # (role_code, unit_id) of the 1st, 2nd, 3rd task, as (c) routed them
+        self.statements = 0
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def _time(self, moment):
+        """A UTC moment as the column stores it (naive UTC; SQLite: SQLAlchemy's text form)."""
+        naive = moment.replace(tzinfo=None)
+        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else naive
+
+    @contextmanager
+    def _transaction(self, commit: bool = True):
+        """One transaction: BEGIN IMMEDIATE on SQLite (as web.create_app's engine does), psycopg's implicit
+        BEGIN; in pipeline mode nothing waits for the server until a result is read or the commit."""
+        if self.sqlite:
+            self.statements += 1
+            if self.core:
+                self.conn.begin()                # the engine's own begin event sends BEGIN IMMEDIATE
+            else:
+                self.conn.execute("BEGIN IMMEDIATE")
+        with self.conn.pipeline() if self.pipelined else nullcontext():
+            yield
+            if commit or not self.sqlite:        # a page that only read: COMMIT on PostgreSQL, as (c)
+                self.statements += 1
+                self.conn.commit()
+            else:                                # and rolled back on SQLite (not counted, as in c)
+                self.conn.rollback()
+
+    def _run(self, name: str, *params):
+        self.statements += 1
+        if self.core:
+            return self.conn.exec_driver_sql(self.sql[name], params)
+        cur = self.conn.cursor()
+        cur.execute(self.sql[name], params)
+        return cur
+
+    def _offer(self, instance_id: int, wf, step: int, now):
+        """Insert the workflow's one ready user task as the next human task; returns the cursor of its
+        candidates (whom to tell), read in the same round trip as the writes."""
+        ready = wf.get_tasks(state=TaskState.READY, manual=True)
+        if len(ready) != 1:
+            raise RuntimeError(f"(d) expected one ready user task at step {step + 1}, found {len(ready)}")
+        task = ready[0]
+        role, unit = self.places[step]
+        self._run("insert_task", str(task.id), instance_id, PROCESS_KEY, task.task_spec.bpmn_id,
+                  task.task_spec.bpmn_name, role, unit, None, self._time(now), False, role, unit)
+        return self._run("candidates", role, unit)
+
+    def _audit(self, chain: list, now, action: str, instance_id: int, task_id: str | None) -> None:
+        from engine.history import _digest, stream_of
+        stream, (seq, prev), data = stream_of(instance_id), chain, {"step": chain[0]}
+        digest = _digest(stream, seq + 1, now, USERNAME, action, instance_id, task_id, data, prev)
+        self._run("audit", stream, seq + 1, self._time(now), USERNAME, action, instance_id, task_id,
+                  json.dumps(data), prev, digest)
+        chain[:] = [seq + 1, digest]
+
+    def instance(self, definition_id: int) -> int:
+        from engine.serialization import state_to_json, workflow_from_state
+        now = datetime.now(timezone.utc)
+        with self._transaction():
+            user, definition = self._run("user", self.user_id), self._run("definition", PROCESS_KEY)
+            if not user.fetchall()[0][3] or definition.fetchone()[0] != definition_id:
+                raise RuntimeError("(d) the bench user is inactive or the model changed")
+            wf = BpmnWorkflow(self.spec, self.subprocess_specs)
+            wf.task_tree.data.update(self.start_data)
+            wf.do_engine_steps()
+            instance_id = self._run("insert_case", definition_id, PROCESS_KEY, self.places[0][1], USERNAME,
+                                    self._time(now), state_to_json(wf)).fetchone()[0]
+            self._run("case_index", instance_id, self._time(now))
+            chain = [0, "0" * 64]
+            holders = self._offer(instance_id, wf, 0, now)
+            self._audit(chain, now, "instance_started", instance_id, None)
+        holders.fetchall()
+        for step in range(USER_STEPS):
+            with self._transaction(commit=False):              # the page that finds the next task
+                found = self._run("open_task", instance_id)
+            open_ids = found.fetchall()
+            if len(open_ids) != 1:
+                raise RuntimeError(f"(d) instance {instance_id}: {len(open_ids)} open tasks at step {step + 1}")
+            now = datetime.now(timezone.utc)
+            last = step == USER_STEPS - 1
+            with self._transaction():                          # the action
+                user, task_row = self._run("user", self.user_id), self._run("task", open_ids[0][0])
+                if not user.fetchall()[0][3]:
+                    raise RuntimeError("(d) the bench user is inactive")
+                task_id, status, role, unit, created, element, name, state, version = task_row.fetchone()
+                if status != "open":
+                    raise RuntimeError("(d) the task is no longer open")
+                wf = workflow_from_state(state, self.spec, self.subprocess_specs, wf.script_engine)
+                task = wf.get_task_from_id(uuid.UUID(task_id))
+                task.data.update(STEP_DATA[step])
+                task.run()
+                wf.do_engine_steps()
+                text = state_to_json(wf)
+                if last:
+                    if not wf.is_completed():
+                        raise RuntimeError("(d) the workflow did not complete")
+                    self._run("drop_ledger", instance_id)
+                    saved = self._run("end_case", self._time(now), text, version + 1, instance_id, version)
+                else:
+                    saved = self._run("save_case", text, version + 1, instance_id, version)
+                if not self.pipelined and saved.rowcount != 1:
+                    raise RuntimeError("(d) the case changed meanwhile (optimistic lock)")
+                self._run("complete_task", self.user_id, self._time(now), self.user_id, task_id)
+                holders = None if last else self._offer(instance_id, wf, step + 1, now)
+                self._audit(chain, now, "task_completed", instance_id, task_id)
+                if isinstance(created, str):
+                    created = datetime.fromisoformat(created)
+                seconds = (now.replace(tzinfo=None) - created.replace(tzinfo=None)).total_seconds()
+                month = now.date().replace(day=1)
+                self._run("rollup", PROCESS_KEY, element, unit, month.isoformat() if self.sqlite else month,
+                          seconds, name)
+            if holders is not None:
+                holders.fetchall()
+        return instance_id
+
+
+def floor_rows(b: Result, c: Result, floors: list[tuple[Result, float]]) -> list[list[str]]:
+    """(d), (e) and (d') against b and c. d / b is the least c / b any implementation of (c)'s work reaches
+    on this database and machine; e / b the least while the statements go through SQLAlchemy; d' / b the least
+    with three round trips per action (PostgreSQL)."""
+    rows = []
+    for result, statements in floors:
+        name = result.mode.split()[0]
+        rows += [[f"{name} / b (the least c / b could be, see {name} above)",
+                  f"{result.ms_per_instance / b.ms_per_instance:,.1f}x"],
+                 [f"c / {name}", f"{c.ms_per_instance / result.ms_per_instance:,.1f}x"],
+                 [f"{name} per action; statements sent per instance (BEGIN and commits, reads between actions)",
+                  f"{result.ms_per_instance / 4:.2f} ms; {statements:.1f}"]]
+    return rows
+
+
+def floor_places(session, instance_id: int) -> list[tuple]:
+    """(role_code, unit_id) of an instance's tasks in the order they were offered: where (c) routed them."""
+    from sqlalchemy import select
+
+    from engine.models import HumanTask
+    rows = session.execute(select(HumanTask.role_code, HumanTask.unit_id)
+                           .where(HumanTask.instance_id == instance_id)
+                           .order_by(HumanTask.created_at, HumanTask.id)).all()
+    return [tuple(r) for r in rows]
 
 
 def check_statuses(ids: list[int], expected: str) -> None:
@@ -520,31 +752,59 @@ def main(argv: list[str] | None = None) -> int:
         print(f"database: {where}")
         print(f"repeat: best of {args.repeat}; warm-up: {args.warmup} untimed instance(s) per mode\n", flush=True)
 
-        # (a) raw, in memory
+        # warm-ups, then every mode once per round, rounds --repeat times: this host's noise comes and goes, so
+        # each mode meets it alike; each keeps its fastest round
         for _ in range(args.warmup):
-            raw_instance(spec, subprocess_specs, start_data)
-        results.append(best_of("a  SpiffWorkflow, in memory", args.n, args.repeat,
-                               lambda n: raw_instances(n, spec, subprocess_specs, start_data)))
-        # (b) raw with a full JSON round trip per step
-        for _ in range(args.warmup):
-            raw_instance(spec, subprocess_specs, start_data, serializer)
-        results.append(best_of("b  SpiffWorkflow + JSON round trip per step", args.n, args.repeat,
-                               lambda n: raw_instances(n, spec, subprocess_specs, start_data, serializer)))
-        # (c) services + database, commit per action
+            raw_instance(spec, subprocess_specs, start_data)                   # (a) raw, in memory
+            raw_instance(spec, subprocess_specs, start_data, serializer)       # (b) with a JSON round trip per step
         created: list[int] = []
-        db_instances(app, user_id, args.warmup, created)
+        db_instances(app, user_id, args.warmup, created)                       # (c) services + database
+        # the floors (d), (e), (d'): (c)'s work written by hand, routed where (c) routed it
+        from engine.models import ProcessInstance
+        places = floor_places(db.session, created[0])
+        definition_id = db.session.get(ProcessInstance, created[0]).definition_id
+        db.session.rollback()
         created.clear()
         for value in TALLY.values():
             value[:] = [0, 0, 0]
+        _SENT[:] = [0, 0]
         driver_runs: list[tuple[float, float]] = []
 
         def timed_db_run(n: int) -> None:
             before = list(DRIVER)
-            db_instances(app, user_id, n, created)
+            with count_statements(db.engine, reset=False), time_in_driver(db.engine):
+                db_instances(app, user_id, n, created)
             driver_runs.append((DRIVER[0] - before[0], DRIVER[1] - before[1]))
-        with count_statements(db.engine) as statements, time_in_driver(db.engine):
-            results.append(best_of("c  services + DB commit per action", args.n_db, args.repeat, timed_db_run))
+
+        variants = [("d  floor: (c)'s work by hand on the driver", {}),
+                    ("e  (d) through SQLAlchemy Core's connection", {"core": True})]
+        if db.engine.dialect.name == "postgresql":
+            variants.append(("d' (d) pipelined: 3 round trips per action", {"pipelined": True}))
+        floors = [FloorPath(db.engine, spec, subprocess_specs, user_id, start_data, places, **how)
+                  for _, how in variants]
+        floor_ids: list[list[int]] = [[] for _ in floors]
+        try:
+            for floor in floors:
+                for _ in range(args.warmup):
+                    floor.instance(definition_id)
+                floor.statements = 0
+            results += interleaved(
+                [("a  SpiffWorkflow, in memory", args.n, lambda n: raw_instances(n, spec, subprocess_specs, start_data)),
+                 ("b  SpiffWorkflow + JSON round trip per step", args.n,
+                  lambda n: raw_instances(n, spec, subprocess_specs, start_data, serializer)),
+                 ("c  services + DB commit per action", args.n_db, timed_db_run)]
+                + [(label, args.n_db, lambda n, floor=floor, ids=ids: ids.extend(floor.instance(definition_id)
+                                                                               for _ in range(n)))
+                   for (label, _), floor, ids in zip(variants, floors, floor_ids)], args.repeat)
+        finally:
+            for floor in floors:
+                floor.close()
         check_statuses(created, "completed")
+        for ids in floor_ids:
+            check_statuses(ids, "completed")
+        db.session.rollback()                          # SQLite: let go of the write lock those reads took
+        floor_figures = [(result, floor.statements / len(ids))      # (result, statements sent per instance)
+                         for result, floor, ids in zip(results[3:], floors, floor_ids)]
         # parked instances for the storage figures (timed as well: start only)
         parked: list[int] = []
         results.append(best_of("c' services + DB, start only (parked at task 1)", args.parked, 1,
@@ -557,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
                      for r in results]))
         if args.repeat > 1:
             print("all runs (s): " + "; ".join(f"{r.mode.split()[0]}: " + ", ".join(f"{s:.3f}" for s in r.runs)
-                                               for r in results[:3]))
+                                               for r in results if len(r.runs) > 1))
         print()
         print(table(["ratio (time per instance)", "value"], [
             ["c / a", f"{c.ms_per_instance / a.ms_per_instance:,.1f}x"],
@@ -565,10 +825,11 @@ def main(argv: list[str] | None = None) -> int:
             ["b / a", f"{b.ms_per_instance / a.ms_per_instance:,.1f}x"],
             ["c per action (4 commits per instance)", f"{c.ms_per_instance / 4:.2f} ms"],
             *split_of_c(a, b, c, driver_runs),
-            ["c statements sent per instance (SQL + commits)", f"{statements[0] / len(created):.1f}"],
+            ["c statements sent per instance (SQL + commits)", f"{_SENT[0] / len(created):.1f}"],
             *[[f"c statements per {label} (reading the user included): all / without BEGIN and COMMIT",
                f"{TALLY[action][0] / max(TALLY[action][1], 1):.1f} / {TALLY[action][2] / max(TALLY[action][1], 1):.1f}"]
               for action, label in (("start", "start"), ("complete", "completed task"))],
+            *floor_rows(b, c, floor_figures),
         ]))
         print()
         print(f"storage per waiting instance ({len(parked)} instances parked at the first user task)")
