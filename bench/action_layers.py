@@ -24,13 +24,13 @@ import argparse
 import collections
 import sys
 
-DRIVER_CALLS = ("DefaultDialect.do_execute ", "DefaultDialect.do_executemany ", "DefaultDialect.do_execute_no_params ",
-                "DefaultDialect.do_commit ", "do_execute (", "do_executemany (", "do_commit (")
+DRIVER_CALLS = {"do_execute", "do_executemany", "do_execute_no_params", "do_commit"}   # the dialect's methods
 LAYERS = ["driver", "SQLAlchemy ORM", "SQLAlchemy Core", "SpiffWorkflow", "state JSON", "services", "other"]
 
 
 def layer_of(frames: list[str]) -> str:
-    if any(f.startswith(DRIVER_CALLS) or any(call in f for call in DRIVER_CALLS[:4]) for f in frames):
+    """The layer of one sample, its frames outermost first, each "function (file:line)"."""
+    if any(frame.split(" (", 1)[0].rsplit(".", 1)[-1] in DRIVER_CALLS for frame in frames):
         return "driver"
     for frame in reversed(frames):
         where = frame.rsplit("(", 1)[-1]
@@ -49,19 +49,24 @@ def layer_of(frames: list[str]) -> str:
     return "other"
 
 
+def layer_counts(lines, loop: str = "db_instances") -> collections.Counter[str]:
+    """Samples per layer, of the py-spy raw lines ("frame;frame;... count") taken inside ``loop``."""
+    counts: collections.Counter[str] = collections.Counter()
+    for line in lines:
+        stack, _, number = line.rstrip("\n").rpartition(" ")
+        frames = stack.split(";")
+        if any(frame.startswith(loop + " ") for frame in frames):
+            counts[layer_of(frames)] += int(number)
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("raw", help="py-spy record -f raw output")
     ap.add_argument("--loop", default="db_instances", help="the function whose samples count (default db_instances)")
     args = ap.parse_args(argv)
-    counts: collections.Counter[str] = collections.Counter()
     with open(args.raw, encoding="utf-8") as handle:
-        for line in handle:
-            stack, _, number = line.rstrip("\n").rpartition(" ")
-            frames = stack.split(";")
-            if not any(frame.startswith(args.loop + " ") for frame in frames):
-                continue
-            counts[layer_of(frames)] += int(number)
+        counts = layer_counts(handle, args.loop)
     total = sum(counts.values())
     if not total:
         print(f"no samples inside {args.loop}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from datetime import date, datetime, timezone
+from itertools import chain
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String,
                         Text, TypeDecorator, UniqueConstraint, event, false, select, text)
@@ -46,7 +47,7 @@ def reading_reference(session, *kinds: type):
     not depend on the tasks, audit rows and notifications the action has pending, so it need not write them
     first (autoflush) — the action writes them once, at its end. Unless objects of ``kinds`` (what the read
     reads) are pending too: then they are written first, as always."""
-    if any(isinstance(obj, kinds) for obj in session.new) or any(isinstance(obj, kinds) for obj in session.dirty):
+    if any(isinstance(obj, kinds) for obj in chain(session.new, session.dirty)):
         return nullcontext()
     return session.no_autoflush
 
